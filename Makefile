@@ -1,0 +1,35 @@
+# ekswin — see README.md. `make test` and `make e2e` set up what they need themselves.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup test e2e bench lint up down clean
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+e2e: setup
+	$(PY) -m pytest -m e2e e2e $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench $(BENCH_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy harness fake_ec2 fake_hns controller
+	$(VENV)/bin/lint-imports
+
+up: setup
+	$(VENV)/bin/ekswin up --detach $(UP_ARGS)
+
+down:
+	$(VENV)/bin/ekswin down
+
+clean:
+	-$(VENV)/bin/ekswin down 2>/dev/null
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""controller: VPC Resource Controller (Windows IPAM) re-implementation and admission webhook."""

@@ -1,0 +1,1 @@
+"""End-to-end suite run by `make e2e`."""

@@ -1,0 +1,1 @@
+"""fake_hns: gRPC Host Network Service emulation, one isolated HNS per Windows node."""

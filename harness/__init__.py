@@ -1,0 +1,1 @@
+"""ekswin harness: cluster backends, process supervision, Windows node emulation, CLI."""

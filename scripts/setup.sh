@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: Python venv with the project and its dev
+# extras, then the local control-plane binaries (built offline into the cache when
+# they are not found anywhere else). Fast when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+VENV=.venv
+say() { printf '[ekswin setup] %s\n' "$*" >&2; }
+
+stamp="$VENV/.ekswin-installed"
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtualenv $VENV"
+    "$PY" -m venv "$VENV"
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    say "installing Python packages (pip install -e .[dev])"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]' >&2
+    touch "$stamp"
+else
+    say "Python packages up to date"
+fi
+
+# Control-plane binaries: resolved one by one (EKSWIN_K8S_BIN, KUBEBUILDER_ASSETS, PATH,
+# cache). Build only when something is missing everywhere.
+if ! "$VENV/bin/python" -m harness.binaries --check >&2; then
+    bash scripts/build-k8s.sh
+    "$VENV/bin/python" -m harness.binaries --check >&2
+fi
