@@ -1,0 +1,324 @@
+"""The `local` backend: etcd + kube-apiserver + kube-controller-manager + kube-scheduler
+as local processes on loopback, with generated certificates and RBAC on. No Docker.
+
+Layout of a run directory::
+
+    pki/          CA, serving and client certificates, service-account keys
+    logs/         one log per component
+    kubeconfig    the admin kubeconfig (system:masters)
+    components/   per-component kubeconfigs (own identities, never admin)
+    cluster.json  what status/down and other processes need to find the cluster
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import identity
+from harness import kubeconfig as kc
+from harness.binaries import Resolved, resolve_all
+from harness.certs import CertificateAuthority, KeyPair, service_account_keys
+from harness.netutil import LOOPBACK, free_port, https_ok, insecure_context
+from harness.process import ComponentFailed, Supervisor
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_FIRST_IP = "10.96.0.1"
+CLUSTER_CIDR = "10.244.0.0/16"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+@dataclass
+class ClusterInfo:
+    """What other processes need to use a running cluster (cluster.json)."""
+
+    name: str
+    backend: str
+    server: str
+    kubeconfig: str
+    ca_file: str
+    run_dir: str
+    webhook_host: str
+    service_cidr: str
+    etcd_data: str
+    started_at: float
+
+    def save(self, run_dir: Path) -> None:
+        """Write cluster.json."""
+        (run_dir / "cluster.json").write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> ClusterInfo:
+        """Read cluster.json (raises FileNotFoundError when absent)."""
+        data = json.loads((run_dir / "cluster.json").read_text())
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class NodeMonitor:
+    """kube-controller-manager node lifecycle timings (real defaults; scalable for tests)."""
+
+    grace_period_s: int = 40
+    monitor_period_s: int = 5
+
+
+def _etcd_data_dir(name: str) -> Path:
+    # etcd 3.4 has no --unsafe-no-fsync: a tmpfs data dir keeps writes fast.
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and _writable(shm) else None
+    return Path(tempfile.mkdtemp(prefix=f"ekswin-etcd-{name}-", dir=base))
+
+
+def _writable(path: Path) -> bool:
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
+
+
+class LocalCluster:
+    """Start/stop a local control plane in `run_dir`. Use as a context manager."""
+
+    backend = "local"
+
+    def __init__(
+        self,
+        run_dir: Path,
+        name: str = "ekswin",
+        node_monitor: NodeMonitor | None = None,
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        self.name = name
+        self.run_dir = run_dir.resolve()
+        self.pki = self.run_dir / "pki"
+        self.node_monitor = node_monitor or NodeMonitor()
+        self.start_timeout_s = start_timeout_s
+        self.supervisor = Supervisor(self.run_dir)
+        self.info: ClusterInfo | None = None
+        self.ca: CertificateAuthority | None = None
+        self._etcd_data: Path | None = None
+        self._api: Any = None
+
+    # -- public surface --------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig path."""
+        return self.run_dir / "kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        """The cluster CA certificate."""
+        return self.pki / "ca.crt"
+
+    @property
+    def server(self) -> str:
+        """The API server URL."""
+        assert self.info is not None, "cluster not started"
+        return self.info.server
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, progress: Any = None) -> ClusterInfo:
+        """Generate certificates, start every component and wait until each is ready.
+
+        On failure everything started so far is stopped and ComponentFailed names the
+        component with the tail of its log.
+        """
+        step = progress or (lambda msg: None)
+        bins = resolve_all()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            step("generating certificates")
+            ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "sched")}
+            server = f"https://{LOOPBACK}:{ports['apiserver']}"
+            self._write_pki(server)
+            self._etcd_data = _etcd_data_dir(self.name)
+            self.info = ClusterInfo(
+                name=self.name,
+                backend="local",
+                server=server,
+                kubeconfig=str(self.kubeconfig),
+                ca_file=str(self.ca_file),
+                run_dir=str(self.run_dir),
+                webhook_host=LOOPBACK,
+                service_cidr=SERVICE_CIDR,
+                etcd_data=str(self._etcd_data),
+                started_at=time.time(),
+            )
+            self.info.save(self.run_dir)
+            step("starting etcd")
+            etcd = self._start_etcd(bins["etcd"], ports)
+            step("starting kube-apiserver")
+            api = self._start_apiserver(bins["kube-apiserver"], ports)
+            etcd.wait_ready(lambda: _http_ok(f"http://{LOOPBACK}:{ports['etcd']}/health"),
+                            self.start_timeout_s, "healthy")
+            step("waiting for kube-apiserver /readyz")
+            ctx = self.admin_ssl_context()
+            api.wait_ready(lambda: https_ok(f"{server}/readyz", ctx), self.start_timeout_s,
+                           "ready (/readyz)")
+            step("starting kube-controller-manager and kube-scheduler")
+            kcm = self._start_kcm(bins["kube-controller-manager"], ports)
+            sched = self._start_scheduler(bins["kube-scheduler"], ports)
+            insecure = insecure_context()
+            kcm.wait_ready(lambda: https_ok(f"https://{LOOPBACK}:{ports['kcm']}/healthz",
+                                            insecure), self.start_timeout_s, "healthy")
+            sched.wait_ready(lambda: https_ok(f"https://{LOOPBACK}:{ports['sched']}/healthz",
+                                              insecure), self.start_timeout_s, "healthy")
+        except BaseException:
+            self.stop()
+            raise
+        return self.info
+
+    def stop(self) -> None:
+        """Stop every component (process groups, SIGKILL after a short grace)."""
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        self.supervisor.stop_all()
+        data = self._etcd_data or (Path(self.info.etcd_data) if self.info else None)
+        if data is not None and data.exists():
+            shutil.rmtree(data, ignore_errors=True)
+
+    def admin_ssl_context(self) -> ssl.SSLContext:
+        """A TLS context trusting the cluster CA and presenting the admin certificate."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+        return ctx
+
+    def issue_client_kubeconfig(
+        self, user: str, groups: list[str] | tuple[str, ...], path: Path
+    ) -> Path:
+        """A kubeconfig with a client certificate for `user` in `groups`, signed by the CA."""
+        ca = self._ca()
+        pair = ca.issue_client(user, groups)
+        config = kc.build(self.name, self.server, ca.cert_pem,
+                          cert_pem=pair.cert_pem, key_pem=pair.key_pem)
+        return kc.write(path, config)
+
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
+        """A kubeconfig with a TokenRequest token for ServiceAccount namespace/name."""
+        return identity.service_account_kubeconfig(
+            self.api, self.server, self.ca_file.read_bytes(), namespace, name, path, self.name
+        )
+
+    @property
+    def api(self) -> Any:
+        """An admin kubernetes.client.ApiClient (created on first use)."""
+        if self._api is None:
+            self._api = identity.api_client(self.kubeconfig)
+        return self._api
+
+    def _ca(self) -> CertificateAuthority:
+        if self.ca is None:
+            self.ca = CertificateAuthority.load(self.ca_file, self.pki / "ca.key")
+        return self.ca
+
+    # -- internals -------------------------------------------------------------------
+    def _write_pki(self, server: str) -> None:
+        self.pki.mkdir(parents=True, exist_ok=True)
+        ca = self.ca = CertificateAuthority(f"ekswin-{self.name}-ca")
+        ca.pair().write(self.ca_file, self.pki / "ca.key")
+        ca.issue_server(
+            "kube-apiserver",
+            dns=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                 "kubernetes.default.svc.cluster.local"],
+            ips=[LOOPBACK, SERVICE_FIRST_IP],
+        ).write(self.pki / "apiserver.crt", self.pki / "apiserver.key")
+        sa = service_account_keys()
+        sa.write(self.pki / "sa.pub", self.pki / "sa.key")
+        identities = {
+            "admin": ("kubernetes-admin", ["system:masters"]),
+            "kube-controller-manager": ("system:kube-controller-manager", []),
+            "kube-scheduler": ("system:kube-scheduler", []),
+        }
+        for file, (user, groups) in identities.items():
+            pair = ca.issue_client(user, groups)
+            pair.write(self.pki / f"{file}.crt", self.pki / f"{file}.key")
+            target = self.kubeconfig if file == "admin" else self._component_kubeconfig(file)
+            kc.write(target, kc.build(self.name, server, ca.cert_pem,
+                                      cert_pem=pair.cert_pem, key_pem=pair.key_pem))
+
+    def _component_kubeconfig(self, name: str) -> Path:
+        return self.run_dir / "components" / f"{name}.kubeconfig"
+
+    def _start_etcd(self, binary: Resolved, ports: dict[str, int]) -> Any:
+        client = f"http://{LOOPBACK}:{ports['etcd']}"
+        peer = f"http://{LOOPBACK}:{ports['etcd_peer']}"
+        return self.supervisor.start("etcd", [
+            str(binary.path), "--name", "default", "--data-dir", str(self._etcd_data),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"default={peer}", "--log-level", "warn",
+            "--snapshot-count", "100000",
+        ])
+
+    def _start_apiserver(self, binary: Resolved, ports: dict[str, int]) -> Any:
+        p = self.pki
+        return self.supervisor.start("kube-apiserver", [
+            str(binary.path),
+            f"--etcd-servers=http://{LOOPBACK}:{ports['etcd']}",
+            f"--bind-address={LOOPBACK}", f"--advertise-address={LOOPBACK}",
+            f"--secure-port={ports['apiserver']}", "--insecure-port=0",
+            f"--tls-cert-file={p / 'apiserver.crt'}", f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            f"--service-account-issuer={SA_ISSUER}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allow-privileged=true", "--profiling=false",
+            # One local client drives hundreds of objects a second: lift the in-flight caps.
+            "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
+            "--enable-priority-and-fairness=false",
+            "--event-ttl=1h", "--v=1",
+        ], stop_grace_s=1.0)  # kube-apiserver ignores SIGTERM for a long time (FACTS.md)
+
+    def _start_kcm(self, binary: Resolved, ports: dict[str, int]) -> Any:
+        cfg = self._component_kubeconfig("kube-controller-manager")
+        nm = self.node_monitor
+        return self.supervisor.start("kube-controller-manager", [
+            str(binary.path), f"--kubeconfig={cfg}",
+            f"--authentication-kubeconfig={cfg}", f"--authorization-kubeconfig={cfg}",
+            f"--bind-address={LOOPBACK}", f"--secure-port={ports['kcm']}", "--port=0",
+            "--controllers=*,-nodeipam", "--leader-elect=false",
+            f"--service-account-private-key-file={self.pki / 'sa.key'}",
+            f"--root-ca-file={self.ca_file}", "--use-service-account-credentials=true",
+            f"--cluster-signing-cert-file={self.ca_file}",
+            f"--cluster-signing-key-file={self.pki / 'ca.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--node-monitor-grace-period={nm.grace_period_s}s",
+            f"--node-monitor-period={nm.monitor_period_s}s",
+            "--kube-api-qps=200", "--kube-api-burst=400", "--v=1",
+        ], stop_grace_s=1.0)
+
+    def _start_scheduler(self, binary: Resolved, ports: dict[str, int]) -> Any:
+        cfg = self._component_kubeconfig("kube-scheduler")
+        return self.supervisor.start("kube-scheduler", [
+            str(binary.path), f"--kubeconfig={cfg}",
+            f"--authentication-kubeconfig={cfg}", f"--authorization-kubeconfig={cfg}",
+            f"--bind-address={LOOPBACK}", f"--secure-port={ports['sched']}", "--port=0",
+            "--leader-elect=false", "--kube-api-qps=200", "--kube-api-burst=400", "--v=1",
+        ], stop_grace_s=1.0)
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback probe
+        return bool(resp.status == 200)
+
+
+__all__ = ["ClusterInfo", "ComponentFailed", "KeyPair", "LocalCluster", "NodeMonitor"]

@@ -1,0 +1,56 @@
+"""pytest plugin (registered through the ``pytest11`` entry point ``ekswin``).
+
+Fixtures:
+- ``ekswin_cluster`` (session): a running local control plane, started once per test
+  session and torn down at its end. It exposes ``kubeconfig`` (admin, Path),
+  ``run_dir``, ``server``, ``ca_file``, ``webhook_host``, ``api`` (admin
+  kubernetes ApiClient), ``issue_client_kubeconfig(user, groups, path)`` and
+  ``service_account_kubeconfig(namespace, name, path)``.
+
+Kept light at import: pytest loads it in every session.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.backends.local import LocalCluster
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--ekswin-run-dir: where the session cluster keeps its run directory."""
+    group = parser.getgroup("ekswin")
+    group.addoption(
+        "--ekswin-run-dir",
+        default=os.environ.get("EKSWIN_TEST_RUN_DIR"),
+        help="run directory for the session's ekswin cluster (default: a pytest tmp dir)",
+    )
+
+
+@pytest.fixture(scope="session")
+def ekswin_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
+    """A local Kubernetes control plane shared by the whole test session."""
+    from harness.backends import BackendUnavailable, choose
+    from harness.backends.local import LocalCluster, NodeMonitor
+
+    try:
+        choose("local")
+    except BackendUnavailable as e:
+        pytest.fail(f"ekswin_cluster: {e}", pytrace=False)
+    opt = request.config.getoption("--ekswin-run-dir")
+    run_dir = Path(opt) if opt else tmp_path_factory.mktemp("ekswin-cluster")
+    # Short node-monitor timings so NotReady tests take seconds, not a minute.
+    cluster = LocalCluster(run_dir, name="pytest", node_monitor=NodeMonitor(8, 2))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
