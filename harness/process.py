@@ -142,13 +142,24 @@ class ManagedProcess:
 
 
 def _group_alive(pgid: int) -> bool:
+    """True while any process of the group runs (a zombie leader alone does not count)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                return True
+        return False
+    except OSError:
+        return True
 
 
 def stop_group(

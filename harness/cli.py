@@ -1,0 +1,383 @@
+"""The `ekswin` command line: up, down, status.
+
+Exit status for every command: 0 ok, 1 failure (including a start that failed),
+2 bad usage, bad input or a missing prerequisite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from harness import kubeconfig as kc
+from harness import rundir
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage, bad input or a missing prerequisite (exit status 2)."""
+
+
+def _err(msg: str) -> None:
+    print(f"ekswin: error: {msg}", file=sys.stderr)
+
+
+def _positive(max_value: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not 0 <= value <= max_value:
+            raise argparse.ArgumentTypeError(f"expected 0..{max_value}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    p = argparse.ArgumentParser(prog="ekswin", description="Local emulated EKS-Windows harness.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def where(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--name", default=os.environ.get("EKSWIN_NAME", "ekswin"),
+                        help="environment name (default: ekswin)")
+        sp.add_argument("--run-dir", type=Path, help="run directory (default: per-name state dir)")
+
+    up = sub.add_parser("up", help="start an environment")
+    where(up)
+    up.add_argument("--backend", default=os.environ.get("EKSWIN_BACKEND", "auto"),
+                    choices=["auto", "local", "kind"], help="cluster backend (default: auto)")
+    up.add_argument("--detach", action="store_true", help="return once ready; `ekswin down` stops")
+    up.add_argument("--no-merge", action="store_true",
+                    help="do not merge the ekswin-<name> context into your kubeconfig")
+    up.add_argument("--windows-nodes", type=_positive(1000), default=0, metavar="N",
+                    help="number of fake Windows nodes (default: 0)")
+    up.add_argument("--instance-type", default="m5.large", help="EC2 instance type of the nodes")
+    up.add_argument("--prefix-delegation", action="store_true",
+                    help="enable Windows prefix delegation (/28 prefixes)")
+    up.add_argument("--subnet", default="192.168.0.0/19", help="node subnet CIDR")
+    up.add_argument("--max-pods", type=_positive(250), default=110, help="kubelet max-pods")
+    up.add_argument("--dsr", action="store_true", help="kube-proxy --enable-dsr (WinDSR=true)")
+    up.add_argument("--_supervise", action="store_true", help=argparse.SUPPRESS)
+
+    st = sub.add_parser("status", help="show a running environment")
+    where(st)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+
+    dn = sub.add_parser("down", help="stop an environment (also after a crashed up)")
+    where(dn)
+    return p
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    try:
+        rundir.check_name(args.name)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    return (args.run_dir or rundir.default_run_dir(args.name)).resolve()
+
+
+# -- up ---------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    """`ekswin up`: start, print where things are, then wait (or detach)."""
+    from harness.backends import BackendUnavailable, choose
+
+    run_dir = _run_dir(args)
+    if args.windows_nodes and args.instance_type.strip() == "":
+        raise UsageError("--instance-type must not be empty")
+    try:
+        backend = choose(args.backend)
+    except BackendUnavailable as e:
+        raise UsageError(str(e)) from e
+    if backend != "local":
+        raise UsageError(f"backend {backend!r} is not supported by `ekswin up` yet; use --backend local")
+    owner = rundir.supervisor_pid(run_dir)
+    if owner is not None and owner != os.getpid():
+        _err(f"environment {args.name!r} is already running (pid {owner}, {run_dir}); "
+             f"run `ekswin down --name {args.name}` first")
+        return EXIT_FAIL
+    if args.detach and not args._supervise:
+        return _up_detached(args, run_dir)
+    return _up_foreground(args, run_dir)
+
+
+def _up_foreground(args: argparse.Namespace, run_dir: Path) -> int:
+    from harness.env import EnvOptions, Environment, remove_runtime_state
+    from harness.process import ComponentFailed, PidRegistry
+
+    # A crashed earlier run may have left processes behind: reap them first.
+    PidRegistry(run_dir).reap()
+    remove_runtime_state(run_dir)
+    _reset_run_dir(run_dir)
+    (run_dir / rundir.SUPERVISOR_PID).write_text(str(os.getpid()))
+    opts = EnvOptions(
+        name=args.name, run_dir=run_dir, backend="local", windows_nodes=args.windows_nodes,
+        instance_type=args.instance_type, prefix_delegation=args.prefix_delegation,
+        subnet=args.subnet, max_pods=args.max_pods, dsr=args.dsr,
+    )
+    env = Environment(opts)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    t0 = time.monotonic()
+    try:
+        env.start(progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except ComponentFailed as e:
+        _err(f"start failed: {e}")
+        _cleanup(run_dir, args)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("interrupted; tearing down", file=sys.stderr)
+        _cleanup(run_dir, args)
+        return EXIT_FAIL
+    except Exception as e:  # a failed start is exit 1 with its reason, not a traceback
+        _err(f"start failed: {type(e).__name__}: {e}")
+        _cleanup(run_dir, args)
+        return EXIT_FAIL
+    kubeconfig = env.cluster.kubeconfig
+    merged = ""
+    if not args.no_merge:
+        target = kc.user_kubeconfig_path()
+        config = kc.build(f"ekswin-{args.name}", env.cluster.server, env.cluster.ca_file.read_bytes(),
+                          cert_pem=(run_dir / "pki" / "admin.crt").read_bytes(),
+                          key_pem=(run_dir / "pki" / "admin.key").read_bytes())
+        kc.merge(config, target)
+        (run_dir / "merged-into").write_text(str(target))
+        merged = f"Context ekswin-{args.name} merged into {target} and selected.\n"
+    elapsed = time.monotonic() - t0
+    lines = [f"ekswin {args.name!r} is up ({elapsed:.1f} s). Run directory: {run_dir}", merged.rstrip()]
+    for name, url in env.endpoints.items():
+        lines.append(f"  {name:<12} {url}")
+    lines += [f"Kubeconfig: {kubeconfig}", f"  export KUBECONFIG={kubeconfig}",
+              "  kubectl get nodes"]
+    if "ec2" in env.endpoints:
+        lines.append(f"  aws --endpoint-url {env.endpoints['ec2']} ec2 describe-network-interfaces")
+    lines.append(f"Stop with: ekswin down --name {args.name}" if args._supervise
+                 else "Press Ctrl-C to stop.")
+    summary = "\n".join(line for line in lines if line) + "\n"
+    (run_dir / "summary.txt").write_text(summary)
+    if not args._supervise:
+        sys.stdout.write(summary)
+        sys.stdout.flush()
+    (run_dir / "ready").write_text(str(time.time()))
+    try:
+        while not stop.is_set():
+            stop.wait(1.0)
+    except KeyboardInterrupt:
+        pass
+    print("stopping ...", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abort teardown
+    try:
+        env.stop()
+    finally:
+        _cleanup(run_dir, args)
+    print("stopped", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def _reset_run_dir(run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("ready", "env.json", "cluster.json", "summary.txt"):
+        (run_dir / stale).unlink(missing_ok=True)
+    logs = run_dir / "logs"
+    if logs.is_dir():
+        for f in logs.iterdir():
+            if f.is_file():
+                f.unlink()
+
+
+def _cleanup(run_dir: Path, args: argparse.Namespace) -> None:
+    from harness.env import remove_runtime_state
+    from harness.process import PidRegistry
+
+    PidRegistry(run_dir).reap()
+    remove_runtime_state(run_dir)
+    _unmerge(run_dir, args.name)
+    (run_dir / "ready").unlink(missing_ok=True)
+    pidfile = run_dir / rundir.SUPERVISOR_PID
+    try:
+        if pidfile.read_text().strip() == str(os.getpid()):
+            pidfile.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _unmerge(run_dir: Path, name: str) -> None:
+    marker = run_dir / "merged-into"
+    if marker.exists():
+        kc.unmerge(f"ekswin-{name}", Path(marker.read_text().strip()))
+        marker.unlink()
+
+
+def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
+    """Re-run `up` as a background supervisor and relay its progress until ready."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "ready").unlink(missing_ok=True)
+    log = run_dir / "ekswin-up.log"
+    argv = [sys.executable, "-m", "harness.cli", *sys.argv[1:], "--_supervise"]
+    if "up" not in argv:
+        argv = [sys.executable, "-m", "harness.cli", "up", "--name", args.name, "--_supervise"]
+    if "--run-dir" not in argv:
+        argv += ["--run-dir", str(run_dir)]
+    with log.open("wb") as out:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    printed = 0
+    try:
+        while True:
+            text = log.read_text(errors="replace")
+            if len(text) > printed:
+                sys.stderr.write(text[printed:])
+                sys.stderr.flush()
+                printed = len(text)
+            if (run_dir / "ready").exists():
+                sys.stdout.write((run_dir / "summary.txt").read_text())
+                return EXIT_OK
+            if child.poll() is not None:
+                sys.stderr.write(log.read_text(errors="replace")[printed:])
+                return EXIT_FAIL if child.returncode in (0, EXIT_FAIL) else child.returncode
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGTERM)
+        child.wait()
+        return EXIT_FAIL
+
+
+# -- status -----------------------------------------------------------------------------
+def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
+    """What `ekswin status` shows, as data."""
+    from harness.process import PidRegistry, _group_alive
+
+    status: dict[str, Any] = {"name": name, "run_dir": str(run_dir), "running": False}
+    try:
+        info = json.loads((run_dir / "cluster.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return status
+    status["supervisor_pid"] = rundir.supervisor_pid(run_dir)
+    status["kubeconfig"] = info["kubeconfig"]
+    status["server"] = info["server"]
+    comps = {}
+    for comp, entry in PidRegistry(run_dir).entries().items():
+        pid = entry.get("pid")
+        comps[comp] = {"pid": pid, "alive": isinstance(pid, int) and _group_alive(pid)}
+    status["components"] = comps
+    try:
+        env = json.loads((run_dir / "env.json").read_text())
+        status["endpoints"] = env.get("endpoints", {})
+    except (FileNotFoundError, json.JSONDecodeError):
+        status["endpoints"] = {"kubernetes": info["server"]}
+    status["api_ready"] = _api_ready(run_dir, info["server"])
+    status["running"] = bool(status["api_ready"])
+    if status["running"]:
+        from harness.inspect import node_summaries
+
+        try:
+            status["nodes"] = node_summaries(run_dir)
+        except Exception as e:  # status must still print the rest
+            status["nodes_error"] = str(e)
+    return status
+
+
+def _api_ready(run_dir: Path, server: str) -> bool:
+    try:
+        ctx = ssl.create_default_context(cafile=str(run_dir / "pki" / "ca.crt"))
+        ctx.load_cert_chain(str(run_dir / "pki" / "admin.crt"), str(run_dir / "pki" / "admin.key"))
+        with urllib.request.urlopen(f"{server}/readyz", context=ctx, timeout=2) as r:  # noqa: S310
+            return bool(r.status == 200)
+    except Exception:
+        return False
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """`ekswin status`: 0 when the environment answers, 1 otherwise."""
+    run_dir = _run_dir(args)
+    status = gather_status(run_dir, args.name)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK if status["running"] else EXIT_FAIL
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if "server" not in status:
+        console.print(f"ekswin {args.name!r}: not running (no run directory state in {run_dir})")
+        return EXIT_FAIL
+    state = "[green]running[/]" if status["running"] else "[red]not answering[/]"
+    console.print(f"ekswin {args.name!r}: {state}  run dir {run_dir}")
+    for comp, url in status.get("endpoints", {}).items():
+        console.print(f"  {comp:<12} {url}")
+    console.print(f"  kubeconfig   {status['kubeconfig']}")
+    table = Table("component", "pid", "alive")
+    for comp, c in status["components"].items():
+        table.add_row(comp, str(c["pid"]), "yes" if c["alive"] else "[red]no[/]")
+    console.print(table)
+    nodes = status.get("nodes") or []
+    if nodes:
+        nt = Table("node", "instance type", "mode", "capacity", "IPs in use", "free", "prefixes")
+        for n in nodes:
+            nt.add_row(n["name"], n.get("instance_type", "?"), n.get("mode", "?"),
+                       str(n.get("capacity", "")), str(n.get("assigned_ips", "")),
+                       str(n.get("free_ips", "")), str(len(n.get("eni", {}).get("prefixes", []))))
+        console.print(nt)
+    return EXIT_OK if status["running"] else EXIT_FAIL
+
+
+# -- down -------------------------------------------------------------------------------
+def cmd_down(args: argparse.Namespace) -> int:
+    """`ekswin down`: stop the owner, reap anything left, unmerge the context."""
+    from harness.env import remove_runtime_state
+    from harness.process import PidRegistry
+
+    run_dir = _run_dir(args)
+    if not run_dir.exists():
+        print(f"ekswin {args.name!r}: nothing to stop ({run_dir} does not exist)", file=sys.stderr)
+        return EXIT_OK
+    pid = rundir.signal_supervisor(run_dir)
+    if pid is not None:
+        if not rundir.wait_exit(pid, timeout_s=30):
+            os.kill(pid, signal.SIGKILL)
+            rundir.wait_exit(pid, timeout_s=5)
+    reaped = PidRegistry(run_dir).reap()
+    remove_runtime_state(run_dir)
+    _unmerge(run_dir, args.name)
+    for f in ("ready", rundir.SUPERVISOR_PID):
+        (run_dir / f).unlink(missing_ok=True)
+    extra = f" (reaped leftovers: {', '.join(reaped)})" if reaped else ""
+    print(f"ekswin {args.name!r} stopped{extra}; logs kept in {run_dir / 'logs'}", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `ekswin` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"up": cmd_up, "status": cmd_status, "down": cmd_down}
+    try:
+        return handlers[args.command](args)
+    except UsageError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

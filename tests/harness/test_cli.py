@@ -1,0 +1,118 @@
+"""The `ekswin` CLI as a user runs it: exit codes, messages, up/status/down, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.process import _group_alive
+
+EKSWIN = [sys.executable, "-m", "harness.cli"]
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(EKSWIN + args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = dict(os.environ)
+    e["EKSWIN_STATE_DIR"] = str(tmp_path / "state")
+    e["KUBECONFIG"] = str(tmp_path / "kube" / "config")
+    e.pop("EKSWIN_BACKEND", None)
+    return e
+
+
+def test_bad_backend_is_usage_error(env: dict[str, str]) -> None:
+    r = run(["up", "--backend", "minikube"], env)
+    assert r.returncode == 2
+    assert "invalid choice: 'minikube'" in r.stderr and "local" in r.stderr
+
+
+def test_bad_name_is_usage_error(env: dict[str, str]) -> None:
+    r = run(["status", "--name", "Bad_Name"], env)
+    assert r.returncode == 2
+    assert "invalid --name 'Bad_Name'" in r.stderr
+
+
+def test_missing_binaries_exit_2_naming_them(env: dict[str, str], tmp_path: Path) -> None:
+    env["PATH"] = str(tmp_path / "empty")
+    env["HOME"] = str(tmp_path / "home")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "nocache")
+    env.pop("EKSWIN_K8S_BIN", None)
+    env.pop("KUBEBUILDER_ASSETS", None)
+    r = run(["up", "--backend", "local"], env)
+    assert r.returncode == 2, r.stderr
+    for b in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert b in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "state" / "ekswin" / "pids.json").exists()
+
+
+def test_kind_without_docker_is_usage_error(env: dict[str, str], tmp_path: Path) -> None:
+    env["PATH"] = str(tmp_path / "empty") + os.pathsep + os.path.dirname(sys.executable)
+    r = run(["up", "--backend", "kind"], env)
+    assert r.returncode == 2
+    assert "Docker" in r.stderr
+
+
+def test_status_of_nothing_is_failure(env: dict[str, str]) -> None:
+    r = run(["status", "--json"], env)
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["running"] is False
+
+
+@pytest.mark.cluster
+def test_up_detach_status_down(env: dict[str, str], tmp_path: Path) -> None:
+    r = run(["up", "--detach", "--name", "cli"], env)
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path / "state" / "cli"
+    kubeconfig = run_dir / "kubeconfig"
+    assert f"export KUBECONFIG={kubeconfig}" in r.stdout
+    merged = yaml.safe_load(Path(env["KUBECONFIG"]).read_text())
+    assert merged["current-context"] == "ekswin-cli"
+    # kubectl works against it, through the merged context
+    k = subprocess.run(["kubectl", "get", "ns", "-o", "name"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert "namespace/kube-system" in k.stdout, k.stderr
+    st = run(["status", "--name", "cli", "--json"], env)
+    assert st.returncode == 0
+    status = json.loads(st.stdout)
+    assert status["running"] and set(status["components"]) == {
+        "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+    pids = [c["pid"] for c in status["components"].values()] + [status["supervisor_pid"]]
+    again = run(["up", "--detach", "--name", "cli"], env)
+    assert again.returncode == 1 and "already running" in again.stderr
+    d = run(["down", "--name", "cli"], env)
+    assert d.returncode == 0, d.stderr
+    assert not [p for p in pids if _group_alive(p)]
+    merged = yaml.safe_load(Path(env["KUBECONFIG"]).read_text())
+    assert all(c["name"] != "ekswin-cli" for c in merged["contexts"])
+    assert (run_dir / "logs" / "kube-apiserver.log").exists()
+
+
+@pytest.mark.cluster
+def test_down_after_crashed_up_reaps_leftovers(env: dict[str, str], tmp_path: Path) -> None:
+    r = run(["up", "--detach", "--name", "crash", "--no-merge"], env)
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path / "state" / "crash"
+    status = json.loads(run(["status", "--name", "crash", "--json"], env).stdout)
+    comp_pids = [c["pid"] for c in status["components"].values()]
+    # The supervisor dies without cleaning up: its children die with it (PDEATHSIG) and
+    # `down` reaps whatever the pid file still names.
+    os.kill(status["supervisor_pid"], signal.SIGKILL)
+    d = run(["down", "--name", "crash"], env)
+    assert d.returncode == 0, d.stderr
+    deadline = time.monotonic() + 10
+    while [p for p in comp_pids if _group_alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in comp_pids if _group_alive(p)]
+    assert json.loads((run_dir / "pids.json").read_text()) == {}
