@@ -1,1 +1,1 @@
-"""Benchmarks run by `make bench`: each module here with a `run(args) -> None` prints its figures."""
+"""Benchmarks run by `make bench`: each module exposes NAME and run() -> list of lines."""

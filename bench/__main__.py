@@ -22,11 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("only", nargs="*", help="benchmark module names (default: all)")
     args = parser.parse_args(argv)
-    names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_")
+    )
     if args.only:
         unknown = sorted(set(args.only) - set(names))
         if unknown:
-            print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(names)}", file=sys.stderr)
+            print(
+                f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(names)}",
+                file=sys.stderr,
+            )
             return 2
         names = [n for n in names if n in args.only]
     print(f"ekswin bench — {os.cpu_count()} cores, Python {sys.version.split()[0]}")

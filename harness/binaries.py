@@ -32,9 +32,7 @@ class MissingBinaries(Exception):
 
     def __init__(self, missing: list[str]) -> None:
         self.missing = missing
-        super().__init__(
-            f"control-plane binaries not found: {', '.join(missing)}. {INSTALL_HINT}"
-        )
+        super().__init__(f"control-plane binaries not found: {', '.join(missing)}. {INSTALL_HINT}")
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:

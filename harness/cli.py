@@ -52,22 +52,40 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def where(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--name", default=os.environ.get("EKSWIN_NAME", "ekswin"),
-                        help="environment name (default: ekswin)")
+        sp.add_argument(
+            "--name",
+            default=os.environ.get("EKSWIN_NAME", "ekswin"),
+            help="environment name (default: ekswin)",
+        )
         sp.add_argument("--run-dir", type=Path, help="run directory (default: per-name state dir)")
 
     up = sub.add_parser("up", help="start an environment")
     where(up)
-    up.add_argument("--backend", default=os.environ.get("EKSWIN_BACKEND", "auto"),
-                    choices=["auto", "local", "kind"], help="cluster backend (default: auto)")
+    up.add_argument(
+        "--backend",
+        default=os.environ.get("EKSWIN_BACKEND", "auto"),
+        choices=["auto", "local", "kind"],
+        help="cluster backend (default: auto)",
+    )
     up.add_argument("--detach", action="store_true", help="return once ready; `ekswin down` stops")
-    up.add_argument("--no-merge", action="store_true",
-                    help="do not merge the ekswin-<name> context into your kubeconfig")
-    up.add_argument("--windows-nodes", type=_positive(1000), default=0, metavar="N",
-                    help="number of fake Windows nodes (default: 0)")
+    up.add_argument(
+        "--no-merge",
+        action="store_true",
+        help="do not merge the ekswin-<name> context into your kubeconfig",
+    )
+    up.add_argument(
+        "--windows-nodes",
+        type=_positive(1000),
+        default=0,
+        metavar="N",
+        help="number of fake Windows nodes (default: 0)",
+    )
     up.add_argument("--instance-type", default="m5.large", help="EC2 instance type of the nodes")
-    up.add_argument("--prefix-delegation", action="store_true",
-                    help="enable Windows prefix delegation (/28 prefixes)")
+    up.add_argument(
+        "--prefix-delegation",
+        action="store_true",
+        help="enable Windows prefix delegation (/28 prefixes)",
+    )
     up.add_argument("--subnet", default="192.168.0.0/19", help="node subnet CIDR")
     up.add_argument("--max-pods", type=_positive(250), default=110, help="kubelet max-pods")
     up.add_argument("--dsr", action="store_true", help="kube-proxy --enable-dsr (WinDSR=true)")
@@ -103,11 +121,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     except BackendUnavailable as e:
         raise UsageError(str(e)) from e
     if backend != "local":
-        raise UsageError(f"backend {backend!r} is not supported by `ekswin up` yet; use --backend local")
+        raise UsageError(
+            f"backend {backend!r} is not supported by `ekswin up` yet; use --backend local"
+        )
     owner = rundir.supervisor_pid(run_dir)
     if owner is not None and owner != os.getpid():
-        _err(f"environment {args.name!r} is already running (pid {owner}, {run_dir}); "
-             f"run `ekswin down --name {args.name}` first")
+        _err(
+            f"environment {args.name!r} is already running (pid {owner}, {run_dir}); "
+            f"run `ekswin down --name {args.name}` first"
+        )
         return EXIT_FAIL
     if args.detach and not args._supervise:
         return _up_detached(args, run_dir)
@@ -115,7 +137,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _up_foreground(args: argparse.Namespace, run_dir: Path) -> int:
-    from harness.env import EnvOptions, Environment, remove_runtime_state
+    from harness.env import Environment, EnvOptions, remove_runtime_state
     from harness.process import ComponentFailed, PidRegistry
 
     # A crashed earlier run may have left processes behind: reap them first.
@@ -124,9 +146,15 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path) -> int:
     _reset_run_dir(run_dir)
     (run_dir / rundir.SUPERVISOR_PID).write_text(str(os.getpid()))
     opts = EnvOptions(
-        name=args.name, run_dir=run_dir, backend="local", windows_nodes=args.windows_nodes,
-        instance_type=args.instance_type, prefix_delegation=args.prefix_delegation,
-        subnet=args.subnet, max_pods=args.max_pods, dsr=args.dsr,
+        name=args.name,
+        run_dir=run_dir,
+        backend="local",
+        windows_nodes=args.windows_nodes,
+        instance_type=args.instance_type,
+        prefix_delegation=args.prefix_delegation,
+        subnet=args.subnet,
+        max_pods=args.max_pods,
+        dsr=args.dsr,
     )
     env = Environment(opts)
     stop = threading.Event()
@@ -156,22 +184,33 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path) -> int:
     merged = ""
     if not args.no_merge:
         target = kc.user_kubeconfig_path()
-        config = kc.build(f"ekswin-{args.name}", env.cluster.server, env.cluster.ca_file.read_bytes(),
-                          cert_pem=(run_dir / "pki" / "admin.crt").read_bytes(),
-                          key_pem=(run_dir / "pki" / "admin.key").read_bytes())
+        config = kc.build(
+            f"ekswin-{args.name}",
+            env.cluster.server,
+            env.cluster.ca_file.read_bytes(),
+            cert_pem=(run_dir / "pki" / "admin.crt").read_bytes(),
+            key_pem=(run_dir / "pki" / "admin.key").read_bytes(),
+        )
         kc.merge(config, target)
         (run_dir / "merged-into").write_text(str(target))
         merged = f"Context ekswin-{args.name} merged into {target} and selected.\n"
     elapsed = time.monotonic() - t0
-    lines = [f"ekswin {args.name!r} is up ({elapsed:.1f} s). Run directory: {run_dir}", merged.rstrip()]
+    lines = [
+        f"ekswin {args.name!r} is up ({elapsed:.1f} s). Run directory: {run_dir}",
+        merged.rstrip(),
+    ]
     for name, url in env.endpoints.items():
         lines.append(f"  {name:<12} {url}")
-    lines += [f"Kubeconfig: {kubeconfig}", f"  export KUBECONFIG={kubeconfig}",
-              "  kubectl get nodes"]
+    lines += [
+        f"Kubeconfig: {kubeconfig}",
+        f"  export KUBECONFIG={kubeconfig}",
+        "  kubectl get nodes",
+    ]
     if "ec2" in env.endpoints:
         lines.append(f"  aws --endpoint-url {env.endpoints['ec2']} ec2 describe-network-interfaces")
-    lines.append(f"Stop with: ekswin down --name {args.name}" if args._supervise
-                 else "Press Ctrl-C to stop.")
+    lines.append(
+        f"Stop with: ekswin down --name {args.name}" if args._supervise else "Press Ctrl-C to stop."
+    )
     summary = "\n".join(line for line in lines if line) + "\n"
     (run_dir / "summary.txt").write_text(summary)
     if not args._supervise:
@@ -238,8 +277,13 @@ def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
     if "--run-dir" not in argv:
         argv += ["--run-dir", str(run_dir)]
     with log.open("wb") as out:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     printed = 0
     try:
         while True:
@@ -300,7 +344,7 @@ def _api_ready(run_dir: Path, server: str) -> bool:
     try:
         ctx = ssl.create_default_context(cafile=str(run_dir / "pki" / "ca.crt"))
         ctx.load_cert_chain(str(run_dir / "pki" / "admin.crt"), str(run_dir / "pki" / "admin.key"))
-        with urllib.request.urlopen(f"{server}/readyz", context=ctx, timeout=2) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{server}/readyz", context=ctx, timeout=2) as r:
             return bool(r.status == 200)
     except Exception:
         return False
@@ -333,9 +377,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if nodes:
         nt = Table("node", "instance type", "mode", "capacity", "IPs in use", "free", "prefixes")
         for n in nodes:
-            nt.add_row(n["name"], n.get("instance_type", "?"), n.get("mode", "?"),
-                       str(n.get("capacity", "")), str(n.get("assigned_ips", "")),
-                       str(n.get("free_ips", "")), str(len(n.get("eni", {}).get("prefixes", []))))
+            nt.add_row(
+                n["name"],
+                n.get("instance_type", "?"),
+                n.get("mode", "?"),
+                str(n.get("capacity", "")),
+                str(n.get("assigned_ips", "")),
+                str(n.get("free_ips", "")),
+                str(len(n.get("eni", {}).get("prefixes", []))),
+            )
         console.print(nt)
     return EXIT_OK if status["running"] else EXIT_FAIL
 
@@ -351,10 +401,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         print(f"ekswin {args.name!r}: nothing to stop ({run_dir} does not exist)", file=sys.stderr)
         return EXIT_OK
     pid = rundir.signal_supervisor(run_dir)
-    if pid is not None:
-        if not rundir.wait_exit(pid, timeout_s=30):
-            os.kill(pid, signal.SIGKILL)
-            rundir.wait_exit(pid, timeout_s=5)
+    if pid is not None and not rundir.wait_exit(pid, timeout_s=30):
+        os.kill(pid, signal.SIGKILL)
+        rundir.wait_exit(pid, timeout_s=5)
     reaped = PidRegistry(run_dir).reap()
     remove_runtime_state(run_dir)
     _unmerge(run_dir, args.name)

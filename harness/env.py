@@ -50,8 +50,10 @@ class Environment:
         """Run every step; on failure undo the steps done so far and re-raise."""
         say = progress or (lambda msg: None)
         steps: list[tuple[str, Callable[[Progress], None]]] = [
-            ("Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)",
-             self._start_cluster),
+            (
+                "Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)",
+                self._start_cluster,
+            ),
         ]
         steps += self._component_steps()
         try:
@@ -83,9 +85,12 @@ class Environment:
         self.endpoints["kubernetes"] = self.cluster.server
 
     def _write_state(self) -> None:
-        state = {"options": {k: str(v) if isinstance(v, Path) else v
-                             for k, v in asdict(self.opts).items()},
-                 "endpoints": self.endpoints}
+        state = {
+            "options": {
+                k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.opts).items()
+            },
+            "endpoints": self.endpoints,
+        }
         (self.run_dir / "env.json").write_text(json.dumps(state, indent=1))
 
     def stop(self) -> None:

@@ -42,7 +42,12 @@ def service_account_token(api: Any, namespace: str, name: str, ttl_s: int = TOKE
 
 
 def service_account_kubeconfig(
-    api: Any, server: str, ca_pem: bytes, namespace: str, name: str, path: Path,
+    api: Any,
+    server: str,
+    ca_pem: bytes,
+    namespace: str,
+    name: str,
+    path: Path,
     cluster_name: str = "ekswin",
 ) -> Path:
     """Ensure the ServiceAccount exists and write a kubeconfig with a token for it."""

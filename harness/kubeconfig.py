@@ -40,7 +40,10 @@ def build(
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {"name": name, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}
+            {
+                "name": name,
+                "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)},
+            }
         ],
         "users": [{"name": name, "user": user}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],

@@ -8,6 +8,7 @@ to ``<run_dir>/logs/<name>.log``, is recorded in ``<run_dir>/pids.json`` (so
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -87,7 +88,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call
+                preexec_fn=_die_with_parent,
                 close_fds=True,
             )
         return self
@@ -100,9 +101,7 @@ class ManagedProcess:
         """A ComponentFailed for this process with its log tail."""
         return ComponentFailed(self.name, reason, tail(self.log_path))
 
-    def wait_ready(
-        self, probe: Callable[[], bool], timeout_s: float, what: str = "ready"
-    ) -> None:
+    def wait_ready(self, probe: Callable[[], bool], timeout_s: float, what: str = "ready") -> None:
         """Poll `probe` until it is true; raise ComponentFailed on exit or timeout."""
         deadline = time.monotonic() + timeout_s
         delay = 0.02
@@ -179,10 +178,8 @@ def stop_group(
         if popen is None and not _group_alive(pgid):
             return
         time.sleep(0.02)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     if popen is not None:
         popen.wait()
 

@@ -162,20 +162,30 @@ class LocalCluster:
             etcd = self._start_etcd(bins["etcd"], ports)
             step("starting kube-apiserver")
             api = self._start_apiserver(bins["kube-apiserver"], ports)
-            etcd.wait_ready(lambda: _http_ok(f"http://{LOOPBACK}:{ports['etcd']}/health"),
-                            self.start_timeout_s, "healthy")
+            etcd.wait_ready(
+                lambda: _http_ok(f"http://{LOOPBACK}:{ports['etcd']}/health"),
+                self.start_timeout_s,
+                "healthy",
+            )
             step("waiting for kube-apiserver /readyz")
             ctx = self.admin_ssl_context()
-            api.wait_ready(lambda: https_ok(f"{server}/readyz", ctx), self.start_timeout_s,
-                           "ready (/readyz)")
+            api.wait_ready(
+                lambda: https_ok(f"{server}/readyz", ctx), self.start_timeout_s, "ready (/readyz)"
+            )
             step("starting kube-controller-manager and kube-scheduler")
             kcm = self._start_kcm(bins["kube-controller-manager"], ports)
             sched = self._start_scheduler(bins["kube-scheduler"], ports)
             insecure = insecure_context()
-            kcm.wait_ready(lambda: https_ok(f"https://{LOOPBACK}:{ports['kcm']}/healthz",
-                                            insecure), self.start_timeout_s, "healthy")
-            sched.wait_ready(lambda: https_ok(f"https://{LOOPBACK}:{ports['sched']}/healthz",
-                                              insecure), self.start_timeout_s, "healthy")
+            kcm.wait_ready(
+                lambda: https_ok(f"https://{LOOPBACK}:{ports['kcm']}/healthz", insecure),
+                self.start_timeout_s,
+                "healthy",
+            )
+            sched.wait_ready(
+                lambda: https_ok(f"https://{LOOPBACK}:{ports['sched']}/healthz", insecure),
+                self.start_timeout_s,
+                "healthy",
+            )
         except BaseException:
             self.stop()
             raise
@@ -203,8 +213,9 @@ class LocalCluster:
         """A kubeconfig with a client certificate for `user` in `groups`, signed by the CA."""
         ca = self._ca()
         pair = ca.issue_client(user, groups)
-        config = kc.build(self.name, self.server, ca.cert_pem,
-                          cert_pem=pair.cert_pem, key_pem=pair.key_pem)
+        config = kc.build(
+            self.name, self.server, ca.cert_pem, cert_pem=pair.cert_pem, key_pem=pair.key_pem
+        )
         return kc.write(path, config)
 
     def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
@@ -232,8 +243,13 @@ class LocalCluster:
         ca.pair().write(self.ca_file, self.pki / "ca.key")
         ca.issue_server(
             "kube-apiserver",
-            dns=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                 "kubernetes.default.svc.cluster.local"],
+            dns=[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
             ips=[LOOPBACK, SERVICE_FIRST_IP],
         ).write(self.pki / "apiserver.crt", self.pki / "apiserver.key")
         sa = service_account_keys()
@@ -247,8 +263,12 @@ class LocalCluster:
             pair = ca.issue_client(user, groups)
             pair.write(self.pki / f"{file}.crt", self.pki / f"{file}.key")
             target = self.kubeconfig if file == "admin" else self._component_kubeconfig(file)
-            kc.write(target, kc.build(self.name, server, ca.cert_pem,
-                                      cert_pem=pair.cert_pem, key_pem=pair.key_pem))
+            kc.write(
+                target,
+                kc.build(
+                    self.name, server, ca.cert_pem, cert_pem=pair.cert_pem, key_pem=pair.key_pem
+                ),
+            )
 
     def _component_kubeconfig(self, name: str) -> Path:
         return self.run_dir / "components" / f"{name}.kubeconfig"
@@ -256,68 +276,118 @@ class LocalCluster:
     def _start_etcd(self, binary: Resolved, ports: dict[str, int]) -> Any:
         client = f"http://{LOOPBACK}:{ports['etcd']}"
         peer = f"http://{LOOPBACK}:{ports['etcd_peer']}"
-        return self.supervisor.start("etcd", [
-            str(binary.path), "--name", "default", "--data-dir", str(self._etcd_data),
-            "--listen-client-urls", client, "--advertise-client-urls", client,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"default={peer}", "--log-level", "warn",
-            "--snapshot-count", "100000",
-        ])
+        return self.supervisor.start(
+            "etcd",
+            [
+                str(binary.path),
+                "--name",
+                "default",
+                "--data-dir",
+                str(self._etcd_data),
+                "--listen-client-urls",
+                client,
+                "--advertise-client-urls",
+                client,
+                "--listen-peer-urls",
+                peer,
+                "--initial-advertise-peer-urls",
+                peer,
+                "--initial-cluster",
+                f"default={peer}",
+                "--log-level",
+                "warn",
+                "--snapshot-count",
+                "100000",
+            ],
+        )
 
     def _start_apiserver(self, binary: Resolved, ports: dict[str, int]) -> Any:
         p = self.pki
-        return self.supervisor.start("kube-apiserver", [
-            str(binary.path),
-            f"--etcd-servers=http://{LOOPBACK}:{ports['etcd']}",
-            f"--bind-address={LOOPBACK}", f"--advertise-address={LOOPBACK}",
-            f"--secure-port={ports['apiserver']}", "--insecure-port=0",
-            f"--tls-cert-file={p / 'apiserver.crt'}", f"--tls-private-key-file={p / 'apiserver.key'}",
-            f"--client-ca-file={p / 'ca.crt'}",
-            f"--service-account-key-file={p / 'sa.pub'}",
-            f"--service-account-signing-key-file={p / 'sa.key'}",
-            f"--service-account-issuer={SA_ISSUER}",
-            "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--allow-privileged=true", "--profiling=false",
-            # One local client drives hundreds of objects a second: lift the in-flight caps.
-            "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
-            "--enable-priority-and-fairness=false",
-            "--event-ttl=1h", "--v=1",
-        ], stop_grace_s=1.0)  # kube-apiserver ignores SIGTERM for a long time (FACTS.md)
+        return self.supervisor.start(
+            "kube-apiserver",
+            [
+                str(binary.path),
+                f"--etcd-servers=http://{LOOPBACK}:{ports['etcd']}",
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
+                f"--secure-port={ports['apiserver']}",
+                "--insecure-port=0",
+                f"--tls-cert-file={p / 'apiserver.crt'}",
+                f"--tls-private-key-file={p / 'apiserver.key'}",
+                f"--client-ca-file={p / 'ca.crt'}",
+                f"--service-account-key-file={p / 'sa.pub'}",
+                f"--service-account-signing-key-file={p / 'sa.key'}",
+                f"--service-account-issuer={SA_ISSUER}",
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--allow-privileged=true",
+                "--profiling=false",
+                # One local client drives hundreds of objects a second: lift the in-flight caps.
+                "--max-requests-inflight=1000",
+                "--max-mutating-requests-inflight=500",
+                "--enable-priority-and-fairness=false",
+                "--event-ttl=1h",
+                "--v=1",
+            ],
+            stop_grace_s=1.0,
+        )  # kube-apiserver ignores SIGTERM for a long time (FACTS.md)
 
     def _start_kcm(self, binary: Resolved, ports: dict[str, int]) -> Any:
         cfg = self._component_kubeconfig("kube-controller-manager")
         nm = self.node_monitor
-        return self.supervisor.start("kube-controller-manager", [
-            str(binary.path), f"--kubeconfig={cfg}",
-            f"--authentication-kubeconfig={cfg}", f"--authorization-kubeconfig={cfg}",
-            f"--bind-address={LOOPBACK}", f"--secure-port={ports['kcm']}", "--port=0",
-            "--controllers=*,-nodeipam", "--leader-elect=false",
-            f"--service-account-private-key-file={self.pki / 'sa.key'}",
-            f"--root-ca-file={self.ca_file}", "--use-service-account-credentials=true",
-            f"--cluster-signing-cert-file={self.ca_file}",
-            f"--cluster-signing-key-file={self.pki / 'ca.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            f"--node-monitor-grace-period={nm.grace_period_s}s",
-            f"--node-monitor-period={nm.monitor_period_s}s",
-            "--kube-api-qps=200", "--kube-api-burst=400", "--v=1",
-        ], stop_grace_s=1.0)
+        return self.supervisor.start(
+            "kube-controller-manager",
+            [
+                str(binary.path),
+                f"--kubeconfig={cfg}",
+                f"--authentication-kubeconfig={cfg}",
+                f"--authorization-kubeconfig={cfg}",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={ports['kcm']}",
+                "--port=0",
+                "--controllers=*,-nodeipam",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={self.pki / 'sa.key'}",
+                f"--root-ca-file={self.ca_file}",
+                "--use-service-account-credentials=true",
+                f"--cluster-signing-cert-file={self.ca_file}",
+                f"--cluster-signing-key-file={self.pki / 'ca.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--node-monitor-grace-period={nm.grace_period_s}s",
+                f"--node-monitor-period={nm.monitor_period_s}s",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--v=1",
+            ],
+            stop_grace_s=1.0,
+        )
 
     def _start_scheduler(self, binary: Resolved, ports: dict[str, int]) -> Any:
         cfg = self._component_kubeconfig("kube-scheduler")
-        return self.supervisor.start("kube-scheduler", [
-            str(binary.path), f"--kubeconfig={cfg}",
-            f"--authentication-kubeconfig={cfg}", f"--authorization-kubeconfig={cfg}",
-            f"--bind-address={LOOPBACK}", f"--secure-port={ports['sched']}", "--port=0",
-            "--leader-elect=false", "--kube-api-qps=200", "--kube-api-burst=400", "--v=1",
-        ], stop_grace_s=1.0)
+        return self.supervisor.start(
+            "kube-scheduler",
+            [
+                str(binary.path),
+                f"--kubeconfig={cfg}",
+                f"--authentication-kubeconfig={cfg}",
+                f"--authorization-kubeconfig={cfg}",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={ports['sched']}",
+                "--port=0",
+                "--leader-elect=false",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--v=1",
+            ],
+            stop_grace_s=1.0,
+        )
 
 
 def _http_ok(url: str) -> bool:
     import urllib.request
 
-    with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback probe
+    with urllib.request.urlopen(url, timeout=2) as resp:
         return bool(resp.status == 200)
 
 

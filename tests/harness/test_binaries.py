@@ -22,8 +22,12 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 
 
 def _env(d: dict[str, Path]) -> dict[str, str]:
-    return {"EKSWIN_K8S_BIN": str(d["own"]), "KUBEBUILDER_ASSETS": str(d["envtest"]),
-            "PATH": str(d["path"]), "HOME": str(d["home"])}
+    return {
+        "EKSWIN_K8S_BIN": str(d["own"]),
+        "KUBEBUILDER_ASSETS": str(d["envtest"]),
+        "PATH": str(d["path"]),
+        "HOME": str(d["home"]),
+    }
 
 
 def test_each_binary_resolved_on_its_own_in_order(dirs: dict[str, Path]) -> None:
@@ -37,8 +41,10 @@ def test_each_binary_resolved_on_its_own_in_order(dirs: dict[str, Path]) -> None
     _exe(cache / "kube-scheduler")  # shadowed by EKSWIN_K8S_BIN
     found = resolve_all(env=_env(dirs))
     assert {n: r.source for n, r in found.items()} == {
-        "etcd": "KUBEBUILDER_ASSETS", "kube-apiserver": "KUBEBUILDER_ASSETS",
-        "kube-controller-manager": "PATH", "kube-scheduler": "EKSWIN_K8S_BIN",
+        "etcd": "KUBEBUILDER_ASSETS",
+        "kube-apiserver": "KUBEBUILDER_ASSETS",
+        "kube-controller-manager": "PATH",
+        "kube-scheduler": "EKSWIN_K8S_BIN",
     }
     assert found["etcd"].path == dirs["envtest"] / "etcd"
 

@@ -18,7 +18,9 @@ from harness.process import _group_alive
 EKSWIN = [sys.executable, "-m", "harness.cli"]
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(EKSWIN + args, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -80,14 +82,19 @@ def test_up_detach_status_down(env: dict[str, str], tmp_path: Path) -> None:
     merged = yaml.safe_load(Path(env["KUBECONFIG"]).read_text())
     assert merged["current-context"] == "ekswin-cli"
     # kubectl works against it, through the merged context
-    k = subprocess.run(["kubectl", "get", "ns", "-o", "name"], env=env, capture_output=True,
-                       text=True, timeout=60)
+    k = subprocess.run(
+        ["kubectl", "get", "ns", "-o", "name"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert "namespace/kube-system" in k.stdout, k.stderr
     st = run(["status", "--name", "cli", "--json"], env)
     assert st.returncode == 0
     status = json.loads(st.stdout)
     assert status["running"] and set(status["components"]) == {
-        "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    }
     pids = [c["pid"] for c in status["components"].values()] + [status["supervisor_pid"]]
     again = run(["up", "--detach", "--name", "cli"], env)
     assert again.returncode == 1 and "already running" in again.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -38,16 +39,32 @@ def test_namespace_node_pod_scheduled(ekswin_cluster: LocalCluster) -> None:
     core = client.CoreV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="t-sched")))
     core.create_node(_windows_node("t-win-0", 1))
-    status = {
-        "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110",
-                     "vpc.amazonaws.com/PrivateIPv4Address": "1"},
-        "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110",
-                        "vpc.amazonaws.com/PrivateIPv4Address": "1"},
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                        "message": "ready", "lastHeartbeatTime": None}],
+    status: dict[str, Any] = {
+        "capacity": {
+            "cpu": "4",
+            "memory": "16Gi",
+            "pods": "110",
+            "vpc.amazonaws.com/PrivateIPv4Address": "1",
+        },
+        "allocatable": {
+            "cpu": "4",
+            "memory": "16Gi",
+            "pods": "110",
+            "vpc.amazonaws.com/PrivateIPv4Address": "1",
+        },
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "ready",
+                "lastHeartbeatTime": None,
+            }
+        ],
     }
     status["conditions"][0]["lastHeartbeatTime"] = time.strftime(
-        "%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
+    )
     core.patch_node_status("t-win-0", {"status": status})
 
     def pod(name: str) -> client.V1Pod:
@@ -57,16 +74,21 @@ def test_namespace_node_pod_scheduled(ekswin_cluster: LocalCluster) -> None:
             spec=client.V1PodSpec(
                 node_selector={"kubernetes.io/os": "windows"},
                 tolerations=[client.V1Toleration(operator="Exists")],
-                containers=[client.V1Container(
-                    name="c", image="mcr.microsoft.com/windows/servercore:ltsc2019",
-                    resources=client.V1ResourceRequirements(requests=res, limits=res))],
+                containers=[
+                    client.V1Container(
+                        name="c",
+                        image="mcr.microsoft.com/windows/servercore:ltsc2019",
+                        resources=client.V1ResourceRequirements(requests=res, limits=res),
+                    )
+                ],
             ),
         )
 
     core.create_namespaced_pod("t-sched", pod("a"))
     core.create_namespaced_pod("t-sched", pod("b"))
-    bound = _wait(lambda: core.read_namespaced_pod("a", "t-sched").spec.node_name,
-                  what="pod a bound")
+    bound = _wait(
+        lambda: core.read_namespaced_pod("a", "t-sched").spec.node_name, what="pod a bound"
+    )
     assert bound == "t-win-0"
 
     def unschedulable_message() -> str | None:
@@ -88,14 +110,19 @@ def test_component_identities_are_not_admin(ekswin_cluster: LocalCluster, tmp_pa
     sa = api_client(path)
     try:
         authz = client.AuthorizationV1Api(sa)
-        review = authz.create_self_subject_access_review(client.V1SelfSubjectAccessReview(
-            spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=client.V1ResourceAttributes(
-                verb="delete", resource="nodes"))))
+        review = authz.create_self_subject_access_review(
+            client.V1SelfSubjectAccessReview(
+                spec=client.V1SelfSubjectAccessReviewSpec(
+                    resource_attributes=client.V1ResourceAttributes(verb="delete", resource="nodes")
+                )
+            )
+        )
         assert review.status.allowed is False
     finally:
         sa.close()
     node_cfg = ekswin_cluster.issue_client_kubeconfig(
-        "system:node:t-n1", ["system:nodes"], tmp_path / "node")
+        "system:node:t-n1", ["system:nodes"], tmp_path / "node"
+    )
     node = api_client(node_cfg)
     try:
         # The Node authorizer lets a node create its own Node object.
