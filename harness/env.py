@@ -18,6 +18,7 @@ from typing import Any
 from harness.backends.local import LocalCluster
 
 Progress = Callable[[str], None]
+Step = tuple[str, Callable[[Progress], None]]
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Environment:
         self.cluster = LocalCluster(opts.run_dir, name=opts.name)
         self._undo: list[tuple[str, Callable[[], None]]] = []
         self.endpoints: dict[str, str] = {}
+        self.pipeline: Any = None  # harness.pipeline.Pipeline when nodes were asked for
 
     def start(self, progress: Progress | None = None) -> None:
         """Run every step; on failure undo the steps done so far and re-raise."""
@@ -67,10 +69,10 @@ class Environment:
             self.stop()
             raise
 
-    def _component_steps(self) -> list[tuple[str, Callable[[Progress], None]]]:
-        """Steps after the control plane (EC2, HNS, controller, nodes) when asked for."""
+    def _component_steps(self) -> tuple[list[Step], list[Step]]:
+        """Steps before/after the control plane (EC2, HNS, controller, nodes) when asked for."""
         if self.opts.windows_nodes <= 0:
-            return []
+            return [], []
         from harness.pipeline import pipeline_steps
 
         return pipeline_steps(self)
