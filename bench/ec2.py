@@ -1,0 +1,124 @@
+"""fake_ec2 vs stock moto: AssignPrivateIpAddresses + UnassignPrivateIpAddresses round trips
+through boto3, each server in its own process. Target: our rules cost < 1.5x stock moto."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+NAME = "fake_ec2: assign/unassign round trip vs stock moto"
+ROUNDS = 300
+WARMUP = 20
+
+_STOCK_MOTO = (
+    "import signal, threading, sys\n"
+    "from moto.server import ThreadedMotoServer\n"
+    "s = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n"
+    "s.start()\n"
+    "host, port = s.get_host_and_port()\n"
+    "print(f'listening on http://127.0.0.1:{port}', flush=True)\n"
+    "stop = threading.Event()\n"
+    "signal.signal(signal.SIGTERM, lambda *_: stop.set())\n"
+    "stop.wait()\n"
+    "s.stop()\n"
+)
+
+
+def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        _stop(proc)
+        raise RuntimeError(f"{argv} did not start: {line!r}")
+    return proc, line.removeprefix("listening on ")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _measure(url: str) -> dict[str, float]:
+    import boto3
+    from botocore.config import Config
+
+    ec2: Any = boto3.client(
+        "ec2",
+        endpoint_url=url,
+        region_name="us-west-2",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/16")["Subnet"]["SubnetId"]
+    inst = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="m5.large", SubnetId=subnet
+    )["Instances"][0]
+    eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    samples: list[float] = []
+    started = time.perf_counter()
+    for i in range(WARMUP + ROUNDS):
+        t0 = time.perf_counter()
+        resp = ec2.assign_private_ip_addresses(
+            NetworkInterfaceId=eni, SecondaryPrivateIpAddressCount=1
+        )
+        ips = [a["PrivateIpAddress"] for a in resp["AssignedPrivateIpAddresses"]]
+        # Stock moto lists every address of the ENI: unassign all secondaries either way.
+        primary = inst["PrivateIpAddress"]
+        ec2.unassign_private_ip_addresses(
+            NetworkInterfaceId=eni, PrivateIpAddresses=[ip for ip in ips if ip != primary]
+        )
+        if i == WARMUP:
+            started = time.perf_counter()
+        if i >= WARMUP:
+            samples.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    samples.sort()
+    return {
+        "median_ms": statistics.median(samples) * 1000,
+        "p99_ms": samples[int(len(samples) * 0.99) - 1] * 1000,
+        "calls_per_s": 2 * len(samples) / elapsed,
+    }
+
+
+def run() -> list[str]:
+    """Measure both servers in this run and print the ratio."""
+    results: dict[str, dict[str, float]] = {}
+    for name, argv in (
+        ("stock moto", [sys.executable, "-c", _STOCK_MOTO]),
+        ("fake_ec2", [sys.executable, "-m", "fake_ec2", "--port", "0"]),
+    ):
+        proc, url = _start(argv)
+        try:
+            results[name] = _measure(url)
+        finally:
+            _stop(proc)
+    lines = [
+        f"{name:10s}  median {r['median_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
+        f"{r['calls_per_s']:7.1f} calls/s  ({ROUNDS} round trips on a /16)"
+        for name, r in results.items()
+    ]
+    ratio = results["fake_ec2"]["median_ms"] / results["stock moto"]["median_ms"]
+    verdict = "OK" if ratio < 1.5 else "OVER TARGET"
+    lines.append(f"median ratio fake_ec2 / stock moto = {ratio:.2f}x (target < 1.5x: {verdict})")
+    return lines

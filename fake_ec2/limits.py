@@ -1,0 +1,61 @@
+"""Per-instance-type network limits, read from EC2's instance-type records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fake_ec2.exceptions import InvalidParameterValue
+
+#: Limit for an ENI not attached to any instance: the largest per-interface figure EC2
+#: has; the real limit applies again once it is attached.
+UNATTACHED_IPV4_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class EniLimits:
+    """What an instance type allows: addresses per ENI (primary counted), ENIs, Nitro."""
+
+    instance_type: str
+    ipv4_per_interface: int
+    max_interfaces: int
+    nitro: bool
+
+
+UNATTACHED = EniLimits("(unattached)", UNATTACHED_IPV4_LIMIT, 1, True)
+
+
+def limits_from_record(instance_type: str, record: Mapping[str, Any]) -> EniLimits:
+    """Build :class:`EniLimits` from a DescribeInstanceTypes record.
+
+    Bare-metal types carry no hypervisor but run on Nitro, so they count as Nitro.
+    """
+    net = record.get("NetworkInfo") or {}
+    try:
+        per_eni = int(net["Ipv4AddressesPerInterface"])
+        max_enis = int(net["MaximumNetworkInterfaces"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise InvalidParameterValue(
+            f"Instance type {instance_type} has no network limits in its record"
+        ) from err
+    nitro = record.get("Hypervisor") == "nitro" or bool(record.get("BareMetal"))
+    return EniLimits(instance_type, per_eni, max_enis, nitro)
+
+
+class InstanceTypeCatalog:
+    """Lookup of :class:`EniLimits` by instance type name over a mapping of records."""
+
+    def __init__(self, records: Mapping[str, Mapping[str, Any]]) -> None:
+        self._records = records
+        self._cache: dict[str, EniLimits] = {}
+
+    def limits(self, instance_type: str) -> EniLimits:
+        """Limits of ``instance_type``; InvalidParameterValue when unknown."""
+        hit = self._cache.get(instance_type)
+        if hit is None:
+            record = self._records.get(instance_type)
+            if record is None:
+                raise InvalidParameterValue(f"The instance type '{instance_type}' is unknown")
+            hit = self._cache[instance_type] = limits_from_record(instance_type, record)
+        return hit

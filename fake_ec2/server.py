@@ -1,0 +1,285 @@
+"""The fake_ec2 HTTP server: moto's EC2 app behind a thin front that adds faults,
+the request log and the admin API (``/_ekswin/...``), on a threaded werkzeug server.
+
+Use :func:`serve` in-process (tests) or ``python -m fake_ec2`` standalone. moto keeps its
+state per process, so every server in one process shares one EC2.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from fake_ec2.exceptions import Ec2Error, InvalidParameterValue
+from fake_ec2.faults import FaultPlan
+from fake_ec2.request_log import RequestLog
+
+log = logging.getLogger("fake_ec2")
+
+ADMIN_PREFIX = "/_ekswin/"
+StartResponse = Callable[..., Any]
+
+
+def error_xml(code: str, message: str, request_id: str) -> bytes:
+    """EC2's XML error body."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error></Errors>"
+        f"<RequestID>{request_id}</RequestID></Response>"
+    ).encode()
+
+
+def _status_line(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+class Ec2Front:
+    """WSGI app: admin API, then faults, then moto; logs every EC2 request."""
+
+    def __init__(
+        self,
+        moto_app: Callable[..., Iterable[bytes]],
+        seed: int = 0,
+        region: str = "us-west-2",
+        log_capacity: int = 10_000,
+    ) -> None:
+        from fake_ec2 import moto_patch
+
+        self.rules = moto_patch.install()
+        self.moto_app = moto_app
+        self.region = region
+        self.faults = FaultPlan(seed=seed)
+        self.requests = RequestLog(log_capacity)
+
+    # ------------------------------------------------------------------ WSGI
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(ADMIN_PREFIX):
+            return self._admin(environ, start_response)
+        started = time.perf_counter()
+        body = self._read_body(environ)
+        params = self._params(environ, body)
+        action = params.get("Action", "")
+        if not action:
+            return self.moto_app(environ, start_response)
+        unfiltered = not any(k.startswith(("Filter.", "MaxResults", "NextToken")) for k in params)
+        decision = self.faults.decide(action, unfiltered)
+        if decision.delay_s:
+            time.sleep(decision.delay_s)
+        if decision.error is not None:
+            status, chunks = self._error(decision.error, start_response)
+        else:
+            status, chunks = self._call_moto(environ, start_response)
+        code = "OK" if status < 400 else self._code_of(b"".join(chunks))
+        self.requests.add(
+            time=time.time(),
+            action=action,
+            params={k: v for k, v in params.items() if k not in ("Action", "Version")},
+            status=status,
+            code=code,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+        )
+        return chunks
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    @staticmethod
+    def _params(environ: dict[str, Any], body: bytes) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for raw in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace")):
+            for key, values in parse_qs(raw, keep_blank_values=True).items():
+                merged[key] = values[-1]
+        return merged
+
+    @staticmethod
+    def _code_of(body: bytes) -> str:
+        start = body.find(b"<Code>")
+        end = body.find(b"</Code>")
+        if start < 0 or end < 0:
+            return "Error"
+        return body[start + 6 : end].decode("utf-8", "replace")
+
+    def _error(self, err: Ec2Error, start_response: StartResponse) -> tuple[int, list[bytes]]:
+        body = error_xml(err.code, err.message, str(uuid.uuid4()))
+        start_response(
+            _status_line(err.http_status),
+            [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+        )
+        return err.http_status, [body]
+
+    def _call_moto(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> tuple[int, list[bytes]]:
+        seen: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen["status"] = int(status.split(" ", 1)[0])
+            return (
+                start_response(status, headers, exc_info)
+                if exc_info
+                else start_response(status, headers)
+            )
+
+        result = self.moto_app(environ, capture)
+        try:
+            chunks = list(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return seen.get("status", 200), chunks
+
+    # ------------------------------------------------------------------ admin API
+    def _admin(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")[len(ADMIN_PREFIX) :].strip("/")
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        try:
+            raw = self._read_body(environ)
+            payload = json.loads(raw) if raw.strip() else {}
+            if not isinstance(payload, dict):
+                raise ValueError("the request body must be a JSON object")
+            status, result = self._route(method, path, payload, query)
+        except (ValueError, KeyError, TypeError, Ec2Error) as err:
+            status, result = 400, {"error": str(err)}
+        body = json.dumps(result).encode()
+        start_response(
+            _status_line(status),
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    def _route(
+        self, method: str, path: str, payload: dict[str, Any], query: dict[str, str]
+    ) -> tuple[int, Any]:
+        from fake_ec2 import moto_patch
+
+        if path == "faults" and method == "POST":
+            self.faults.configure(payload)
+            return 200, self.faults.snapshot()
+        if path == "faults" and method == "DELETE":
+            self.faults.clear()
+            return 200, self.faults.snapshot()
+        if path == "faults" and method == "GET":
+            return 200, self.faults.snapshot()
+        if path == "seed" and method == "POST":
+            self.faults.reseed(int(payload["seed"]))
+            return 200, {"seed": self.faults.seed}
+        if path == "fragment" and method == "POST":
+            return 200, self.fragment(
+                str(payload["subnet"]), int(payload.get("every", 16)), int(payload.get("offset", 0))
+            )
+        if path == "state" and method == "GET":
+            state = self.rules.snapshot()
+            state["faults"] = self.faults.snapshot()
+            return 200, state
+        if path == "reset" and method == "POST":
+            moto_patch.reset_all()
+            self.faults.clear()
+            self.requests.clear()
+            if "seed" in payload:
+                self.faults.reseed(int(payload["seed"]))
+            return 200, {"reset": True, "seed": self.faults.seed}
+        if path == "requests" and method == "GET":
+            since = int(query.get("since", 0))
+            limit = int(query["limit"]) if "limit" in query else None
+            return 200, {"requests": self.requests.query(since, query.get("action"), limit)}
+        if path == "health" and method == "GET":
+            return 200, {"ok": True}
+        return 404, {"error": f"no admin endpoint {method} {ADMIN_PREFIX}{path}"}
+
+    def fragment(self, subnet_id: str, every: int, offset: int) -> dict[str, Any]:
+        """Occupy one address per ``every``-block of ``subnet_id`` at ``offset``."""
+        from fake_ec2 import moto_patch
+
+        subnet = moto_patch.find_subnet(subnet_id)
+        if subnet is None:
+            raise InvalidParameterValue(f"subnet {subnet_id!r} does not exist")
+        with self.rules.lock:
+            occupied = self.rules.subnet(subnet.id, subnet.cidr_block).fragment(every, offset)
+        return {"subnet": subnet_id, "every": every, "offset": offset, "occupied": occupied}
+
+
+class Ec2Server:
+    """A running fake_ec2 server: ``url``, ``port``, ``front`` and :meth:`stop`."""
+
+    def __init__(self, host: str, port: int, seed: int, region: str) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        # werkzeug logs each request at INFO on stderr; keep that opt-in.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.front = Ec2Front(
+            DomainDispatcherApplication(create_backend_app), seed=seed, region=region
+        )
+        self._server = make_server(
+            host, port, self.front, threaded=True, request_handler=MotoRequestHandler
+        )
+        self.host = host
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake_ec2", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> Ec2Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def check_loopback(host: str) -> None:
+    """Refuse anything but a loopback address (ValueError with the reason)."""
+    import ipaddress
+
+    if host == "localhost":
+        return
+    try:
+        ok = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"--host must be a loopback address such as 127.0.0.1, got {host!r}")
+
+
+def serve(
+    host: str = "127.0.0.1", port: int = 0, seed: int = 0, region: str = "us-west-2"
+) -> Ec2Server:
+    """Start fake_ec2 on ``host:port`` (0 = a free port) in this process; returns the
+    running server (``.url``, ``.stop()``)."""
+    check_loopback(host)
+    return Ec2Server(host, port, seed, region)

@@ -1,0 +1,34 @@
+"""The standalone server convention: first stdout line, loopback only, SIGTERM stops it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+
+def test_first_line_and_sigterm(spawn_fake_ec2: Any) -> None:
+    proc, url = spawn_fake_ec2("--seed", "3")  # asserts the first-line convention
+    with urllib.request.urlopen(f"{url}/_ekswin/health", timeout=10) as resp:
+        assert resp.status == 200
+    proc.terminate()
+    deadline = time.monotonic() + 10
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, "fake_ec2 ignored SIGTERM"
+        time.sleep(0.05)
+    assert proc.returncode == 0
+
+
+def test_non_loopback_host_refused() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "fake_ec2", "--port", "0", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+    assert out.returncode == 2
+    assert "loopback" in out.stderr and out.stdout == ""
