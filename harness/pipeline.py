@@ -70,16 +70,20 @@ class Pipeline:
             ("Creating the VPC and subnet in fake EC2", self.create_vpc),
             ("Installing RBAC and the amazon-vpc-cni ConfigMap", self.install_cluster_config),
             ("Starting the VPC resource controller and admission webhook", self.start_controller),
-            (f"Starting {n} Windows node{'s' if n != 1 else ''} ({self.opts.instance_type})",
-             self.start_nodes),
+            (
+                f"Starting {n} Windows node{'s' if n != 1 else ''} ({self.opts.instance_type})",
+                self.start_nodes,
+            ),
         ]
 
     def spawn_ec2_hns(self, say: Progress) -> None:
         """Start both servers; their URLs are read later (they boot while etcd does)."""
-        self.sup.start("fake-ec2", python_module("fake_ec2", "--port", "0", "--seed",
-                                                 str(self.seed)))
-        self.sup.start("fake-hns", python_module("fake_hns", "--port", "0", "--seed",
-                                                 str(self.seed)))
+        self.sup.start(
+            "fake-ec2", python_module("fake_ec2", "--port", "0", "--seed", str(self.seed))
+        )
+        self.sup.start(
+            "fake-hns", python_module("fake_hns", "--port", "0", "--seed", str(self.seed))
+        )
 
     def create_vpc(self, say: Progress) -> None:
         """Read the servers' URLs; create the VPC and the node subnet."""
@@ -119,15 +123,30 @@ class Pipeline:
 
         cluster = self.env.cluster
         comp = self.run_dir / "components"
-        kubeconfig = cluster.service_account_kubeconfig(*CONTROLLER_SA, comp / "controller.kubeconfig")
+        kubeconfig = cluster.service_account_kubeconfig(
+            *CONTROLLER_SA, comp / "controller.kubeconfig"
+        )
         cert_dir = comp / "webhook-certs"
         cert_dir.mkdir(parents=True, exist_ok=True)
-        cluster._ca().issue_server("vpc-resource-controller-webhook", dns=["localhost"],
-                                   ips=[LOOPBACK]).write(cert_dir / "tls.crt", cert_dir / "tls.key")
+        cluster._ca().issue_server(
+            "vpc-resource-controller-webhook", dns=["localhost"], ips=[LOOPBACK]
+        ).write(cert_dir / "tls.crt", cert_dir / "tls.key")
         argv = python_module(
-            "controller", "--kubeconfig", str(kubeconfig), "--ec2-endpoint", self.ec2_url,
-            "--region", REGION, "--metrics-port", "0", "--webhook-port", "0",
-            "--webhook-cert-dir", str(cert_dir), "--cooldown-seconds", str(self.cooldown_s),
+            "controller",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--ec2-endpoint",
+            self.ec2_url,
+            "--region",
+            REGION,
+            "--metrics-port",
+            "0",
+            "--webhook-port",
+            "0",
+            "--webhook-cert-dir",
+            str(cert_dir),
+            "--cooldown-seconds",
+            str(self.cooldown_s),
             *self.opts.extra.get("controller_args", []),
         )
         if not self.opts.prefix_delegation:
@@ -143,8 +162,9 @@ class Pipeline:
         from harness.nodes import launch
 
         self.nodes = launch.start_nodes(self, say)
-        (self.run_dir / "nodes.json").write_text(json.dumps(
-            {"ec2": self.ec2_url, "hns": self.hns_target, "nodes": self.nodes}, indent=1))
+        (self.run_dir / "nodes.json").write_text(
+            json.dumps({"ec2": self.ec2_url, "hns": self.hns_target, "nodes": self.nodes}, indent=1)
+        )
 
 
 def ec2_client(url: str) -> Any:
@@ -153,7 +173,10 @@ def ec2_client(url: str) -> Any:
     from botocore.config import Config
 
     return boto3.client(
-        "ec2", endpoint_url=url, region_name=REGION, aws_access_key_id="testing",
+        "ec2",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 3, "mode": "standard"}),
     )
@@ -194,24 +217,44 @@ def summarize_nodes(run_dir: Path) -> list[dict[str, Any]]:
         eni = enis.get(n["instance_id"], {})
         node = k8s_nodes.get(n["name"])
         cap = (node.status.capacity or {}) if node and node.status else {}
-        secondary = [a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", [])
-                     if not a.get("Primary")]
+        secondary = [
+            a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []) if not a.get("Primary")
+        ]
         prefixes = [p["Ipv4Prefix"] for p in eni.get("Ipv4Prefixes", [])]
-        used = sum(1 for p in pods if p.spec.node_name == n["name"]
-                   and "vpc.amazonaws.com/PrivateIPv4Address" in (p.metadata.annotations or {})
-                   and p.status.phase not in ("Succeeded", "Failed"))
+        used = sum(
+            1
+            for p in pods
+            if p.spec.node_name == n["name"]
+            and "vpc.amazonaws.com/PrivateIPv4Address" in (p.metadata.annotations or {})
+            and p.status.phase not in ("Succeeded", "Failed")
+        )
         held = len(secondary) + 16 * len(prefixes)
-        out.append({
-            "name": n["name"], "instance_id": n["instance_id"],
-            "instance_type": n.get("instance_type"),
-            "mode": "prefix" if prefixes else ("secondary" if secondary else n.get("mode", "?")),
-            "capacity": cap.get("vpc.amazonaws.com/PrivateIPv4Address"),
-            "ready": bool(node and any(c.type == "Ready" and c.status == "True"
-                                       for c in node.status.conditions or [])),
-            "eni": {"id": eni.get("NetworkInterfaceId"), "primary_ip": eni.get("PrivateIpAddress"),
-                    "secondary_ips": secondary, "prefixes": prefixes},
-            "assigned_ips": used, "free_ips": max(0, held - used),
-        })
+        out.append(
+            {
+                "name": n["name"],
+                "instance_id": n["instance_id"],
+                "instance_type": n.get("instance_type"),
+                "mode": "prefix"
+                if prefixes
+                else ("secondary" if secondary else n.get("mode", "?")),
+                "capacity": cap.get("vpc.amazonaws.com/PrivateIPv4Address"),
+                "ready": bool(
+                    node
+                    and any(
+                        c.type == "Ready" and c.status == "True"
+                        for c in node.status.conditions or []
+                    )
+                ),
+                "eni": {
+                    "id": eni.get("NetworkInterfaceId"),
+                    "primary_ip": eni.get("PrivateIpAddress"),
+                    "secondary_ips": secondary,
+                    "prefixes": prefixes,
+                },
+                "assigned_ips": used,
+                "free_ips": max(0, held - used),
+            }
+        )
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -54,3 +54,42 @@ def ekswin_cluster(
         yield cluster
     finally:
         cluster.stop()
+
+
+class EnvFactory:
+    """Starts whole ekswin environments (control plane + EC2 + HNS + controller + nodes)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.started: list[Any] = []
+
+    def __call__(self, name: str = "e2e", **options: Any) -> Any:
+        """Start an environment; keyword options are EnvOptions fields (extra=... too)."""
+        from harness.env import Environment, EnvOptions
+
+        run_dir = self.base / f"{name}-{len(self.started)}"
+        env = Environment(EnvOptions(name=name, run_dir=run_dir, **options))
+        env.start()
+        self.started.append(env)
+        return env
+
+    def stop_all(self) -> None:
+        """Stop every environment this factory started."""
+        while self.started:
+            self.started.pop().stop()
+
+
+@pytest.fixture(scope="module")
+def ekswin_env_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvFactory]:
+    """A factory for full environments, stopped when the test module ends."""
+    from harness.backends import BackendUnavailable, choose
+
+    try:
+        choose("local")
+    except BackendUnavailable as e:
+        pytest.fail(f"ekswin_env_factory: {e}", pytrace=False)
+    factory = EnvFactory(tmp_path_factory.mktemp("ekswin-env"))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()

@@ -41,20 +41,42 @@ def kind_config(api_port: int = 0, service_cidr: str = "10.96.0.0/16") -> dict[s
 
 
 def create_args(
-    name: str, config_path: Path, kubeconfig: Path, image: str = DEFAULT_NODE_IMAGE,
+    name: str,
+    config_path: Path,
+    kubeconfig: Path,
+    image: str = DEFAULT_NODE_IMAGE,
     wait: str = "120s",
 ) -> list[str]:
     """`kind create cluster` argv."""
     return [
-        "kind", "create", "cluster", "--name", cluster_name(name), "--config", str(config_path),
-        "--kubeconfig", str(kubeconfig), "--image", image, "--wait", wait, "--retain",
+        "kind",
+        "create",
+        "cluster",
+        "--name",
+        cluster_name(name),
+        "--config",
+        str(config_path),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--image",
+        image,
+        "--wait",
+        wait,
+        "--retain",
     ]
 
 
 def delete_args(name: str, kubeconfig: Path) -> list[str]:
     """`kind delete cluster` argv."""
-    return ["kind", "delete", "cluster", "--name", cluster_name(name), "--kubeconfig",
-            str(kubeconfig)]
+    return [
+        "kind",
+        "delete",
+        "cluster",
+        "--name",
+        cluster_name(name),
+        "--kubeconfig",
+        str(kubeconfig),
+    ]
 
 
 def webhook_host(network_inspect: list[dict[str, Any]] | None, system: str | None = None) -> str:
@@ -91,13 +113,18 @@ class KindCluster:
         log = self.run_dir / "logs"
         log.mkdir(exist_ok=True)
         with (log / "kind.log").open("ab") as out:
-            subprocess.run(create_args(self.name, cfg, self.kubeconfig), stdout=out,
-                           stderr=subprocess.STDOUT, check=True)
+            subprocess.run(
+                create_args(self.name, cfg, self.kubeconfig),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
 
     def webhook_host(self) -> str:
         """The address the kind API server uses to reach host webhooks."""
-        out = subprocess.run(["docker", "network", "inspect", "kind"], capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            ["docker", "network", "inspect", "kind"], capture_output=True, text=True, check=True
+        ).stdout
         return webhook_host(json.loads(out))
 
     def stop(self) -> None:
