@@ -269,11 +269,14 @@ class _MetricsObserver(Observer):
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
+    # --log-level is for this program's loggers; libraries (botocore, urllib3) stay at INFO.
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=logging.INFO,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for name in ("controller", "__main__"):
+        logging.getLogger(name).setLevel(args.log_level.upper())
     rt = Runtime(args)
     if "controller" in rt.components and not args.ec2_endpoint:
         raise SystemExit("--ec2-endpoint is required when the controller component runs")

@@ -286,6 +286,9 @@ class IPAMController:
                 return self._retry(REQUEUE_NODE_NOT_READY_S * 5)
             with self._nodes_lock:
                 self.nodes[name] = state
+            # Only now may the pools' jobs run: a job for a node not yet in self.nodes
+            # would be dropped and leave its pool's pending_create stuck.
+            self._start_pools(state)
         self._update_node(state, node)
         return None
 
@@ -380,11 +383,6 @@ class IPAMController:
                 f"The instance type {inst.instance_type} is not supported for "
                 "Windows prefix delegation",
             )
-        for mode, slot in (("secondary", st.secondary), ("prefix", st.prefix)):
-            if slot is not None:
-                self._submit(st.name, mode, slot.pool.reconcile())
-                self._schedule_cool_down(st.name, mode)
-        st.ready = True
         log.info(
             "node %s initialised: %s nitro=%s secondary=%d prefixes=%d",
             st.name,
@@ -393,6 +391,14 @@ class IPAMController:
             len(secondary_ips),
             len(prefixes),
         )
+
+    def _start_pools(self, st: NodeState) -> None:
+        """First reconcile of each pool and its cool-down job; then pods may be served."""
+        for mode, slot in (("secondary", st.secondary), ("prefix", st.prefix)):
+            if slot is not None:
+                self._submit(st.name, mode, slot.pool.reconcile())
+                self._schedule_cool_down(st.name, mode)
+        st.ready = True
 
     # ---------------------------------------------------------------- UpdateResourceCapacity
     def _update_node(self, st: NodeState, node: dict[str, Any]) -> None:
@@ -507,6 +513,7 @@ class IPAMController:
             return None
         st, slot = found
         pd = mode == "prefix"
+        log.debug("node %s: %s job %s count=%d", node, mode, job.op.name, job.resource_count)
         if job.op is JobOp.CREATE:
             self._create(st, slot, job, pd)
         elif job.op is JobOp.DELETE:
@@ -615,6 +622,7 @@ class IPAMController:
         if not node_name or not pod.get("wantsIP"):
             return None
         phase = pod["status"].get("phase")
+        log.debug("pod %s: reconcile on node %s phase %s", k, node_name, phase)
         node_exists = self._node_lookup(node_name) is not None
         with self._nodes_lock:
             st = self.nodes.get(node_name)
@@ -625,6 +633,7 @@ class IPAMController:
                 self._handle_delete(pod)
             return None
         if st is None:
+            log.debug("pod %s: node %s not managed (unmanaged=%s)", k, node_name, unmanaged)
             if unmanaged:
                 return None
             return REQUEUE_NODE_NOT_READY_S
@@ -678,12 +687,14 @@ class IPAMController:
         if err is not None:
             log.warning("pod %s: annotate failed: %s", key, err)
             return self._retry(REQUEUE_WARM_POOL_EMPTY_S)
+        log.debug("pod %s: annotated %s", key, res_id)
         first = self._first_seen.pop(key, None)
         if first is not None:
             self.obs.allocation(time.monotonic() - first[0], first[1])
         return None
 
     def _allocation_failed(self, pod: dict[str, Any], key: str, exc: PoolError) -> float | None:
+        log.debug("pod %s: allocation failed: %s", key, type(exc).__name__)
         first = self._first_seen.get(key)
         if first is not None:
             self._first_seen[key] = (first[0], False)  # a warm-pool miss

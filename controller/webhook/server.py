@@ -1,0 +1,273 @@
+"""HTTPS server for the pod admission webhooks (AdmissionReview v1).
+
+Thin wire layer: TLS, HTTP/1.1 keep-alive and routing; every decision is in review.py /
+admission.py. The real controller serves the same paths on port 9443 with the
+certificate cert-manager writes to tls.crt / tls.key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from controller.webhook import certs
+from controller.webhook.review import (
+    MUTATE_PATH,
+    VALIDATE_PATH,
+    BadReview,
+    handle_review,
+    parse_review,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024 * 1024  # larger than any pod the API server accepts (etcd limit 1.5 MiB)
+HANDSHAKE_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 90.0  # Go's HTTP client drops idle connections after 90 s
+WEBHOOK_NAMES = {MUTATE_PATH: "mpod.vpc.k8s.aws", VALIDATE_PATH: "vpod.vpc.k8s.aws"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the API server reuses connections
+    timeout = IDLE_TIMEOUT_S
+    server: _TLSServer
+
+    def setup(self) -> None:
+        # The handshake runs here, in the connection's own thread, so a slow or broken
+        # client cannot stall accept() for everyone else.
+        self.request.settimeout(HANDSHAKE_TIMEOUT_S)
+        self.request.do_handshake()
+        super().setup()
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] in ("/healthz", "/readyz"):
+            self._send(200, b"ok", "text/plain; charset=utf-8")
+        else:
+            self._send(404, b"not found", "text/plain; charset=utf-8")
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]  # the API server appends ?timeout=10s
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0 or length > MAX_BODY:
+            self._send(400, b"Content-Length: expected 1..16 MiB", "text/plain; charset=utf-8")
+            return
+        body = self.rfile.read(length)
+        if path not in WEBHOOK_NAMES:
+            self._send(404, b"not found", "text/plain; charset=utf-8")
+            return
+        self._serve_review(path, body)
+
+    def _serve_review(self, path: str, body: bytes) -> None:
+        srv = self.server
+        name = WEBHOOK_NAMES[path]
+        metrics = srv.metrics
+        start = time.perf_counter()
+        if metrics is not None:
+            metrics.in_flight.labels(webhook=path).inc()
+        code = 200
+        try:
+            try:
+                review = parse_review(body)
+            except BadReview as e:
+                code = 400
+                self._send(400, str(e).encode(), "text/plain; charset=utf-8")
+                return
+            try:
+                ipam = bool(srv.ipam_enabled())
+            except Exception:  # unknown config: behave as with IPAM off (no mutation)
+                log.exception("ipam_enabled() failed; treating Windows IPAM as off")
+                ipam = False
+            answer = handle_review(
+                path, review, ipam_enabled=ipam, controller_username=srv.controller_username
+            )
+            resp = answer["response"]
+            log.debug(
+                "%s uid=%s allowed=%s %s",
+                name,
+                resp["uid"],
+                resp["allowed"],
+                resp.get("status", {}).get("message", ""),
+            )
+            self._send(200, json.dumps(answer).encode(), "application/json")
+        finally:
+            if metrics is not None:
+                metrics.in_flight.labels(webhook=path).dec()
+                metrics.requests.labels(webhook=path, code=str(code)).inc()
+                metrics.latency.labels(webhook=path).observe(time.perf_counter() - start)
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("webhook %s - %s", self.address_string(), format % args)
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        context: ssl.SSLContext,
+        *,
+        ipam_enabled: Callable[[], bool],
+        controller_username: str,
+        metrics: Any,
+    ) -> None:
+        self.ipam_enabled = ipam_enabled
+        self.controller_username = controller_username
+        self.metrics = metrics
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(addr, _Handler, bind_and_activate=False)
+        self.socket = context.wrap_socket(
+            self.socket, server_side=True, do_handshake_on_connect=False
+        )
+        try:
+            self.server_bind()
+            self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Cut kept-alive connections so a stopped webhook really stops answering."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Handshake failures and dropped connections are the client's business.
+        log.debug("webhook connection from %s failed", client_address, exc_info=True)
+
+
+class WebhookServer:
+    """Serves `/mutate-v1-pod`, `/validate-v1-pod` and `/healthz` over HTTPS.
+
+    `cert_dir` holds tls.crt and tls.key. When they are absent (or cert_dir is empty),
+    a self-signed CA and a serving certificate for `host`, 127.0.0.1 and localhost are
+    generated there (or in a temporary directory) and the CA PEM is `.ca_bundle`, ready for
+    the webhook configurations' caBundle. `ipam_enabled` is asked on every request, so a
+    ConfigMap change applies at once.
+    """
+
+    def __init__(
+        self,
+        cert_dir: Path | str | None,
+        port: int,
+        *,
+        ipam_enabled: Callable[[], bool],
+        controller_username: str,
+        host: str = "127.0.0.1",
+        registry: Any = None,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if not cert_dir:
+            self._tmp = tempfile.TemporaryDirectory(prefix="vpc-rc-webhook-")
+            cert_dir = self._tmp.name
+        self.cert_dir = Path(cert_dir)
+        self.host = host
+        self._requested_port = port
+        self._ipam_enabled = ipam_enabled
+        self._controller_username = controller_username
+        self._metrics: Any = None
+        if registry is not None:
+            from controller.metrics import WebhookMetrics
+
+            self._metrics = WebhookMetrics(registry)
+        self.ca_bundle: bytes | None = None
+        self._httpd: _TLSServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        crt, key = self.cert_dir / certs.CERT_FILE, self.cert_dir / certs.KEY_FILE
+        if not (crt.exists() and key.exists()):
+            self.ca_bundle = certs.generate_self_signed(
+                self.cert_dir, [self.host, "127.0.0.1", "localhost"]
+            )
+        elif (self.cert_dir / certs.CA_FILE).exists():
+            self.ca_bundle = (self.cert_dir / certs.CA_FILE).read_bytes()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(str(crt), str(key))
+        return ctx
+
+    def start(self) -> None:
+        """Bind, then serve in a background thread. Raises if the port is taken."""
+        if self._httpd is not None:
+            raise RuntimeError("WebhookServer already started")
+        self._httpd = _TLSServer(
+            (self.host, self._requested_port),
+            self._ssl_context(),
+            ipam_enabled=self._ipam_enabled,
+            controller_username=self._controller_username,
+            metrics=self._metrics,
+        )
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="webhook",
+            daemon=True,
+        )
+        self._thread.start()
+        log.info("webhook serving on https://%s:%d", self.host, self.port)
+
+    @property
+    def port(self) -> int:
+        """The bound port (after start())."""
+        if self._httpd is None:
+            raise RuntimeError("WebhookServer not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. https://127.0.0.1:PORT (what webhook_configurations takes)."""
+        return f"https://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop accepting, cut open connections, release the port."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+            httpd.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> WebhookServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,64 @@
+"""HNS versions per Windows build, and the features each version enables.
+
+Feature ranges follow hcsshim's hcn globals: DSR needs HNS 9.3-9.x or >= 10.2; updating
+a load balancer in place (hcnModifyLoadBalancer) needs >= 15.4; the V2 API needs >= 9.2.
+The version of each build is this emulation's documented pick (HNS reports it through
+``hcn.GetGlobals``): ltsc2019 (17763, patched past KB4580390 as EKS AMIs are) 10.4;
+ltsc2022 (20348) 15.1, below 15.4 so kube-proxy deletes and re-creates load balancers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Version = tuple[int, int]
+
+BUILD_VERSIONS: dict[str, Version] = {
+    "ltsc2019": (10, 4),
+    "ltsc2022": (15, 1),
+}
+DEFAULT_BUILD = "ltsc2019"
+
+_MAX = 2**31 - 1
+DSR_RANGES: tuple[tuple[Version, Version], ...] = (((9, 3), (9, _MAX)), ((10, 2), (_MAX, _MAX)))
+MODIFY_LB_RANGES: tuple[tuple[Version, Version], ...] = (((15, 4), (_MAX, _MAX)),)
+API_V2_RANGES: tuple[tuple[Version, Version], ...] = (((9, 2), (_MAX, _MAX)),)
+
+
+@dataclass(frozen=True)
+class Features:
+    """What a host's HNS supports."""
+
+    api_v2: bool
+    dsr: bool
+    modify_load_balancer: bool
+    ipv6: bool = False  # never on the emulated Windows nodes (FACTS.md)
+
+
+def in_ranges(version: Version, ranges: tuple[tuple[Version, Version], ...]) -> bool:
+    """True when ``version`` lies in one of the inclusive ``ranges``."""
+    return any(low <= version <= high for low, high in ranges)
+
+
+def version_for_build(build: str) -> Version:
+    """The HNS version of a Windows build name; ValueError naming the choices otherwise."""
+    try:
+        return BUILD_VERSIONS[build]
+    except KeyError:
+        choices = "|".join(sorted(BUILD_VERSIONS))
+        raise ValueError(f"windows_build {build!r}: expected one of {choices}") from None
+
+
+def features_for(
+    version: Version, *, dsr: bool | None = None, modify_load_balancer: bool | None = None
+) -> Features:
+    """Features of ``version``, with optional overrides (None: from the version)."""
+    return Features(
+        api_v2=in_ranges(version, API_V2_RANGES),
+        dsr=in_ranges(version, DSR_RANGES) if dsr is None else dsr,
+        modify_load_balancer=(
+            in_ranges(version, MODIFY_LB_RANGES)
+            if modify_load_balancer is None
+            else modify_load_balancer
+        ),
+    )

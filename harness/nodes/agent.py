@@ -1,0 +1,432 @@
+"""The node agent: one process drives many emulated EKS Windows nodes.
+
+Per node: the EC2 instance (launched here unless the config already names it), HNS
+host in fake_hns, Node registration with the node's own client certificate, a Lease
+renewed every ``lease_renew_s``, a kubelet emulation and a winkernel kube-proxy.
+
+Shared across nodes (what scales): one cluster-wide watch each for pods (bound pods
+only, dispatched by ``spec.nodeName``), nodes, services and endpoints, made with one
+identity (``watch_kubeconfig``, default the first node's; the Node authorizer lets a
+node list/watch these); one lease loop; one kube-proxy sync loop; a bounded worker
+pool for blocking API/HNS calls; a semaphore for CNI calls. Writes go out with each
+node's own identity, so the Node authorizer and NodeRestriction apply to them.
+
+Prints ``ready N nodes`` on stdout once every node is registered and the watches have
+synced; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.kubeproxy.desired import desired_lbs
+from harness.kubeproxy.flags import KubeProxyConfig
+from harness.kubeproxy.proxier import Proxier
+from harness.nodes import profiles
+from harness.nodes.cnirunner import CniRunner, build_netconf
+from harness.nodes.config import AgentConfig, NodeEntry
+from harness.nodes.informer import Informer, obj_key
+from harness.nodes.kubelet import Kubelet, now_rfc3339
+from harness.nodes.podstatus import event_body
+from harness.nodes.rest import ApiError, RestClient
+from harness.nodes.spec import (
+    InstanceInfo,
+    NodeSpec,
+    allocatable_patch,
+    build_node,
+    node_conditions,
+)
+
+log = logging.getLogger("ekswin.nodes.agent")
+
+LEASE_NS = "kube-node-lease"
+
+
+def micro_now() -> str:
+    """MicroTime (leases)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class NodeRuntime:
+    """Everything the agent holds for one node."""
+
+    spec: NodeSpec
+    instance: InstanceInfo
+    kubeconfig: str
+    client: RestClient
+    hns: Any
+    kubelet: Kubelet | None = None
+    proxier: Proxier | None = None
+    node_uid: str = ""
+    lb_events: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+
+
+class Agent:
+    """Drives the configured nodes until stopped."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.cfg = config
+        self.profile = profiles.load(config.timing_profile)
+        self.kp = KubeProxyConfig.from_dict(config.kube_proxy)
+        self.kp.validate()
+        self.rng = random.Random(config.seed)
+        self.executor = ThreadPoolExecutor(
+            max_workers=config.api_workers, thread_name_prefix="agent-io"
+        )
+        self.nodes: dict[str, NodeRuntime] = {}
+        self.informers: list[Informer] = []
+        self.services: Informer | None = None
+        self.endpoints: Informer | None = None
+        self.kp_dirty = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.cni: CniRunner | None = None
+        self.kp_client: RestClient | None = None
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    async def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        """Run a blocking call (REST, gRPC) in the bounded worker pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kw))
+
+    # -- start-up ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Launch instances, HNS hosts, register nodes, start watches and loops."""
+        from harness.cni.hns import NodeHns
+
+        self.cni = CniRunner(self.cfg.cni)
+        entries = list(self.cfg.nodes)
+        missing = [e for e in entries if e.instance is None]
+        if missing:
+            from harness.nodes.ec2 import register_instances
+
+            launched = await self.call(
+                register_instances,
+                [e.spec for e in missing],
+                self.cfg.ec2_endpoint,
+                self.cfg.region,
+            )
+            by_name = {s.name: (s, i) for s, i in launched}
+            entries = [
+                NodeEntry(by_name[e.spec.name][0], e.kubeconfig, by_name[e.spec.name][1])
+                if e.instance is None
+                else e
+                for e in entries
+            ]
+
+        async def prepare(entry: NodeEntry) -> NodeRuntime:
+            assert entry.instance is not None
+            client = await self.call(RestClient, entry.kubeconfig)
+            hns = NodeHns(self.cfg.hns_target, entry.spec.name)
+            await self.call(hns.ensure_host, entry.spec.windows_build)
+            # Node bootstrap creates the L2Bridge network (kube-proxy needs it before any
+            # pod exists); the CNI plugin finds it by name.
+            netconf = build_netconf(
+                self.cfg.cni, entry.spec, entry.instance, entry.kubeconfig, self.cfg.hns_target
+            )
+            net_name = f"{netconf['name']}br{entry.instance.mac.replace(':', '')}"
+            await self.call(
+                hns.find_or_create_network,
+                net_name,
+                entry.instance.subnet_cidr,
+                netconf["gatewayIPAddress"],
+            )
+            rt = NodeRuntime(entry.spec, entry.instance, entry.kubeconfig, client, hns)
+            await self._register(rt)
+            return rt
+
+        for rt in await asyncio.gather(*(prepare(e) for e in entries)):
+            self.nodes[rt.spec.name] = rt
+            rt.kubelet = Kubelet(
+                node_name=rt.spec.name,
+                host_ip=rt.instance.private_ip,
+                client=rt.client,
+                hns=rt.hns,
+                netconf=build_netconf(
+                    self.cfg.cni, rt.spec, rt.instance, rt.kubeconfig, self.cfg.hns_target
+                ),
+                cni=self.cni,
+                profile=self.profile,
+                rng=random.Random(self.rng.random()),
+                call=self.call,
+            )
+            if self.cfg.kube_proxy_enabled:
+                rt.proxier = Proxier(rt.spec.name, rt.hns, rt.instance.private_ip)
+
+        watch_cfg = self.cfg.watch_kubeconfig or entries[0].kubeconfig
+        watcher = await self.call(RestClient, watch_cfg, 8)
+        loop = asyncio.get_running_loop()
+        self.informers.append(
+            Informer(
+                watcher,
+                "/api/v1/pods",
+                loop,
+                self._on_pod,
+                {"fieldSelector": "spec.nodeName!="},
+                "pods",
+            ).start()
+        )
+        self.informers.append(
+            Informer(watcher, "/api/v1/nodes", loop, self._on_node, name="nodes").start()
+        )
+        if self.cfg.kube_proxy_enabled:
+            kp_rest = await self.call(RestClient, self.cfg.kube_proxy_kubeconfig, 8)
+            self.kp_client = kp_rest
+            self.services = Informer(
+                kp_rest, "/api/v1/services", loop, self._on_kp_change, name="services"
+            ).start()
+            self.endpoints = Informer(
+                kp_rest, "/api/v1/endpoints", loop, self._on_kp_change, name="endpoints"
+            ).start()
+            self.informers += [self.services, self.endpoints]
+        for inf in self.informers:
+            await self.call(inf.synced.wait, 60)
+            if not inf.synced.is_set():
+                raise RuntimeError(f"watch {inf.name} did not sync within 60 s")
+        self.tasks = [
+            loop.create_task(self._lease_loop(), name="leases"),
+            loop.create_task(self._status_loop(), name="node-status"),
+        ]
+        if self.cfg.kube_proxy_enabled:
+            self.tasks.append(loop.create_task(self._kube_proxy_loop(), name="kube-proxy"))
+        if self.cfg.status_file:
+            self.tasks.append(loop.create_task(self._status_file_loop(), name="status-file"))
+
+    async def _register(self, rt: NodeRuntime) -> None:
+        """Create the Node (or reconcile it after a restart) and its Lease."""
+        now = now_rfc3339()
+        body = build_node(rt.spec, rt.instance, now)
+        try:
+            created = await self.call(rt.client.post, "/api/v1/nodes", body)
+            rt.node_uid = created["metadata"]["uid"]
+        except ApiError as e:
+            if e.status != 409:
+                raise
+            existing = await self.call(rt.client.get, f"/api/v1/nodes/{rt.spec.name}")
+            rt.node_uid = existing["metadata"]["uid"]
+            await self.call(
+                rt.client.patch,
+                f"/api/v1/nodes/{rt.spec.name}",
+                {"metadata": {"labels": body["metadata"]["labels"]}},
+            )
+        # Status on create may be dropped by older servers; patch it explicitly. Capacity
+        # is merged key by key, so extended resources the controller set survive.
+        status = dict(body["status"])
+        await self.call(rt.client.patch, f"/api/v1/nodes/{rt.spec.name}/status", {"status": status})
+        await self._ensure_lease(rt)
+
+    async def _ensure_lease(self, rt: NodeRuntime) -> None:
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": rt.spec.name,
+                "namespace": LEASE_NS,
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "Node", "name": rt.spec.name, "uid": rt.node_uid}
+                ],
+            },
+            "spec": {
+                "holderIdentity": rt.spec.name,
+                "leaseDurationSeconds": self.profile.lease_duration_s,
+                "renewTime": micro_now(),
+            },
+        }
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases"
+        try:
+            await self.call(rt.client.post, path, lease)
+        except ApiError as e:
+            if e.status != 409:
+                raise
+            await self._renew(rt)
+
+    async def _renew(self, rt: NodeRuntime) -> None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases/{rt.spec.name}"
+        await self.call(
+            rt.client.patch,
+            path,
+            {"spec": {"holderIdentity": rt.spec.name, "renewTime": micro_now()}},
+            strategic=False,
+        )
+
+    # -- loops ------------------------------------------------------------------------------
+    async def _lease_loop(self) -> None:
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(self._renew(rt) for rt in self.nodes.values()), return_exceptions=True
+            )
+            for rt, r in zip(self.nodes.values(), results, strict=True):
+                if isinstance(r, ApiError) and r.status == 404:
+                    with contextlib.suppress(Exception):
+                        await self._ensure_lease(rt)
+                elif isinstance(r, Exception):
+                    log.warning("node %s: lease renew failed: %s", rt.spec.name, r)
+            wait = max(0.0, self.profile.lease_renew_s - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), wait)
+
+    async def _status_loop(self) -> None:
+        """Re-post conditions every node_status_report_s (kubelet's nodeStatusReportFrequency)."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.profile.node_status_report_s)
+            if self.stopping.is_set():
+                return
+            conds = node_conditions(now_rfc3339())
+            await asyncio.gather(
+                *(
+                    self.call(
+                        rt.client.patch,
+                        f"/api/v1/nodes/{rt.spec.name}/status",
+                        {"status": {"conditions": conds}},
+                    )
+                    for rt in self.nodes.values()
+                ),
+                return_exceptions=True,
+            )
+
+    def _on_pod(self, etype: str, pod: dict[str, Any]) -> None:
+        node = (pod.get("spec") or {}).get("nodeName")
+        rt = self.nodes.get(node or "")
+        if rt is not None and rt.kubelet is not None:
+            rt.kubelet.on_pod(etype, pod)
+
+    def _on_node(self, etype: str, node: dict[str, Any]) -> None:
+        rt = self.nodes.get((node.get("metadata") or {}).get("name", ""))
+        if rt is None or etype == "DELETED":
+            return
+        patch = allocatable_patch(node)
+        if patch:
+            asyncio.get_running_loop().create_task(self._copy_allocatable(rt, patch))
+
+    async def _copy_allocatable(self, rt: NodeRuntime, patch: dict[str, Any]) -> None:
+        try:
+            await self.call(
+                rt.client.patch,
+                f"/api/v1/nodes/{rt.spec.name}/status",
+                {"status": {"allocatable": patch}},
+            )
+        except ApiError as e:
+            log.warning("node %s: allocatable update failed: %s", rt.spec.name, e)
+
+    def _on_kp_change(self, etype: str, obj: dict[str, Any]) -> None:
+        self.kp_dirty.set()
+
+    async def _kube_proxy_loop(self) -> None:
+        assert self.services is not None and self.endpoints is not None
+        last = 0.0
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.kp_dirty.wait(), self.kp.sync_period_s)
+            gap = self.kp.min_sync_period_s - (time.monotonic() - last)
+            if gap > 0:
+                await asyncio.sleep(gap)
+            self.kp_dirty.clear()
+            last = time.monotonic()
+            services = list(self.services.cache.values())
+            eps = {obj_key(e): e for e in self.endpoints.cache.values()}
+            desired, skipped = desired_lbs(services, eps, self.kp.enable_dsr)
+            for s in skipped:
+                log.debug("kube-proxy: %s", s.reason)
+            proxiers = [rt for rt in self.nodes.values() if rt.proxier is not None]
+            results = await asyncio.gather(
+                *(self.call(rt.proxier.sync, desired) for rt in proxiers if rt.proxier),
+                return_exceptions=True,
+            )
+            for rt, res in zip(proxiers, results, strict=True):
+                if isinstance(res, BaseException):
+                    log.warning("node %s: kube-proxy sync failed: %r", rt.spec.name, res)
+                    continue
+                for failure in res.failures:
+                    await self._lb_event(rt, failure.spec, failure.message)
+
+    async def _lb_event(self, rt: NodeRuntime, spec: Any, message: str) -> None:
+        """Warning Event on the Service (source kube-proxy, host = node); count bumps."""
+        ns, name = spec.service.split("/", 1)
+        key = (spec.service, spec.kind)
+        client = self.kp_client or rt.client
+        base = f"/api/v1/namespaces/{ns}/events"
+        now = now_rfc3339()
+        try:
+            if key in rt.lb_events:
+                ev, count = rt.lb_events[key]
+                await self.call(
+                    client.patch,
+                    f"{base}/{ev}",
+                    {"count": count + 1, "message": message, "lastTimestamp": now},
+                )
+                rt.lb_events[key] = (ev, count + 1)
+                return
+            ev = f"{name}.{self.rng.getrandbits(64):016x}"
+            await self.call(
+                client.post,
+                base,
+                event_body(
+                    name=ev,
+                    namespace=ns,
+                    involved={"apiVersion": "v1", "kind": "Service", "namespace": ns, "name": name},
+                    reason="PolicyCreationFailed",
+                    message=message,
+                    event_type="Warning",
+                    component="kube-proxy",
+                    host=rt.spec.name,
+                    now=now,
+                ),
+            )
+            rt.lb_events[key] = (ev, 1)
+        except ApiError as e:
+            log.warning("node %s: event not recorded: %s", rt.spec.name, e)
+
+    async def _status_file_loop(self) -> None:
+        path = Path(self.cfg.status_file)
+        while not self.stopping.is_set():
+            data = self.status()
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            tmp.replace(path)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 2.0)
+
+    def status(self) -> dict[str, Any]:
+        """A summary for reports (also written to ``status_file``)."""
+        return {
+            "nodes": {
+                name: {
+                    "instance_id": rt.instance.instance_id,
+                    "pods": len(rt.kubelet.pods) if rt.kubelet else 0,
+                    "load_balancers": len(rt.proxier.applied) if rt.proxier else 0,
+                    "lb_failures": rt.proxier.lb_failures_total if rt.proxier else 0,
+                    "lb_failures_last_sync": len(rt.proxier.last_failures) if rt.proxier else 0,
+                }
+                for name, rt in self.nodes.items()
+            },
+            "cni_calls": self.cni.calls if self.cni else 0,
+            "cni_mode": self.cfg.cni.mode,
+        }
+
+    # -- shutdown ---------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Stop loops and watches; nodes are left as they are (NotReady follows)."""
+        self.stopping.set()
+        for inf in self.informers:
+            inf.stop()
+        for rt in self.nodes.values():
+            if rt.kubelet:
+                rt.kubelet.stop()
+        for t in self.tasks:
+            t.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for rt in self.nodes.values():
+            with contextlib.suppress(Exception):
+                rt.hns.close()

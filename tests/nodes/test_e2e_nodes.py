@@ -1,0 +1,289 @@
+"""Whole-stack tests: control plane + fake_ec2 + fake_hns + controller + node agent.
+
+Each test starts its own environment with the lead's ``ekswin_env_factory`` (module
+scoped), because several stop or reconfigure components. Everything is observed
+through real protocols: the Kubernetes API, EC2 (boto3) and HNS (gRPC).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ANNOTATION = "vpc.amazonaws.com/PrivateIPv4Address"
+PORT_EXISTS = (
+    "hcnCreateLoadBalancer failed in Win32: The specified port already exists. (0x803b0013)"
+)
+
+
+def core_api(env: Any) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(env.cluster.api)
+
+
+def windows_pod(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {"app": "win"}},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/os": "windows"},
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "mcr.microsoft.com/windows/nanoserver:ltsc2019",
+                    "ports": [{"containerPort": 80}],
+                }
+            ],
+        },
+    }
+
+
+def pods(core: Any, prefix: str) -> list[Any]:
+    return [
+        p for p in core.list_namespaced_pod("default").items if p.metadata.name.startswith(prefix)
+    ]
+
+
+def running(core: Any, prefix: str) -> list[Any]:
+    return [
+        p
+        for p in pods(core, prefix)
+        if p.status.phase == "Running"
+        and p.status.pod_ip
+        and all(c.ready for c in p.status.container_statuses or [])
+    ]
+
+
+def eni_of(env: Any, instance_id: str) -> dict[str, Any]:
+    from harness.nodes.ec2 import ec2_client
+
+    ec2 = ec2_client(env.pipeline.ec2_url, "us-west-2")
+    enis = ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
+    )["NetworkInterfaces"]
+    return next(e for e in enis if e["Attachment"]["DeviceIndex"] == 0)
+
+
+def eni_ranges(eni: dict[str, Any]) -> list[ipaddress.IPv4Network]:
+    nets = [
+        ipaddress.ip_network(a["PrivateIpAddress"] + "/32")
+        for a in eni.get("PrivateIpAddresses", [])
+        if not a.get("Primary")
+    ]
+    nets += [ipaddress.ip_network(p["Ipv4Prefix"]) for p in eni.get("Ipv4Prefixes", [])]
+    return nets
+
+
+def node_hns(env: Any, node: str) -> Any:
+    from harness.cni.hns import NodeHns
+
+    return NodeHns(env.pipeline.hns_target.removeprefix("grpc://"), node)
+
+
+def check_pod_ips(env: Any, core: Any, prefix: str) -> None:
+    """Every pod IP: inside its node's ENI ranges, equal to its annotation and HNS endpoint."""
+    by_node = {n["name"]: n for n in env.pipeline.nodes}
+    seen: set[str] = set()
+    for p in running(core, prefix):
+        ip = p.status.pod_ip
+        assert ip not in seen, f"{ip} held by two pods"
+        seen.add(ip)
+        assert p.metadata.annotations[ANNOTATION].split("/")[0] == ip
+        eni = eni_of(env, by_node[p.spec.node_name]["instance_id"])
+        assert any(ipaddress.ip_address(ip) in net for net in eni_ranges(eni)), (ip, eni)
+        hns = node_hns(env, p.spec.node_name)
+        try:
+            found = hns.find_endpoint_by_ip(ip)
+        finally:
+            hns.close()
+        assert found is not None, f"no HNS endpoint for {ip}"
+
+
+def test_m5_large_secondary_nine_running_tenth_pending(
+    ekswin_env_factory: Callable[..., Any], wait_for: Callable[..., Any]
+) -> None:
+    env = ekswin_env_factory(
+        "m5",
+        windows_nodes=1,
+        instance_type="m5.large",
+        prefix_delegation=False,
+        extra={"cooldown_s": 3},
+    )
+    core = core_api(env)
+    for i in range(10):
+        core.create_namespaced_pod("default", windows_pod(f"app-{i}"))
+    wait_for(lambda: len(running(core, "app-")) == 9, 120, "9 Running pods")
+
+    def pending_insufficient() -> bool:
+        pend = [
+            p for p in pods(core, "app-") if p.status.phase == "Pending" and not p.spec.node_name
+        ]
+        return len(pend) == 1 and any(
+            c.type == "PodScheduled"
+            and c.status == "False"
+            and f"Insufficient {ANNOTATION}" in (c.message or "")
+            for c in pend[0].status.conditions or []
+        )
+
+    wait_for(pending_insufficient, 60, "the 10th pod Pending with Insufficient <IP resource>")
+    check_pod_ips(env, core, "app-")
+    node = core.read_node(env.pipeline.nodes[0]["name"])
+    assert node.status.allocatable[ANNOTATION] == node.status.capacity[ANNOTATION] == "9"
+    pod = running(core, "app-")[0]
+    cs = pod.status.container_statuses[0]
+    assert cs.container_id.startswith("containerd://") and cs.started and cs.restart_count == 0
+    assert pod.status.host_ip == env.pipeline.nodes[0]["private_ip"]
+
+
+def test_t3_2xlarge_prefix_delegation_twenty_pods_then_release(
+    ekswin_env_factory: Callable[..., Any], wait_for: Callable[..., Any]
+) -> None:
+    env = ekswin_env_factory(
+        "pd",
+        windows_nodes=1,
+        instance_type="t3.2xlarge",
+        prefix_delegation=True,
+        extra={"cooldown_s": 3},
+    )
+    core = core_api(env)
+    for i in range(20):
+        core.create_namespaced_pod("default", windows_pod(f"pd-{i}"))
+    wait_for(lambda: len(running(core, "pd-")) == 20, 180, "20 Running pods")
+    instance = env.pipeline.nodes[0]["instance_id"]
+    assert len(eni_of(env, instance).get("Ipv4Prefixes", [])) == 2
+    check_pod_ips(env, core, "pd-")
+
+    for p in pods(core, "pd-"):
+        core.delete_namespaced_pod(p.metadata.name, "default")
+    wait_for(lambda: not pods(core, "pd-"), 120, "pods gone (CNI DEL, delete with grace 0)")
+    hns = node_hns(env, env.pipeline.nodes[0]["name"])
+    try:
+        wait_for(lambda: hns.count_endpoints() == 0, 30, "HNS endpoints removed")
+    finally:
+        hns.close()
+    # After the cool-down the surplus prefix goes back to EC2: one warm prefix remains.
+    wait_for(
+        lambda: len(eni_of(env, instance).get("Ipv4Prefixes", [])) == 1,
+        120,
+        "surplus prefix released to EC2",
+    )
+
+
+def test_annotation_never_arriving_leaves_pod_container_creating(
+    ekswin_env_factory: Callable[..., Any], wait_for: Callable[..., Any]
+) -> None:
+    env = ekswin_env_factory(
+        "noctl", windows_nodes=1, instance_type="m5.large", extra={"annotation_timeout_s": 2}
+    )
+    core = core_api(env)
+    wait_for(
+        lambda: core.read_node(env.pipeline.nodes[0]["name"]).status.allocatable.get(ANNOTATION),
+        60,
+        "IP capacity advertised",
+    )
+    env.pipeline.sup.get("controller").stop()  # no controller: nobody annotates
+    core.create_namespaced_pod("default", windows_pod("stuck-0"))
+
+    def sandbox_event() -> Any:
+        evs = core.list_namespaced_event(
+            "default", field_selector="involvedObject.name=stuck-0,reason=FailedCreatePodSandBox"
+        )
+        return evs.items[0] if evs.items else None
+
+    ev = wait_for(sandbox_event, 90, "FailedCreatePodSandBox event")
+    assert ev.type == "Warning"
+    assert ev.source.component == "kubelet" and ev.source.host == env.pipeline.nodes[0]["name"]
+    assert ev.message.startswith(
+        "Failed to create pod sandbox: rpc error: code = Unknown desc = "
+        "failed to setup network for sandbox"
+    )
+    assert f"does not have label {ANNOTATION}" in ev.message
+    pod = core.read_namespaced_pod("stuck-0", "default")
+    assert pod.status.phase == "Pending"
+    assert pod.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
+
+
+def _services(core: Any, count: int, svc_type: str) -> None:
+    for i in range(count):
+        core.create_namespaced_service(
+            "default",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": f"svc-{i}"},
+                "spec": {
+                    "type": svc_type,
+                    "selector": {"app": "be"},
+                    "ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}],
+                },
+            },
+        )
+
+
+def _agent_status(env: Any) -> dict[str, Any]:
+    path = Path(env.run_dir) / "components" / "nodes" / "agent-status.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+SERVICES = 150  # NodePort: 2 LBs each, 64-port blocks: more than the 256-block pool
+
+
+def test_nodeport_services_exhaust_ports_without_dsr(
+    ekswin_env_factory: Callable[..., Any], wait_for: Callable[..., Any]
+) -> None:
+    env = ekswin_env_factory(
+        "ports",
+        windows_nodes=1,
+        instance_type="m5.large",
+        extra={"kube_proxy": {"sync_period_s": 5, "min_sync_period_s": 1}},
+    )
+    core = core_api(env)
+    core.create_namespaced_pod("default", windows_pod("be-0", {"app": "be"}))
+    wait_for(lambda: running(core, "be-"), 60, "backend pod Running")
+    _services(core, SERVICES, "NodePort")
+
+    def failures() -> list[Any]:
+        return core.list_namespaced_event(
+            "default", field_selector="reason=PolicyCreationFailed"
+        ).items
+
+    evs = wait_for(failures, 120, "PolicyCreationFailed events")
+    assert evs[0].type == "Warning" and evs[0].source.component == "kube-proxy"
+    assert evs[0].message == f"Policy creation failed: {PORT_EXISTS}"
+
+
+def test_clusterip_services_with_dsr_do_not_exhaust_ports(
+    ekswin_env_factory: Callable[..., Any], wait_for: Callable[..., Any]
+) -> None:
+    env = ekswin_env_factory(
+        "dsr",
+        windows_nodes=1,
+        instance_type="m5.large",
+        dsr=True,
+        extra={"kube_proxy": {"sync_period_s": 5, "min_sync_period_s": 1}},
+    )
+    core = core_api(env)
+    core.create_namespaced_pod("default", windows_pod("be-0", {"app": "be"}))
+    wait_for(lambda: running(core, "be-"), 60, "backend pod Running")
+    _services(core, SERVICES, "ClusterIP")
+    node = env.pipeline.nodes[0]["name"]
+    hns = node_hns(env, node)
+    try:
+        wait_for(lambda: hns.count_load_balancers() >= SERVICES, 120, "all ClusterIP LBs in HNS")
+    finally:
+        hns.close()
+    status = _agent_status(env)
+    assert status["nodes"][node]["lb_failures"] == 0
+    assert not core.list_namespaced_event(
+        "default", field_selector="reason=PolicyCreationFailed"
+    ).items
