@@ -18,6 +18,8 @@ def _show(client: HnsClient) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=240)  # piped: don't wrap GUIDs and addresses at 80 columns
     host = client.get_host()
     pool = host.port_pool
     console.print(

@@ -7,6 +7,8 @@ entries for each HRESULT (winerror.h), as HNS returns them.
 
 from __future__ import annotations
 
+import json
+
 # Win32 / COM codes HNS returns.
 ERROR_NOT_FOUND = 0x490
 ERROR_OBJECT_ALREADY_EXISTS = 0x1392
@@ -91,6 +93,16 @@ class HnsError(Exception):
         self.message = message if message is not None else message_for(hresult)
         self.call = call
         super().__init__(format_hns_error(call, hresult, self.message))
+
+    def result_record(self) -> str:
+        """The JSON result record HNS returns with the failure, which hcsshim appends to the
+        line in real logs: ``{"Success":false,"Error":"<message> ","ErrorCode":<decimal>}``."""
+        record = {"Success": False, "Error": self.message + " ", "ErrorCode": self.hresult}
+        return json.dumps(record, separators=(",", ":"))
+
+    def log_line(self) -> str:
+        """The line as kube-proxy logs it: ``str(self)`` followed by the result record."""
+        return f"{self} {self.result_record()}"
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.hresult, self.message, self.call))

@@ -40,6 +40,7 @@ from fake_hns.portpool import DEFAULT_BLOCK_SIZE, DEFAULT_RANGE, PortPool
 from fake_hns.versions import DEFAULT_BUILD, Features, Version, features_for, version_for_build
 
 DEFAULT_MAX_NON_DSR_BACKENDS = 64
+ENDPOINT_FLAG_REMOTE = 0x1  # hcn.EndpointFlagsRemoteEndpoint
 MAC_PREFIX = "00-15-5D"  # the Hyper-V OUI HNS assigns endpoint MACs from
 
 
@@ -180,14 +181,14 @@ class HostHns:
         when they still fit the new pool, else are re-allocated (ValueError if impossible)."""
         config.validate()
         pool = self._make_pool(config)
-        for lb in self.load_balancers.values():
-            if lb.reserved_ports is not None:
-                block = pool.allocate()
-                if block is None:
-                    raise ValueError(
-                        "new port pool too small for the existing non-DSR load balancers"
-                    )
-                lb.reserved_ports = block
+        holders = [lb for lb in self.load_balancers.values() if lb.reserved_ports is not None]
+        if len(holders) > pool.free_blocks:
+            raise ValueError(
+                f"new port pool has {pool.free_blocks} blocks but {len(holders)} non-DSR "
+                "load balancers hold one"
+            )
+        for lb in holders:  # re-seat every block in the new pool, lowest first
+            lb.reserved_ports = pool.allocate()
         self.config = config
         self.features = config.features()
         self.pool = pool
@@ -272,7 +273,9 @@ class HostHns:
             if address is None or address.version == 6:
                 raise HnsError(E.HCN_E_INVALID_IP, call=call)
             home = next((s for s in subnets if address in s), None)
-            if subnets and home is None:
+            # A remote endpoint (kube-proxy's stand-in for a pod on another node) may hold
+            # an address outside this node's subnets.
+            if subnets and home is None and not ep.flags & ENDPOINT_FLAG_REMOTE:
                 raise HnsError(E.HCN_E_INVALID_IP, call=call)
             if config.prefix_length > 32:
                 raise HnsError(E.HCN_E_INVALID_IP, call=call)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -85,11 +86,13 @@ def hns_target(hns_server: tuple[subprocess.Popen[str], str]) -> str:
 
 
 @pytest.fixture
-def make_host(hns_target: str, request: pytest.FixtureRequest) -> Iterator[Callable[..., HnsClient]]:
+def make_host(
+    hns_target: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., HnsClient]]:
     """Factory: a fresh, uniquely named host (node) and a client for it; deleted afterwards."""
     clients: list[HnsClient] = []
 
-    def make(windows_build: str = "ltsc2019", **fields: object) -> HnsClient:
+    def make(windows_build: str = "ltsc2019", **fields: Any) -> HnsClient:
         name = f"{request.node.name[:40]}-{next(_counter)}"
         client = HnsClient(hns_target, name)
         client.create_host(windows_build, **fields)
@@ -158,3 +161,32 @@ def lb_message(
         ],
         flags=1 if dsr else 0,
     )
+
+
+class Builders:
+    """Message builders handed to tests as the ``build`` fixture."""
+
+    network = staticmethod(l2bridge)
+    endpoint = staticmethod(pod_endpoint)
+    lb = staticmethod(lb_message)
+
+
+@pytest.fixture
+def build() -> type[Builders]:
+    """Message builders (importing conftest from tests is unreliable under importlib)."""
+    return Builders
+
+
+@pytest.fixture
+def spawn_hns() -> Iterator[Callable[..., tuple[subprocess.Popen[str], str]]]:
+    """Factory starting extra standalone servers; all are stopped at teardown."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def spawn(*extra: str) -> tuple[subprocess.Popen[str], str]:
+        proc, target = start_fake_hns(*extra)
+        procs.append(proc)
+        return proc, target
+
+    yield spawn
+    for proc in procs:
+        stop_process(proc)
