@@ -134,8 +134,10 @@ class LeaderElector:
         `release=False` abandons the Lease as a crashed process would: a successor must
         wait for it to expire.
         """
-        self._stop.set()
         with self._op:
+            # Under the lock, so the run thread cannot drop leadership (and skip the
+            # release) between our stop request and this check.
+            self._stop.set()
             was_leader = self._leading.is_set()
             self._leading.clear()
             if release and was_leader:
@@ -209,10 +211,12 @@ class LeaderElector:
     def _attempt(self, deadline: float) -> bool:
         now = dt.datetime.now(dt.UTC)
         record = self._record(now)
-        # Fast path (client-go): a leader whose view is still valid updates directly.
+        # Fast path (client-go): while our own record is the one last seen and still
+        # valid, update directly without a GET.
         if (
             self._leading.is_set()
             and self._observed
+            and self._observed.get("holderIdentity") == self.identity
             and self._rv is not None
             and self._clock() < self._observed_at + self._observed_duration()
         ):

@@ -11,6 +11,11 @@ set -euo pipefail
 CACHE="${EKSWIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ekswin}"
 BIN="$CACHE/bin"
 MARKER="$CACHE/.k8s-built"
+# Bump when the recipe changes what gets built: a cache built by an older recipe is rebuilt.
+# 2: vendored modern-go/reflect2 replaced by Debian's 1.0.2 (Go >= 1.18 support); the
+#    1.0.1 copy in the 1.20 tree crashes kube-apiserver (SIGSEGV in mapiterinit) when it
+#    encodes a map, e.g. the patch annotation of a mutating admission webhook.
+RECIPE=2
 WANT=(kube-apiserver kube-controller-manager kube-scheduler)
 
 say() { printf '[ekswin setup] %s\n' "$*" >&2; }
@@ -23,7 +28,7 @@ if ! flock -n 9; then
 fi
 
 all_present() {
-    [ -f "$MARKER" ] || return 1
+    [ -f "$MARKER" ] && grep -qx "recipe=$RECIPE" "$MARKER" || return 1
     for b in "${WANT[@]}" etcd; do [ -x "$BIN/$b" ] || return 1; done
 }
 if all_present; then
@@ -54,6 +59,7 @@ command -v go >/dev/null || [ -x /usr/lib/go/bin/go ] || need_pkgs+=(golang-go)
 command -v rsync >/dev/null || need_pkgs+=(rsync)
 command -v dpkg-source >/dev/null || need_pkgs+=(dpkg-dev)
 command -v kubectl >/dev/null || need_pkgs+=(kubernetes-client)
+[ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || need_pkgs+=(golang-github-modern-go-reflect2-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     say "step 1/4: apt-get install ${need_pkgs[*]}"
     $SUDO apt-get update -qq
@@ -84,6 +90,11 @@ orig="$(ls kubernetes_*.orig.tar.* | head -n1)"
 mkdir src
 tar -xf "$orig" -C src --strip-components=1
 TREE="$WORK/src"
+# Go 1.19 needs reflect2 >= 1.0.2; Debian packages it, so swap the vendored copy offline.
+rm -rf "$TREE/vendor/github.com/modern-go/reflect2"
+cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$TREE/vendor/github.com/modern-go/reflect2"
+rm -rf "$TREE"/vendor/github.com/modern-go/reflect2/*_test.go "$TREE/vendor/github.com/modern-go/reflect2/tests" \
+    "$TREE/vendor/github.com/modern-go/reflect2/go.mod" "$TREE/vendor/github.com/modern-go/reflect2/go.sum"
 mkdir -p "$TREE/.go/src/k8s.io"
 ln -s ../../.. "$TREE/.go/src/k8s.io/kubernetes"
 export GOPATH="$TREE/.go" CGO_ENABLED=0 GOFLAGS= GOPROXY=off HOME="$WORK/home" GOCACHE="$WORK/gocache"
@@ -103,5 +114,5 @@ for b in "${WANT[@]}"; do install -m 0755 "_output/bin/$b" "$BIN/$b.new" && mv "
 ln -sf /usr/bin/etcd "$BIN/etcd"
 cd "$CACHE"
 rm -rf "$WORK"
-date -u +%FT%TZ > "$MARKER"
+printf 'recipe=%s\nbuilt=%s\n' "$RECIPE" "$(date -u +%FT%TZ)" > "$MARKER"
 say "control plane ready in $BIN"

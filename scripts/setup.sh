@@ -24,7 +24,9 @@ fi
 
 # Control-plane binaries: resolved one by one (EKSWIN_K8S_BIN, KUBEBUILDER_ASSETS, PATH,
 # cache). Build only when something is missing everywhere.
-if ! "$VENV/bin/python" -m harness.binaries --check >&2; then
+# Binaries from the cache are re-checked against the build recipe (fast when current).
+if ! "$VENV/bin/python" -m harness.binaries --check >&2 \
+    || "$VENV/bin/python" -m harness.binaries --uses-cache; then
     bash scripts/build-k8s.sh
     "$VENV/bin/python" -m harness.binaries --check >&2
 fi

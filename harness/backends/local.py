@@ -118,6 +118,11 @@ class LocalCluster:
         return self.pki / "ca.crt"
 
     @property
+    def webhook_host(self) -> str:
+        """The address at which the API server reaches webhooks served by this host."""
+        return LOOPBACK
+
+    @property
     def server(self) -> str:
         """The API server URL."""
         assert self.info is not None, "cluster not started"
