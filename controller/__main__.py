@@ -7,7 +7,6 @@ Prints `listening on http://127.0.0.1:PORT` (health/metrics) first, then
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
@@ -168,6 +167,15 @@ class Runtime:
     def _on_cm(self, kind: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         data = None if kind == "DELETED" else (obj.get("data") or {})
         self.cm_data = data
+        if self.metrics is not None:
+            self.metrics.windows_ipam_enabled.set(int(cfgmod.is_windows_ipam_enabled(data)))
+            self.metrics.windows_prefix_delegation_enabled.set(
+                int(
+                    cfgmod.is_windows_pd_enabled(
+                        data, feature_flag=self.args.enable_windows_prefix_delegation
+                    )
+                )
+            )
         if self.controller is not None and self.leading.is_set():
             self.controller.set_config(data)
 
@@ -205,6 +213,8 @@ class Runtime:
             inf.synced.wait()
         ctl.set_config(self.cm_data)
         self.leading.set()
+        if self.metrics is not None:
+            self.metrics.leader.labels(name=self.args.leader_election_id).set(1)
         ctl.set_config(self.cm_data)
         for name in list(self.node_inf.store):
             ctl.node_queue.add(name)
@@ -215,6 +225,8 @@ class Runtime:
     def stop_leading(self) -> None:
         """Lost the lease: stop, like the real binary (it exits)."""
         logging.getLogger(__name__).error("leader election lost; exiting")
+        if self.metrics is not None:
+            self.metrics.leader.labels(name=self.args.leader_election_id).set(0)
         self.stopped.set()
 
     def ready(self) -> bool:
@@ -223,47 +235,36 @@ class Runtime:
 
 
 class _MetricsObserver(Observer):
+    """Feeds controller.metrics.ControllerMetrics (None: metrics off)."""
+
     def __init__(self, metrics: Any) -> None:
         self.m = metrics
 
     def ec2_call(self, action: str, seconds: float, code: str | None) -> None:
-        if self.m is None:
-            return
-        try:
-            self.m.ec2_calls.labels(action=action).inc()
-            self.m.ec2_latency.labels(action=action).observe(seconds)
-            if code is not None:
-                self.m.ec2_errors.labels(action=action).inc()
-        except AttributeError:
-            pass
+        if self.m is not None:
+            self.m.observe_ec2_call(action, seconds, code)
 
     def allocation(self, seconds: float, hit: bool) -> None:
-        if self.m is None:
-            return
-        with contextlib.suppress(AttributeError):
+        if self.m is not None:
             self.m.allocation_latency.observe(seconds)
 
     def pool_changed(self, node: str, mode: str, pool: Any) -> None:
         if self.m is None:
             return
-        try:
-            gauge = self.m.pool_size
-            if pool is None:
-                for state in ("used", "warm", "cooling", "pending_create", "pending_delete"):
-                    with contextlib.suppress(KeyError):
-                        gauge.remove(node, state)
-                return
-            s = pool.stats()
-            for state, v in (
-                ("used", s.used),
-                ("warm", s.warm),
-                ("cooling", s.cooling),
-                ("pending_create", s.pending_create),
-                ("pending_delete", s.pending_delete),
-            ):
-                gauge.labels(node=node, state=state).set(v)
-        except AttributeError:
-            pass
+        if pool is None:
+            self.m.remove_node(node)
+            return
+        s = pool.stats()
+        self.m.set_pool(
+            node,
+            {
+                "used": s.used,
+                "warm": s.warm,
+                "cooling": s.cooling,
+                "pending_create": s.pending_create,
+                "pending_delete": s.pending_delete,
+            },
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             args.webhook_port,
             ipam_enabled=lambda: cfgmod.is_windows_ipam_enabled(rt.cm_data),
             controller_username=args.controller_username,
+            registry=rt.registry,
         )
         webhook.start()
         print(f"webhook on https://127.0.0.1:{webhook.port}", flush=True)

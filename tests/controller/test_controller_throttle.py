@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from typing import Any
 
 import pytest
@@ -84,7 +85,7 @@ def test_throttling_is_retried_with_backoff(
     assert any(r["code"] == "OK" for r in assigns)
     # One node: its assigns are serial, so the call after a throttled one is its retry —
     # the same request, sent only after a backoff.
-    for prev, nxt in zip(assigns, assigns[1:], strict=False):
+    for prev, nxt in itertools.pairwise(assigns):
         if prev["code"] != "RequestLimitExceeded":
             continue
         assert nxt["params"] == prev["params"], (prev, nxt)
