@@ -25,11 +25,13 @@ class User:
         self.env.pop("EKSWIN_BACKEND", None)
         self.bin = Path(sys.executable).parent
 
-    def run(self, argv: list[str], *, check: bool = True, timeout: float = 300,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: list[str], *, check: bool = True, timeout: float = 300, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command; on failure show its output."""
-        r = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout,
-                           input=stdin)
+        r = subprocess.run(
+            argv, env=self.env, capture_output=True, text=True, timeout=timeout, input=stdin
+        )
         if check and r.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
         return r

@@ -42,20 +42,39 @@ def _running(pods: list[dict]) -> list[dict]:
 
 
 def test_readme_walkthrough(user: User) -> None:
-    up = user.ekswin("up", "--detach", "--name", "demo", "--windows-nodes", "1",
-                     "--instance-type", "t3.2xlarge", "--prefix-delegation")
+    up = user.ekswin(
+        "up",
+        "--detach",
+        "--name",
+        "demo",
+        "--windows-nodes",
+        "1",
+        "--instance-type",
+        "t3.2xlarge",
+        "--prefix-delegation",
+    )
     assert "export KUBECONFIG=" in up.stdout
-    ec2_url = next(line.split()[-1] for line in up.stdout.splitlines()
-                   if line.strip().startswith("ec2 "))
+    ec2_url = next(
+        line.split()[-1] for line in up.stdout.splitlines() if line.strip().startswith("ec2 ")
+    )
     nodes = json.loads(user.kubectl("get", "nodes", "-o", "json").stdout)["items"]
     assert [n["metadata"]["labels"]["kubernetes.io/os"] for n in nodes] == ["windows"]
     # PD on a t3.2xlarge: (15 - 1) x 16 = 224 pod IPs advertised.
-    wait_for(lambda: json.loads(user.kubectl("get", "node", "win-0", "-o", "json").stdout)
-             ["status"]["allocatable"].get(ANNOTATION) == "224", 60, "capacity 224 on win-0")
+    wait_for(
+        lambda: (
+            json.loads(user.kubectl("get", "node", "win-0", "-o", "json").stdout)["status"][
+                "allocatable"
+            ].get(ANNOTATION)
+            == "224"
+        ),
+        60,
+        "capacity 224 on win-0",
+    )
 
     user.kubectl("apply", "-f", "-", stdin=DEPLOYMENT)
-    pods = wait_for(lambda: (p := _pods(user)) and len(_running(p)) == 20 and p, 120,
-                    "20 Running pods")
+    pods = wait_for(
+        lambda: (p := _pods(user)) and len(_running(p)) == 20 and p, 120, "20 Running pods"
+    )
     # The webhook added the resource; the controller's annotation is the pod IP.
     for p in pods:
         res = p["spec"]["containers"][0]["resources"]
@@ -65,19 +84,38 @@ def test_readme_walkthrough(user: User) -> None:
     # The AWS view: every pod IP lies in one of the ENI's /28 prefixes.
     import boto3
 
-    ec2 = boto3.client("ec2", endpoint_url=ec2_url, region_name="us-west-2",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=ec2_url,
+        region_name="us-west-2",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     enis = ec2.describe_network_interfaces()["NetworkInterfaces"]
-    prefixes = [ipaddress.ip_network(p["Ipv4Prefix"]) for e in enis for p in e.get("Ipv4Prefixes", [])]
+    prefixes = [
+        ipaddress.ip_network(p["Ipv4Prefix"]) for e in enis for p in e.get("Ipv4Prefixes", [])
+    ]
     assert len(prefixes) == 2  # 20 pods + warm 1 IP -> 2 prefixes (FACTS.md)
     ips = {p["status"]["podIP"] for p in pods}
     assert len(ips) == 20
     assert all(any(ipaddress.ip_address(ip) in net for net in prefixes) for ip in ips)
     if shutil.which("aws"):
-        cli = user.run(["aws", "--endpoint-url", ec2_url, "ec2", "describe-network-interfaces",
-                        "--output", "json"])
-        assert {p["Ipv4Prefix"] for e in json.loads(cli.stdout)["NetworkInterfaces"]
-                for p in e.get("Ipv4Prefixes", [])} == {str(n) for n in prefixes}
+        cli = user.run(
+            [
+                "aws",
+                "--endpoint-url",
+                ec2_url,
+                "ec2",
+                "describe-network-interfaces",
+                "--output",
+                "json",
+            ]
+        )
+        assert {
+            p["Ipv4Prefix"]
+            for e in json.loads(cli.stdout)["NetworkInterfaces"]
+            for p in e.get("Ipv4Prefixes", [])
+        } == {str(n) for n in prefixes}
 
     # Scale past the node's pod limit (max-pods 110): the scheduler leaves the rest Pending.
     user.kubectl("scale", "deployment/iis", "--replicas=115")

@@ -37,8 +37,16 @@ def test_create_and_delete_args(tmp_path: Path) -> None:
 
 
 def test_webhook_host_linux_uses_ipv4_gateway() -> None:
-    inspect = [{"IPAM": {"Config": [{"Subnet": "fc00:f853::/64", "Gateway": "fc00:f853::1"},
-                                    {"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]}}]
+    inspect = [
+        {
+            "IPAM": {
+                "Config": [
+                    {"Subnet": "fc00:f853::/64", "Gateway": "fc00:f853::1"},
+                    {"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"},
+                ]
+            }
+        }
+    ]
     assert webhook_host(inspect, system="Linux") == "172.18.0.1"
     assert webhook_host(inspect, system="Darwin") == "host.docker.internal"
     with pytest.raises(RuntimeError, match="no IPv4 gateway"):
