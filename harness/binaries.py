@@ -95,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m harness.binaries [--check]`: print where each binary comes from."""
     parser = argparse.ArgumentParser(prog="python -m harness.binaries")
     parser.add_argument("--check", action="store_true", help="exit 1 when one is missing")
+    parser.add_argument(
+        "--uses-cache", action="store_true", help="exit 0 when any comes from the cache, else 1"
+    )
     args = parser.parse_args(argv)
+    if args.uses_cache:
+        return 0 if any((r := resolve(n)) and r.source == "cache" for n in CONTROL_PLANE) else 1
     missing = []
     for name in CONTROL_PLANE:
         r = resolve(name)

@@ -51,13 +51,12 @@ class Environment:
     def start(self, progress: Progress | None = None) -> None:
         """Run every step; on failure undo the steps done so far and re-raise."""
         say = progress or (lambda msg: None)
-        steps: list[tuple[str, Callable[[Progress], None]]] = [
-            (
-                "Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)",
-                self._start_cluster,
-            ),
-        ]
-        steps += self._component_steps()
+        pre, post = self._component_steps()
+        cluster_step: Step = (
+            "Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)",
+            self._start_cluster,
+        )
+        steps: list[Step] = [*pre, cluster_step, *post]
         try:
             for title, action in steps:
                 t0 = time.monotonic()
