@@ -27,9 +27,13 @@ PODS = 40
 
 
 def _start_hns() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "fake_hns", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fake_hns", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("listening on grpc://"):
@@ -56,10 +60,18 @@ def _cni_costs(target: str) -> dict[str, float]:
     with NodeHns(target, "bench") as hns:
         hns.ensure_host("10.0.17763")
         namespaces = [hns.create_namespace() for _ in range(2 * CNI_ROUNDS)]
-    conf = {"cniVersion": "1.0.0", "name": "vpc", "type": "ekswin-cni",
-            "eniMACAddress": "0a:00:00:00:00:01", "eniIPAddresses": ["10.0.0.10/16"],
-            "vpcCIDRs": ["10.0.0.0/16"], "serviceCIDR": "10.96.0.0/16",
-            "gatewayIPAddress": "10.0.0.1", "hnsEndpoint": target, "hnsHost": "bench"}
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "vpc",
+        "type": "ekswin-cni",
+        "eniMACAddress": "0a:00:00:00:00:01",
+        "eniIPAddresses": ["10.0.0.10/16"],
+        "vpcCIDRs": ["10.0.0.0/16"],
+        "serviceCIDR": "10.96.0.0/16",
+        "gatewayIPAddress": "10.0.0.1",
+        "hnsEndpoint": target,
+        "hnsHost": "bench",
+    }
     out: dict[str, list[float]] = {"exec": [], "inprocess": []}
     for i in range(2 * CNI_ROUNDS):
         mode = "exec" if i % 2 == 0 else "inprocess"
@@ -67,13 +79,19 @@ def _cni_costs(target: str) -> dict[str, float]:
         sandbox = f"{i:064x}"
         times = []
         for command in ("ADD", "DEL"):
-            env = {"CNI_COMMAND": command, "CNI_CONTAINERID": sandbox, "CNI_NETNS": namespaces[i],
-                   "CNI_IFNAME": "eth0", "CNI_PATH": str(Path(binary).parent),
-                   "PATH": os.environ.get("PATH", "")}
+            env = {
+                "CNI_COMMAND": command,
+                "CNI_CONTAINERID": sandbox,
+                "CNI_NETNS": namespaces[i],
+                "CNI_IFNAME": "eth0",
+                "CNI_PATH": str(Path(binary).parent),
+                "PATH": os.environ.get("PATH", ""),
+            }
             t0 = time.perf_counter()
             if mode == "exec":
-                proc = subprocess.run([binary], input=stdin, env=env, capture_output=True,
-                                      check=False)
+                proc = subprocess.run(
+                    [binary], input=stdin, env=env, capture_output=True, check=False
+                )
                 code = proc.returncode
             else:
                 code, _ = run(env, stdin)
@@ -90,9 +108,16 @@ def _pods_to_running() -> dict[str, float]:
     from harness.env import Environment, EnvOptions
 
     with tempfile.TemporaryDirectory(prefix="ekswin-bench-") as tmp:
-        env = Environment(EnvOptions(name="bench", run_dir=Path(tmp), windows_nodes=NODES,
-                                     instance_type="t3.2xlarge", prefix_delegation=True,
-                                     extra={"cni_mode": "exec"}))
+        env = Environment(
+            EnvOptions(
+                name="bench",
+                run_dir=Path(tmp),
+                windows_nodes=NODES,
+                instance_type="t3.2xlarge",
+                prefix_delegation=True,
+                extra={"cni_mode": "exec"},
+            )
+        )
         t0 = time.perf_counter()
         env.start()
         try:
@@ -100,15 +125,26 @@ def _pods_to_running() -> dict[str, float]:
             core = client.CoreV1Api(env.cluster.api)
             t1 = time.perf_counter()
             for i in range(PODS):
-                core.create_namespaced_pod("default", {
-                    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"b-{i}"},
-                    "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
-                             "containers": [{"name": "c", "image": "pause"}]}})
+                core.create_namespaced_pod(
+                    "default",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "metadata": {"name": f"b-{i}"},
+                        "spec": {
+                            "nodeSelector": {"kubernetes.io/os": "windows"},
+                            "containers": [{"name": "c", "image": "pause"}],
+                        },
+                    },
+                )
             deadline = time.monotonic() + 120
             running = 0
             while time.monotonic() < deadline:
-                running = sum(1 for p in core.list_namespaced_pod("default").items
-                              if p.status.phase == "Running")
+                running = sum(
+                    1
+                    for p in core.list_namespaced_pod("default").items
+                    if p.status.phase == "Running"
+                )
                 if running == PODS:
                     break
                 time.sleep(0.2)

@@ -11,6 +11,8 @@ import asyncio
 import json
 import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ class CniOutcome:
     code: int
     result: dict[str, Any]  # the result JSON (ADD) or the error JSON
     stderr: str = ""
+    queued_s: float = 0.0  # waiting for a free CNI slot (the concurrency bound)
+    ran_s: float = 0.0  # the plugin call itself
 
     @property
     def message(self) -> str:
@@ -76,6 +80,13 @@ class CniRunner:
         self.binary = settings.binary or default_binary()
         self.sem = asyncio.Semaphore(settings.concurrency)
         self.calls = 0
+        # In-process calls block a thread while the plugin waits for the annotation:
+        # give them their own pool sized like the concurrency bound.
+        self.pool = (
+            ThreadPoolExecutor(settings.concurrency, thread_name_prefix="cni")
+            if settings.mode == "inprocess"
+            else None
+        )
 
     async def call(
         self,
@@ -104,12 +115,16 @@ class CniRunner:
             ),
         }
         stdin = json.dumps(conf).encode()
+        t_queue = time.monotonic()
         async with self.sem:
+            t_run = time.monotonic()
             self.calls += 1
             if self.settings.mode == "inprocess":
                 from harness.cni.plugin import run
 
-                code, out = await asyncio.get_running_loop().run_in_executor(None, run, env, stdin)
+                code, out = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, run, env, stdin
+                )
                 err = ""
             else:
                 full_env = {"PATH": os.environ.get("PATH", ""), **env}
@@ -122,8 +137,16 @@ class CniRunner:
                 )
                 out_b, err_b = await proc.communicate(stdin)
                 code, out, err = proc.returncode or 0, out_b.decode(), err_b.decode()
+        t_end = time.monotonic()
         try:
             result = json.loads(out) if out.strip() else {}
         except ValueError:
             result = {"msg": f"invalid plugin output: {out[:200]!r}"}
-        return CniOutcome(code == 0, code, result if isinstance(result, dict) else {}, err)
+        return CniOutcome(
+            code == 0,
+            code,
+            result if isinstance(result, dict) else {},
+            err,
+            t_run - t_queue,
+            t_end - t_run,
+        )

@@ -74,7 +74,9 @@ class CniSettings:
         "cluster.local",
     )
     annotation_timeout_s: float = 60.0
-    concurrency: int = 8  # CNI calls in flight per agent
+    # CNI calls in flight per agent. An exec'd plugin waiting for its annotation holds a
+    # slot (a ~30 MB process); in-process calls hold a thread.
+    concurrency: int = 16
 
     def __post_init__(self) -> None:
         if self.mode not in ("exec", "inprocess"):

@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,8 @@ class PodRuntime:
     netns: str = ""
     pod_ip: str = ""
     failures: int = 0
+    cni_add_s: float = 0.0
+    cni_queued_s: float = 0.0
     events: dict[str, tuple[str, int]] = field(default_factory=dict)  # reason -> (name, count)
 
 
@@ -164,6 +167,7 @@ class Kubelet:
             raise
 
     async def _start(self, pr: PodRuntime) -> None:
+        t_seen = time.monotonic()
         start_time = (pr.pod.get("status") or {}).get("startTime") or now_rfc3339()
         await self._patch_status(pr, podstatus.container_creating(pr.pod, self.host_ip, start_time))
         attempt = 0
@@ -189,6 +193,18 @@ class Kubelet:
         await self._patch_status(
             pr, podstatus.running(pr.pod, self.host_ip, pr.pod_ip, start_time, now_rfc3339())
         )
+        log.info(
+            "pod %s/%s Running on %s ip=%s after %.2fs (CNI ADD %.2fs of which queued %.2fs, "
+            "%d attempt(s))",
+            pr.namespace,
+            pr.name,
+            self.node_name,
+            pr.pod_ip,
+            time.monotonic() - t_seen,
+            pr.cni_add_s,
+            pr.cni_queued_s,
+            attempt,
+        )
 
     async def _create_sandbox(self, pr: PodRuntime, sandbox: str) -> str | None:
         """Namespace + CNI ADD; None on success, else the FailedCreatePodSandBox message."""
@@ -199,6 +215,7 @@ class Kubelet:
                 f"Failed to create pod sandbox: rpc error: code = Unknown desc = failed to "
                 f'create network namespace for sandbox "{sandbox}": {e}'
             )
+        t0 = time.monotonic()
         outcome = await self.cni.call(
             "ADD",
             self.netconf,
@@ -208,6 +225,8 @@ class Kubelet:
             pod_name=pr.name,
             port_mappings=_port_mappings(pr.pod),
         )
+        pr.cni_add_s = time.monotonic() - t0
+        pr.cni_queued_s = outcome.queued_s
         if outcome.ok:
             ips = outcome.result.get("ips") or []
             pr.sandbox, pr.netns = sandbox, netns

@@ -24,7 +24,8 @@ ANNOTATION = "vpc.amazonaws.com/PrivateIPv4Address"
 
 class Agent:
     def __init__(self, config: Path, log: Path) -> None:
-        self.logf = log.open("wb")
+        self.config = config
+        self.logf = log.open("ab")
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "harness.nodes", "--config", str(config), "--log-level", "INFO"],
@@ -203,7 +204,7 @@ def test_pod_runs_with_annotated_ip_and_is_deleted_with_del(
         return p if p.status.phase == "Running" else None
 
     pod = wait_for(running, 30, "pod Running")
-    assert pod.status.pod_ip == ip and pod.status.pod_i_ps[0].ip == ip
+    assert pod.status.pod_ip == ip and pod.status.pod_ips[0].ip == ip
     cs = pod.status.container_statuses[0]
     assert cs.ready and cs.started and cs.container_id.startswith("containerd://")
     assert cs.state.running.started_at is not None
@@ -343,6 +344,43 @@ def test_kube_proxy_programs_cluster_ip_load_balancers(
         )
     core.delete_namespaced_pod("agent-be", "default")
     core.delete_namespaced_service("agent-empty", "default")
+
+
+def test_restarted_agent_adopts_running_pods(
+    agent: Agent, core: Any, fake_hns_target: str, wait_for: Callable[..., Any]
+) -> None:
+    from harness.cni.hns import NodeHns
+
+    ip = _ip_in_subnet(core, 4)
+    core.create_namespaced_pod("default", _pod("agent-keep", f"{ip}/19"))
+    wait_for(
+        lambda: core.read_namespaced_pod("agent-keep", "default").status.phase == "Running",
+        30,
+        "pod Running",
+    )
+    agent.stop()
+    second = Agent(agent.config, agent.log)
+    try:
+        assert second.first_line == "ready 1 nodes", second.log.read_text()[-2000:]
+        pod = core.read_namespaced_pod("agent-keep", "default")
+        assert pod.status.phase == "Running" and pod.status.pod_ip == ip
+        # The adopted pod's sandbox is torn down on delete (DEL finds its endpoint).
+        core.delete_namespaced_pod("agent-keep", "default")
+        wait_for(
+            lambda: (
+                not [
+                    p
+                    for p in core.list_namespaced_pod("default").items
+                    if p.metadata.name == "agent-keep"
+                ]
+            ),
+            30,
+            "pod removed",
+        )
+        with NodeHns(fake_hns_target, NODE) as hns:
+            assert hns.find_endpoint_by_ip(ip) is None
+    finally:
+        agent.proc, agent.logf = second.proc, second.logf  # the fixture stops the live one
 
 
 def test_stopped_agent_lets_the_node_go_not_ready(

@@ -191,7 +191,7 @@ def test_annotation_never_arriving_leaves_pod_container_creating(
         60,
         "IP capacity advertised",
     )
-    env.pipeline.sup.get("controller").stop()  # no controller: nobody annotates
+    env.pipeline.sup.stop("controller")  # no controller: nobody annotates
     core.create_namespaced_pod("default", windows_pod("stuck-0"))
 
     def sandbox_event() -> Any:
