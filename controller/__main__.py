@@ -61,9 +61,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leader-election-namespace", default="kube-system")
     p.add_argument("--leader-election-id", default="cp-vpc-resource-controller")
     p.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}")
-    p.add_argument("--lease-duration", type=float, default=15.0)
-    p.add_argument("--renew-deadline", type=float, default=10.0)
-    p.add_argument("--retry-period", type=float, default=2.0)
+    # The real controller's defaults (its --leader-lease-*-seconds flags): 30 s / 15 s / 5 s.
+    p.add_argument(
+        "--lease-duration",
+        "--leader-lease-duration-seconds",
+        dest="lease_duration",
+        type=float,
+        default=30.0,
+        help="leader lease duration in seconds (default 30)",
+    )
+    p.add_argument(
+        "--renew-deadline",
+        "--leader-lease-renew-deadline-seconds",
+        dest="renew_deadline",
+        type=float,
+        default=15.0,
+        help="leader renew deadline in seconds (default 15)",
+    )
+    p.add_argument(
+        "--retry-period",
+        "--leader-lease-retry-period-seconds",
+        dest="retry_period",
+        type=float,
+        default=5.0,
+        help="leader election retry period in seconds (default 5)",
+    )
     p.add_argument("--apiserver-qps", type=float, default=20.0)
     p.add_argument("--apiserver-burst", type=int, default=30)
     p.add_argument("--ec2-qps", type=float, default=12.0)
