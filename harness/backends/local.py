@@ -191,6 +191,12 @@ class LocalCluster:
                 self.start_timeout_s,
                 "healthy",
             )
+            step("waiting until pods can be created (default service account)")
+            kcm.wait_ready(
+                lambda: pods_admitted(server, ctx),
+                self.start_timeout_s,
+                "creating the default service account's token",
+            )
         except BaseException:
             self.stop()
             raise
@@ -387,6 +393,35 @@ class LocalCluster:
             ],
             stop_grace_s=1.0,
         )
+
+
+_PROBE_POD = json.dumps(
+    {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "ekswin-readiness-probe"},
+        "spec": {"containers": [{"name": "c", "image": "probe"}]},
+    }
+).encode()
+
+
+def pods_admitted(server: str, ctx: ssl.SSLContext) -> bool:
+    """True once a pod in `default` passes admission (a dry run): on 1.20 that needs the
+    token controller to have created the default service account's token first."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{server}/api/v1/namespaces/default/pods?dryRun=All",
+        data=_PROBE_POD,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+            return bool(200 <= resp.status < 300)
+    except urllib.error.HTTPError:
+        return False
 
 
 def _http_ok(url: str) -> bool:

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from harness.process import _group_alive
+from harness.waiting import wait_until
 
 EKSWIN = [sys.executable, "-m", "harness.cli"]
 
@@ -118,8 +118,7 @@ def test_down_after_crashed_up_reaps_leftovers(env: dict[str, str], tmp_path: Pa
     os.kill(status["supervisor_pid"], signal.SIGKILL)
     d = run(["down", "--name", "crash"], env)
     assert d.returncode == 0, d.stderr
-    deadline = time.monotonic() + 10
-    while [p for p in comp_pids if _group_alive(p)] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [p for p in comp_pids if _group_alive(p)]
+    wait_until(
+        lambda: not [p for p in comp_pids if _group_alive(p)], 10, "every component group to exit"
+    )
     assert json.loads((run_dir / "pids.json").read_text()) == {}

@@ -11,19 +11,11 @@ import pytest
 from kubernetes import client
 
 from harness.backends.local import LocalCluster
+from harness.manifests import ensure_namespace
 from harness.process import _group_alive
+from harness.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
-
-
-def _wait(cond, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _windows_node(name: str, ips: int) -> client.V1Node:
@@ -37,7 +29,17 @@ def _windows_node(name: str, ips: int) -> client.V1Node:
 def test_namespace_node_pod_scheduled(ekswin_cluster: LocalCluster) -> None:
     api = ekswin_cluster.api
     core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="t-sched")))
+    ensure_namespace(api, "t-sched")
+    # Pods are refused until the controller-manager has made the namespace's default
+    # ServiceAccount ("No API token found for service account").
+    wait_until(
+        lambda: (
+            core.list_namespaced_service_account(
+                "t-sched", field_selector="metadata.name=default"
+            ).items
+        ),
+        what="ServiceAccount t-sched/default",
+    )
     core.create_node(_windows_node("t-win-0", 1))
     status: dict[str, Any] = {
         "capacity": {
@@ -72,7 +74,7 @@ def test_namespace_node_pod_scheduled(ekswin_cluster: LocalCluster) -> None:
         return client.V1Pod(
             metadata=client.V1ObjectMeta(name=name),
             spec=client.V1PodSpec(
-                node_selector={"kubernetes.io/os": "windows"},
+                node_selector={"kubernetes.io/os": "windows", "kubernetes.io/hostname": "t-win-0"},
                 tolerations=[client.V1Toleration(operator="Exists")],
                 containers=[
                     client.V1Container(
@@ -86,7 +88,7 @@ def test_namespace_node_pod_scheduled(ekswin_cluster: LocalCluster) -> None:
 
     core.create_namespaced_pod("t-sched", pod("a"))
     core.create_namespaced_pod("t-sched", pod("b"))
-    bound = _wait(
+    bound = wait_until(
         lambda: core.read_namespaced_pod("a", "t-sched").spec.node_name, what="pod a bound"
     )
     assert bound == "t-win-0"
@@ -98,7 +100,7 @@ def test_namespace_node_pod_scheduled(ekswin_cluster: LocalCluster) -> None:
                 return str(c.message)
         return None
 
-    msg = _wait(unschedulable_message, what="pod b Unschedulable")
+    msg = wait_until(unschedulable_message, what="pod b Unschedulable")
     assert "Insufficient vpc.amazonaws.com/PrivateIPv4Address" in msg
     assert core.read_namespaced_pod("b", "t-sched").spec.node_name is None
 
