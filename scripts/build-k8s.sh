@@ -68,14 +68,35 @@ else
     say "step 1/4: build tools present"
 fi
 
-# deb-src for the distribution's main component, so 'apt-get source' can fetch kubernetes.
-SRC_LIST=/etc/apt/sources.list.d/ekswin-src.sources
-if ! apt-cache showsrc kubernetes >/dev/null 2>&1 || [ -z "$(apt-cache showsrc kubernetes 2>/dev/null)" ]; then
-    codename="$(. /etc/os-release; echo "${VERSION_CODENAME:-bookworm}")"
-    say "adding a deb-src entry for $codename main ($SRC_LIST)"
-    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-        "$codename" | $SUDO tee "$SRC_LIST" >/dev/null
+# deb-src entries mirroring the machine's own deb sources (same mirrors, suites and keys),
+# so 'apt-get source' can fetch the distribution's kubernetes source package.
+has_k8s_source() { [ -n "$(apt-cache showsrc kubernetes 2>/dev/null)" ]; }
+if ! has_k8s_source; then
+    say "adding deb-src entries mirroring the configured apt sources"
+    tmp="$(mktemp)"
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        case "$f" in *ekswin-src.sources) continue ;; esac
+        # deb822 stanzas: keep enabled 'Types: deb' stanzas, retyped as deb-src.
+        awk 'BEGIN{RS=""; ORS="\n\n"} /(^|\n)Types:[^\n]*deb([ \n]|$)/ && !/Enabled: *no/ {
+                 gsub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" >> "$tmp"
+    done
+    if [ -s "$tmp" ]; then
+        $SUDO install -m 0644 "$tmp" /etc/apt/sources.list.d/ekswin-src.sources
+    fi
+    if [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list; then
+        grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' \
+            | $SUDO tee /etc/apt/sources.list.d/ekswin-src.list >/dev/null
+    fi
+    rm -f "$tmp"
     $SUDO apt-get update -qq
+    if ! has_k8s_source; then
+        say "this distribution's archive has no 'kubernetes' source package (Debian bookworm has"
+        say "1.20.2). Provide the binaries instead: envtest assets via KUBEBUILDER_ASSETS plus"
+        say "kube-controller-manager and kube-scheduler on PATH or in EKSWIN_K8S_BIN, or use the"
+        say "kind backend on a machine with Docker."
+        exit 2
+    fi
 fi
 
 WORK="$CACHE/build.partial"
