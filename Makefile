@@ -13,7 +13,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 e2e: setup
-	$(PY) -m pytest -m e2e e2e $(PYTEST_ARGS)
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
