@@ -15,17 +15,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from controller.kube import iter_lines
+from harness.servers import ListeningServer
+from harness.waiting import wait_until
 
 NAME = "controller: pod bound -> IP annotation (4 Windows nodes, prefix delegation)"
 RES = "vpc.amazonaws.com/PrivateIPv4Address"
@@ -33,44 +33,9 @@ NODES = 4
 BURST_PODS = 200
 SEQ_PODS = 16
 RAISED_QPS, RAISED_BURST = 1000, 2000
-PY = sys.executable
-
-
-# ------------------------------------------------------------------ processes
-def _start(argv: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
-    with open(log, "w") as err:
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True
-        )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        _stop(proc)
-        raise RuntimeError(f"{argv[2]} did not start ({line!r}); see {log}")
-    return proc, line.removeprefix("listening on ")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 # ------------------------------------------------------------------ watching
-def _lines(resp: Any) -> Iterator[bytes]:
-    buf = b""
-    for chunk in resp.stream(65536, decode_content=True):
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            if line.strip():
-                yield line
-
-
 class Watcher:
     """Records, per pod name, when its annotation was first seen and whether it missed."""
 
@@ -101,7 +66,7 @@ class Watcher:
 
     def _pods(self) -> None:
         try:
-            for line in _lines(self._open(self.core.list_namespaced_pod)):
+            for line in iter_lines(self._open(self.core.list_namespaced_pod)):
                 now = time.perf_counter()
                 obj = json.loads(line)["object"]
                 md = obj.get("metadata", {})
@@ -114,7 +79,7 @@ class Watcher:
 
     def _events(self) -> None:
         try:
-            for line in _lines(self._open(self.core.list_namespaced_event)):
+            for line in iter_lines(self._open(self.core.list_namespaced_event)):
                 obj = json.loads(line)["object"]
                 name = obj.get("involvedObject", {}).get("name", "")
                 with self.cv:
@@ -235,10 +200,7 @@ class Run:
         """Start the controller, then the sequential (hit) and burst phases."""
         nodes = self.setup_nodes()
         watcher = Watcher(self.core, self.ns)
-        argv = [
-            PY,
-            "-m",
-            "controller",
+        args = [
             "--kubeconfig",
             str(self.cluster.kubeconfig),
             "--ec2-endpoint",
@@ -248,16 +210,15 @@ class Run:
             "--leader-elect=false",
             *extra,
         ]
-        proc, _ = _start(argv, self.tmp / f"controller-{self.label}.log")
+        ctl = ListeningServer.module("controller", args, self.tmp, f"controller-{self.label}")
+        ctl.start()
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                caps = [(self.core.read_node(n).status.capacity or {}).get(RES) for n in nodes]
-                if all(caps):
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"capacity not advertised: {caps}")
-                time.sleep(0.05)
+            wait_until(
+                lambda: all((self.core.read_node(n).status.capacity or {}).get(RES) for n in nodes),
+                30,
+                "capacity advertised on every node",
+                max_interval_s=0.05,
+            )
             created: dict[str, float] = {}
             # Sequential: one pod at a time, each after the last is annotated.
             seq = []
@@ -308,7 +269,7 @@ class Run:
             }
         finally:
             watcher.close()
-            _stop(proc)
+            ctl.stop()
             self.core.delete_collection_namespaced_pod(self.ns, grace_period_seconds=0)
             for n in nodes:
                 self.core.delete_node(n)
@@ -325,10 +286,9 @@ def run() -> list[str]:
     with tempfile.TemporaryDirectory(prefix="ekswin-bench-ctl-") as tmpd:
         tmp = Path(tmpd)
         with LocalCluster(tmp / "run", name="benchctl") as cluster:
-            ec2_proc, ec2_url = _start(
-                [PY, "-m", "fake_ec2", "--port", "0", "--seed", "7"], tmp / "fake_ec2.log"
-            )
-            try:
+            ec2_args = ["--port", "0", "--seed", "7"]
+            with ListeningServer.module("fake_ec2", ec2_args, tmp).start() as fake_ec2:
+                ec2_url = fake_ec2.url
                 c = boto3.client(
                     "ec2",
                     endpoint_url=ec2_url,
@@ -365,8 +325,6 @@ def run() -> list[str]:
                     ),
                 ):
                     results[label] = Run(cluster, ec2_url, subnet, tmp, label).run(extra)
-            finally:
-                _stop(ec2_proc)
     d, r = results["default"], results["raised"]
     lines.append(
         f"cores: {os.cpu_count()}; {NODES} m5.large nodes, PD mode, default warm targets "

@@ -4,12 +4,14 @@ through boto3, each server in its own process. Target: our rules cost < 1.5x sto
 from __future__ import annotations
 
 import os
-import signal
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+from harness.servers import ListeningServer
 
 NAME = "fake_ec2: assign/unassign round trip vs stock moto"
 ROUNDS = 300
@@ -27,34 +29,6 @@ _STOCK_MOTO = (
     "stop.wait()\n"
     "s.stop()\n"
 )
-
-
-def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        _stop(proc)
-        raise RuntimeError(f"{argv} did not start: {line!r}")
-    return proc, line.removeprefix("listening on ")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def _measure(url: str) -> dict[str, float]:
@@ -104,15 +78,14 @@ def _measure(url: str) -> dict[str, float]:
 def run() -> list[str]:
     """Measure both servers in this run and print the ratio."""
     results: dict[str, dict[str, float]] = {}
-    for name, argv in (
-        ("stock moto", [sys.executable, "-c", _STOCK_MOTO]),
-        ("fake_ec2", [sys.executable, "-m", "fake_ec2", "--port", "0"]),
-    ):
-        proc, url = _start(argv)
-        try:
-            results[name] = _measure(url)
-        finally:
-            _stop(proc)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    with tempfile.TemporaryDirectory(prefix="ekswin-bench-ec2-") as logs:
+        for name, log, argv in (
+            ("stock moto", "moto", [sys.executable, "-c", _STOCK_MOTO]),
+            ("fake_ec2", "fake_ec2", [sys.executable, "-m", "fake_ec2", "--port", "0"]),
+        ):
+            with ListeningServer(argv, Path(logs), log, env=env).start() as server:
+                results[name] = _measure(server.url)
     lines = [
         f"{name:10s}  median {r['median_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
         f"{r['calls_per_s']:7.1f} calls/s  ({ROUNDS} round trips on a /16)"

@@ -4,16 +4,14 @@ calls/s from one client, calls/s from 8 concurrent clients, and load-balancer cr
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import statistics
-import subprocess
-import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from fake_hns.client import HnsClient, pb
+from harness.servers import ListeningServer
 
 NAME = "fake_hns: endpoint create+delete round trip over gRPC"
 ROUNDS = 2000
@@ -21,33 +19,6 @@ WARMUP = 100
 THREADS = 8
 PER_THREAD = 250
 LBS = 2000
-
-
-def _start() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fake_hns", "--port", "0", "--seed", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        _stop(proc)
-        raise RuntimeError(f"fake_hns did not start: {line!r}")
-    return proc, line.removeprefix("listening on ")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def _network(client: HnsClient) -> str:
@@ -85,8 +56,11 @@ def _round_trips(client: HnsClient, network_id: str, n: int, third: int) -> list
 
 def run() -> list[str]:
     """Measure and return printable lines."""
-    proc, target = _start()
-    try:
+    with (
+        tempfile.TemporaryDirectory(prefix="ekswin-bench-hns-") as logs,
+        ListeningServer.module("fake_hns", ["--port", "0", "--seed", "1"], Path(logs)) as server,
+    ):
+        target = server.url
         client = HnsClient(target, "bench-node")
         network_id = _network(client)
         _round_trips(client, network_id, WARMUP, 0)
@@ -136,8 +110,6 @@ def run() -> list[str]:
         lb_elapsed = time.perf_counter() - start
         for c in [client, *clients]:
             c.close()
-    finally:
-        _stop(proc)
     return [
         f"endpoint create+delete round trip ({ROUNDS} rounds, 1 client): "
         f"median {statistics.median(times_ms):.2f} ms, p99 {p99:.2f} ms",

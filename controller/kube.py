@@ -76,28 +76,19 @@ class KubeApi:
     # ------------------------------------------------------------------ writes
     def annotate_pod(self, namespace: str, name: str, uid: str, key: str, value: str) -> None:
         """Merge-patch one annotation; the uid in the patch makes it fail on a recreated pod."""
-        self._bucket.acquire()
         body = {"metadata": {"uid": uid, "annotations": {key: value}}}
-        resp = self.core.api_client.call_api(
-            f"/api/v1/namespaces/{namespace}/pods/{name}",
-            "PATCH",
-            header_params={
-                "Content-Type": "application/merge-patch+json",
-                "Accept": "application/json",
-            },
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _return_http_data_only=True,
-        )
-        _finish(resp)
+        self._merge_patch(f"/api/v1/namespaces/{namespace}/pods/{name}", body)
 
     def patch_node_capacity(self, node: str, resource: str, value: int) -> None:
         """Merge-patch status.capacity[resource] through the status subresource."""
-        self._bucket.acquire()
         body = {"status": {"capacity": {resource: str(value)}}}
+        self._merge_patch(f"/api/v1/nodes/{node}/status", body)
+
+    def _merge_patch(self, path: str, body: Obj) -> None:
+        """PATCH `path` as a JSON merge patch (the typed client would send a strategic one)."""
+        self._bucket.acquire()
         resp = self.core.api_client.call_api(
-            f"/api/v1/nodes/{node}/status",
+            path,
             "PATCH",
             header_params={
                 "Content-Type": "application/merge-patch+json",
@@ -128,7 +119,8 @@ class KubeApi:
         _finish(resp)
 
 
-def _iter_lines(resp: Any) -> Iterator[bytes]:
+def iter_lines(resp: Any) -> Iterator[bytes]:
+    """The non-blank lines of a streamed (watch) response, each a JSON event."""
     buf = b""
     for chunk in resp.stream(65536, decode_content=True):
         buf += chunk
@@ -243,7 +235,7 @@ class Informer:
         )
         self._resp = resp
         try:
-            for line in _iter_lines(resp):
+            for line in iter_lines(resp):
                 if self._stop.is_set():
                     return rv, False
                 ev = json.loads(line)

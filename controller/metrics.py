@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import (
@@ -26,6 +26,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from controller.httpd import ReplyHandler
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,7 @@ class WebhookMetrics:
         )
 
 
-class _HealthHandler(BaseHTTPRequestHandler):
+class _HealthHandler(ReplyHandler):
     protocol_version = "HTTP/1.1"
     server: _HealthHTTPServer
 
@@ -198,13 +200,6 @@ class _HealthHandler(BaseHTTPRequestHandler):
             self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
         else:
             self._send(404, b"not found", "text/plain; charset=utf-8")
-
-    def _send(self, code: int, body: bytes, content_type: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("health %s - %s", self.address_string(), format % args)

@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from e2e.conftest import User, wait_for
+from e2e.conftest import User
+from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -60,7 +61,7 @@ def test_readme_walkthrough(user: User) -> None:
     nodes = json.loads(user.kubectl("get", "nodes", "-o", "json").stdout)["items"]
     assert [n["metadata"]["labels"]["kubernetes.io/os"] for n in nodes] == ["windows"]
     # PD on a t3.2xlarge: (15 - 1) x 16 = 224 pod IPs advertised.
-    wait_for(
+    wait_until(
         lambda: (
             json.loads(user.kubectl("get", "node", "win-0", "-o", "json").stdout)["status"][
                 "allocatable"
@@ -72,7 +73,7 @@ def test_readme_walkthrough(user: User) -> None:
     )
 
     user.kubectl("apply", "-f", "-", stdin=DEPLOYMENT)
-    pods = wait_for(
+    pods = wait_until(
         lambda: (p := _pods(user)) and len(_running(p)) == 20 and p, 120, "20 Running pods"
     )
     # The webhook added the resource; the controller's annotation is the pod IP.
@@ -119,7 +120,7 @@ def test_readme_walkthrough(user: User) -> None:
 
     # Scale past the node's pod limit (max-pods 110): the scheduler leaves the rest Pending.
     user.kubectl("scale", "deployment/iis", "--replicas=115")
-    wait_for(lambda: len(_running(_pods(user))) == 110, 240, "110 Running pods")
+    wait_until(lambda: len(_running(_pods(user))) == 110, 240, "110 Running pods")
 
     def pending_message() -> str | None:
         for p in _pods(user):
@@ -128,7 +129,7 @@ def test_readme_walkthrough(user: User) -> None:
                     return str(c.get("message"))
         return None
 
-    msg = wait_for(pending_message, 60, "an Unschedulable pod")
+    msg = wait_until(pending_message, 60, "an Unschedulable pod")
     assert "Too many pods" in msg
 
     status = json.loads(user.ekswin("status", "--name", "demo", "--json").stdout)

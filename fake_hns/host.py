@@ -424,15 +424,22 @@ class HostHns:
         """Namespaces matching an id filter."""
         return self._filter(self.namespaces, {}, id, "")
 
-    def add_namespace_endpoint(self, namespace_id: str, endpoint_id: str) -> Namespace:
-        """hcnModifyNamespace with RequestType Add, ResourceType Endpoint."""
-        call = "hcnModifyNamespace"
+    def _namespace_and_endpoint(
+        self, namespace_id: str, endpoint_id: str, call: str
+    ) -> tuple[Namespace, Endpoint]:
+        """Both objects of a namespace/endpoint modification, or the HRESULT for the missing one."""
         ns = self.namespaces.get(_canonical_id(namespace_id) or "")
         if ns is None:
             raise HnsError(E.ERROR_NOT_FOUND, call=call)
         ep = self.endpoints.get(_canonical_id(endpoint_id) or "")
         if ep is None:
             raise HnsError(E.HCN_E_ENDPOINT_NOT_FOUND, call=call)
+        return ns, ep
+
+    def add_namespace_endpoint(self, namespace_id: str, endpoint_id: str) -> Namespace:
+        """hcnModifyNamespace with RequestType Add, ResourceType Endpoint."""
+        call = "hcnModifyNamespace"
+        ns, ep = self._namespace_and_endpoint(namespace_id, endpoint_id, call)
         if ep.namespace_id == ns.id:
             raise HnsError(E.ERROR_OBJECT_ALREADY_EXISTS, call=call)
         if ep.namespace_id:
@@ -444,12 +451,7 @@ class HostHns:
     def remove_namespace_endpoint(self, namespace_id: str, endpoint_id: str) -> Namespace:
         """hcnModifyNamespace with RequestType Remove, ResourceType Endpoint."""
         call = "hcnModifyNamespace"
-        ns = self.namespaces.get(_canonical_id(namespace_id) or "")
-        if ns is None:
-            raise HnsError(E.ERROR_NOT_FOUND, call=call)
-        ep = self.endpoints.get(_canonical_id(endpoint_id) or "")
-        if ep is None:
-            raise HnsError(E.HCN_E_ENDPOINT_NOT_FOUND, call=call)
+        ns, ep = self._namespace_and_endpoint(namespace_id, endpoint_id, call)
         if ep.namespace_id != ns.id:
             raise HnsError(E.ERROR_NOT_FOUND, call=call)
         ns.endpoint_ids.remove(ep.id)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.netutil import LOOPBACK
 from harness.process import ManagedProcess
+from harness.waiting import wait_until as wait_until  # re-exported: moved to harness.waiting
 
 if TYPE_CHECKING:
     from harness.env import Environment, Progress
@@ -256,17 +256,3 @@ def summarize_nodes(run_dir: Path) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def wait_until(cond: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Poll `cond` until truthy (returned) or raise TimeoutError naming `what`."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.05
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)

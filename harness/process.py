@@ -63,11 +63,14 @@ class ManagedProcess:
     log_dir: Path
     env: Mapping[str, str] | None = None
     stop_grace_s: float = 3.0
+    # When set, stdout goes to its own file (truncated at start) and the log keeps
+    # stderr only, so a caller can read the first stdout line exactly.
+    stdout_path: Path | None = None
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def log_path(self) -> Path:
-        """Where stdout and stderr go."""
+        """Where stderr goes, and stdout too unless `stdout_path` is set."""
         return self.log_dir / f"{self.name}.log"
 
     @property
@@ -80,12 +83,14 @@ class ManagedProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        with self.log_path.open("ab") as log:
+        with contextlib.ExitStack() as files:
+            log = files.enter_context(self.log_path.open("ab"))
+            out = files.enter_context(self.stdout_path.open("wb")) if self.stdout_path else None
             self.popen = subprocess.Popen(
                 list(self.argv),
                 stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=log if out is None else out,
+                stderr=subprocess.STDOUT if out is None else log,
                 env=env,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
@@ -120,12 +125,16 @@ class ManagedProcess:
             delay = min(delay * 1.5, 0.25)
 
     def wait_for_line(self, pattern: str, timeout_s: float) -> re.Match[str]:
-        """Wait until a log line matches `pattern` (e.g. a 'listening on URL' line)."""
+        """Wait until a line of stdout matches `pattern` (e.g. a 'listening on URL' line).
+
+        Without `stdout_path` stdout is the log, so this searches the whole log.
+        """
         rx = re.compile(pattern, re.MULTILINE)
         found: list[re.Match[str]] = []
+        source = self.stdout_path or self.log_path
 
         def probe() -> bool:
-            m = rx.search(self.log_path.read_text(errors="replace"))
+            m = rx.search(source.read_text(errors="replace"))
             if m:
                 found.append(m)
             return m is not None

@@ -6,6 +6,9 @@ Fixtures:
   ``run_dir``, ``server``, ``ca_file``, ``webhook_host``, ``api`` (admin
   kubernetes ApiClient), ``issue_client_kubeconfig(user, groups, path)`` and
   ``service_account_kubeconfig(namespace, name, path)``.
+- ``listening_servers``: a ``harness.servers.ServerGroup`` logging to the test's tmp dir;
+  ``.start(module, args)`` runs a ``python -m <module> --port 0`` style server; all are
+  stopped (SIGTERM, then SIGKILL) at teardown.
 
 Kept light at import: pytest loads it in every session.
 """
@@ -21,6 +24,7 @@ import pytest
 
 if TYPE_CHECKING:
     from harness.backends.local import LocalCluster
+    from harness.servers import ServerGroup
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +58,15 @@ def ekswin_cluster(
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def listening_servers(tmp_path: Path) -> Iterator[ServerGroup]:
+    """Standalone servers for one test, each in its own process group; stopped at teardown."""
+    from harness.servers import ServerGroup
+
+    with ServerGroup(tmp_path) as group:
+        yield group
 
 
 class EnvFactory:

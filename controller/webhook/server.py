@@ -16,10 +16,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from controller.httpd import ReplyHandler
 from controller.webhook import certs
 from controller.webhook.review import (
     MUTATE_PATH,
@@ -37,7 +38,7 @@ IDLE_TIMEOUT_S = 90.0  # Go's HTTP client drops idle connections after 90 s
 WEBHOOK_NAMES = {MUTATE_PATH: "mpod.vpc.k8s.aws", VALIDATE_PATH: "vpod.vpc.k8s.aws"}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ReplyHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the API server reuses connections
     timeout = IDLE_TIMEOUT_S
     server: _TLSServer
@@ -104,13 +105,6 @@ class _Handler(BaseHTTPRequestHandler):
                 metrics.in_flight.labels(webhook=path).dec()
                 metrics.requests.labels(webhook=path, code=str(code)).inc()
                 metrics.latency.labels(webhook=path).observe(time.perf_counter() - start)
-
-    def _send(self, code: int, body: bytes, content_type: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("webhook %s - %s", self.address_string(), format % args)

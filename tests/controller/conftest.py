@@ -6,14 +6,9 @@ missing permission fails these tests the way it would fail a real deployment.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,43 +16,15 @@ import boto3
 import pytest
 from kubernetes import client as kclient
 
-PY = sys.executable
+from harness.servers import ListeningServer, ServerGroup
+
 RES = "vpc.amazonaws.com/PrivateIPv4Address"
 
 
-def _start(cmd: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
-    errf = open(log, "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=errf, text=True, start_new_session=True
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        _stop(proc)
-        raise RuntimeError(f"{cmd[2]} did not start: {line!r}; see {log}")
-    return proc, line.split("listening on ", 1)[1]
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=5)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-
-
 @pytest.fixture
-def fake_ec2(tmp_path: Path) -> Iterator[str]:
-    """A fake_ec2 process (its own moto state); yields its URL."""
-    proc, url = _start(
-        [PY, "-m", "fake_ec2", "--port", "0", "--seed", "7"], tmp_path / "fake_ec2.log"
-    )
-    yield url
-    _stop(proc)
+def fake_ec2(listening_servers: ServerGroup) -> str:
+    """A fake_ec2 process (its own moto state) stopped at teardown; its URL."""
+    return listening_servers.start("fake_ec2", ["--port", "0", "--seed", "7"]).url
 
 
 @pytest.fixture
@@ -75,18 +42,14 @@ def controller_kubeconfig(ekswin_cluster: Any, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def start_controller(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], str]]]:
-    """start(kubeconfig, ec2_url, *extra_args) -> (process, health URL); stopped at teardown.
+def start_controller(listening_servers: ServerGroup) -> Callable[..., ListeningServer]:
+    """start(kubeconfig, ec2_url, *extra_args) -> the server (`.url`: health); stopped at teardown.
 
     Short cool-down and retry scale keep the upstream waits (20 s, 600 ms, 2 min) small.
     """
-    procs: list[subprocess.Popen[str]] = []
 
-    def start(kubeconfig: Path, ec2_url: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
-        cmd = [
-            PY,
-            "-m",
-            "controller",
+    def start(kubeconfig: Path, ec2_url: str, *extra: str) -> ListeningServer:
+        args = [
             "--kubeconfig",
             str(kubeconfig),
             "--ec2-endpoint",
@@ -104,25 +67,9 @@ def start_controller(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.
             "DEBUG",
             *extra,
         ]
-        proc, url = _start(cmd, tmp_path / f"controller-{len(procs)}.log")
-        procs.append(proc)
-        return proc, url
+        return listening_servers.start("controller", args)
 
-    yield start
-    for p in procs:
-        _stop(p)
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll `cond` until truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return start
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -173,6 +120,35 @@ def make_node(core: kclient.CoreV1Api, instance_id: str) -> str:
         }
     )
     return name
+
+
+@dataclass
+class WindowsNode:
+    """A Windows Node backed by one fake_ec2 instance, with the clients that made it."""
+
+    core: kclient.CoreV1Api
+    ec2: Any
+    instance_id: str
+    eni: str
+    cidr: str
+    name: str
+
+    def remove(self, pods: list[str]) -> None:
+        """Delete `pods` (no grace) and then the Node."""
+        for pod in pods:
+            self.core.delete_namespaced_pod(pod, "default", grace_period_seconds=0)
+        self.core.delete_node(self.name)
+
+
+def windows_node(
+    cluster: Any, ec2_url: str, cm: dict[str, str], itype: str = "m5.large"
+) -> WindowsNode:
+    """Set the amazon-vpc-cni ConfigMap to `cm`, launch an `itype` instance, add its Node."""
+    core = kclient.CoreV1Api(cluster.api)
+    set_cm(core, cm)
+    c = ec2(ec2_url)
+    iid, eni, cidr = make_instance(c, itype)
+    return WindowsNode(core, c, iid, eni, cidr, make_node(core, iid))
 
 
 def capacity(core: kclient.CoreV1Api, node: str) -> str | None:

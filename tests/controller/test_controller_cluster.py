@@ -6,17 +6,14 @@ import ipaddress
 from typing import Any
 
 import pytest
-from kubernetes import client as kclient
+
+from harness.waiting import wait_until
 
 from .conftest import (  # type: ignore[import-not-found]
     annotation,
     capacity,
-    ec2,
-    make_instance,
-    make_node,
     make_pod,
-    set_cm,
-    wait_for,
+    windows_node,
 )
 
 pytestmark = pytest.mark.cluster
@@ -41,18 +38,15 @@ def test_capacity_and_annotations(
     pd: bool,
     expected_cap: str,
 ) -> None:
-    core = kclient.CoreV1Api(ekswin_cluster.api)
     data = {"enable-windows-ipam": "true"}
     if pd:
         data["enable-windows-prefix-delegation"] = "true"
-    set_cm(core, data)
-    c = ec2(fake_ec2)
-    iid, eni, cidr = make_instance(c, itype)
-    node = make_node(core, iid)
+    win = windows_node(ekswin_cluster, fake_ec2, data, itype)
+    core, c, eni, cidr, node = win.core, win.ec2, win.eni, win.cidr, win.name
     start_controller(controller_kubeconfig, fake_ec2)
-    wait_for(lambda: capacity(core, node) == expected_cap, what=f"capacity {expected_cap}")
+    wait_until(lambda: capacity(core, node) == expected_cap, what=f"capacity {expected_cap}")
     pods = [make_pod(core, node) for _ in range(3)]
-    anns = [wait_for(lambda p=p: annotation(core, p), what=f"annotation of {p}") for p in pods]
+    anns = [wait_until(lambda p=p: annotation(core, p), what=f"annotation of {p}") for p in pods]
     assert len(set(anns)) == 3
     d = c.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
     nitro_pd = pd and itype != "t2.medium"
@@ -66,28 +60,22 @@ def test_capacity_and_annotations(
             assert plen == cidr.split("/")[1]
             secondary = {x["PrivateIpAddress"] for x in d["PrivateIpAddresses"] if not x["Primary"]}
             assert ip in secondary
-    for p in pods:
-        core.delete_namespaced_pod(p, "default", grace_period_seconds=0)
-    core.delete_node(node)
+    win.remove(pods)
 
 
 def test_restart_rebuilds_state(
     ekswin_cluster: Any, fake_ec2: str, controller_kubeconfig: Any, start_controller: Any
 ) -> None:
-    core = kclient.CoreV1Api(ekswin_cluster.api)
-    set_cm(core, {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"})
-    c = ec2(fake_ec2)
-    iid, _eni, _ = make_instance(c, "m5.large")
-    node = make_node(core, iid)
-    proc, _ = start_controller(controller_kubeconfig, fake_ec2)
+    cm = {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"}
+    win = windows_node(ekswin_cluster, fake_ec2, cm)
+    core, node = win.core, win.name
+    ctl = start_controller(controller_kubeconfig, fake_ec2)
     first = [make_pod(core, node) for _ in range(4)]
-    anns = {wait_for(lambda p=p: annotation(core, p), what="annotation") for p in first}
-    proc.terminate()
-    proc.wait(timeout=10)
+    anns = {wait_until(lambda p=p: annotation(core, p), what="annotation") for p in first}
+    ctl.popen.terminate()
+    ctl.popen.wait(timeout=10)
     start_controller(controller_kubeconfig, fake_ec2)
     more = [make_pod(core, node) for _ in range(4)]
-    new = {wait_for(lambda p=p: annotation(core, p), what="annotation") for p in more}
+    new = {wait_until(lambda p=p: annotation(core, p), what="annotation") for p in more}
     assert not anns & new and len(new) == 4
-    for p in first + more:
-        core.delete_namespaced_pod(p, "default", grace_period_seconds=0)
-    core.delete_node(node)
+    win.remove(first + more)

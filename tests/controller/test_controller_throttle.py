@@ -7,20 +7,16 @@ import itertools
 from typing import Any
 
 import pytest
-from kubernetes import client as kclient
 
 from fake_ec2.admin import AdminClient
+from harness.waiting import wait_until
 
 from .conftest import (  # type: ignore[import-not-found]
     annotation,
     capacity,
-    ec2,
     events_for,
-    make_instance,
-    make_node,
     make_pod,
-    set_cm,
-    wait_for,
+    windows_node,
 )
 
 pytestmark = pytest.mark.cluster
@@ -37,11 +33,9 @@ def _secondary_ips(c: Any, eni: str) -> set[str]:
 def test_throttling_is_retried_with_backoff(
     ekswin_cluster: Any, fake_ec2: str, controller_kubeconfig: Any, start_controller: Any
 ) -> None:
-    core = kclient.CoreV1Api(ekswin_cluster.api)
-    set_cm(core, {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "false"})
-    c = ec2(fake_ec2)
-    iid, eni, cidr = make_instance(c, "m5.large")
-    node = make_node(core, iid)
+    cm = {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "false"}
+    win = windows_node(ekswin_cluster, fake_ec2, cm)
+    core, c, eni, cidr, node = win.core, win.ec2, win.eni, win.cidr, win.name
     admin = AdminClient(fake_ec2)
     since = admin.requests()[-1]["seq"]
     # The first three assigns and the first two DescribeInstances are throttled for sure,
@@ -59,9 +53,9 @@ def test_throttling_is_retried_with_backoff(
         }
     )
     start_controller(controller_kubeconfig, fake_ec2)
-    wait_for(lambda: capacity(core, node) == "9", what="capacity 9")
+    wait_until(lambda: capacity(core, node) == "9", what="capacity 9")
     pods = [make_pod(core, node) for _ in range(8)]
-    anns = [wait_for(lambda p=p: annotation(core, p), what=f"annotation of {p}") for p in pods]
+    anns = [wait_until(lambda p=p: annotation(core, p), what=f"annotation of {p}") for p in pods]
 
     # Every pod has its own address, held by the node's ENI, with the subnet's mask.
     assert len(set(anns)) == len(pods)
@@ -94,19 +88,15 @@ def test_throttling_is_retried_with_backoff(
     assert len(held) == sum(
         int(r["params"]["SecondaryPrivateIpAddressCount"]) for r in assigns if r["code"] == "OK"
     )
-    for p in pods:
-        core.delete_namespaced_pod(p, "default", grace_period_seconds=0)
-    core.delete_node(node)
+    win.remove(pods)
 
 
 def test_insufficient_cidr_blocks_reported_then_recovers(
     ekswin_cluster: Any, fake_ec2: str, controller_kubeconfig: Any, start_controller: Any
 ) -> None:
-    core = kclient.CoreV1Api(ekswin_cluster.api)
-    set_cm(core, {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"})
-    c = ec2(fake_ec2)
-    iid, eni, _ = make_instance(c, "m5.large")
-    node = make_node(core, iid)
+    cm = {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"}
+    win = windows_node(ekswin_cluster, fake_ec2, cm)
+    core, c, eni, node = win.core, win.ec2, win.eni, win.name
     admin = AdminClient(fake_ec2)
     since = admin.requests()[-1]["seq"]
     admin.set_faults(
@@ -114,17 +104,17 @@ def test_insufficient_cidr_blocks_reported_then_recovers(
     )
     # 2 min retry scaled to 2.4 s; the cool-down job (1 s) reconciles the pool meanwhile.
     start_controller(controller_kubeconfig, fake_ec2, "--retry-scale", "0.02")
-    wait_for(lambda: capacity(core, node) == "144", what="capacity 144")
+    wait_until(lambda: capacity(core, node) == "144", what="capacity 144")
     pod = make_pod(core, node)
 
-    node_ev = wait_for(
+    node_ev = wait_until(
         lambda: [e for e in events_for(core, "Node", node) if e.reason == "InsufficientCidrBlocks"],
         what="node event InsufficientCidrBlocks",
     )
     assert node_ev[0].type == "Warning"
     assert "does not have enough free cidr blocks" in node_ev[0].message
-    ann = wait_for(lambda: annotation(core, pod), what=f"annotation of {pod}")
-    pod_ev = wait_for(
+    ann = wait_until(lambda: annotation(core, pod), what=f"annotation of {pod}")
+    pod_ev = wait_until(
         lambda: [e for e in events_for(core, "Pod", pod) if e.reason == "ResourceAllocationFailed"],
         what="pod event ResourceAllocationFailed",
     )
@@ -140,5 +130,4 @@ def test_insufficient_cidr_blocks_reported_then_recovers(
     codes = [r["code"] for r in admin.requests(since=since, action=ASSIGN)]
     assert codes[:3] == ["InsufficientCidrBlocks"] * 3
     assert "OK" in codes[3:]
-    core.delete_namespaced_pod(pod, "default", grace_period_seconds=0)
-    core.delete_node(node)
+    win.remove([pod])

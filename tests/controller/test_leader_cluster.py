@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,24 +18,13 @@ import pytest
 from kubernetes import client as kclient
 
 from controller.leader import LeaderElector
+from harness.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
 NS = "kube-system"
 # Scaled-down timings (real: 30 / 15 / 5 s): renew deadline > 1.2 x retry period.
 FAST = {"lease_duration_s": 2.0, "renew_deadline_s": 1.5, "retry_period_s": 0.25}
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `cond` until truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Candidate:
@@ -90,7 +78,7 @@ def test_one_leads_and_the_other_takes_over_after_a_crash(
     ekswin_cluster: Any, lease: str, candidates: Callable[..., Candidate]
 ) -> None:
     a, b = candidates("a"), candidates("b")
-    wait_for(lambda: a.elector.is_leader or b.elector.is_leader, 20, "a leader")
+    wait_until(lambda: a.elector.is_leader or b.elector.is_leader, 20, "a leader")
     leader, other = (a, b) if a.elector.is_leader else (b, a)
     assert leader.started.wait(5)
     spec = read_lease(ekswin_cluster.api, lease)
@@ -100,7 +88,7 @@ def test_one_leads_and_the_other_takes_over_after_a_crash(
     acquired = spec.acquire_time
     # Renewals move renewTime but keep acquireTime; the other stays a follower.
     first_renew = spec.renew_time
-    wait_for(
+    wait_until(
         lambda: read_lease(ekswin_cluster.api, lease).renew_time > first_renew, 10, "a renewal"
     )
     spec = read_lease(ekswin_cluster.api, lease)
@@ -110,7 +98,7 @@ def test_one_leads_and_the_other_takes_over_after_a_crash(
     leader.elector.stop(release=False)  # crash: the Lease is left to expire
     assert leader.stopped.wait(10)
     assert not leader.elector.is_leader
-    wait_for(lambda: other.elector.is_leader, 20, "the follower to take over")
+    wait_until(lambda: other.elector.is_leader, 20, "the follower to take over")
     assert other.started.wait(5)
     spec = read_lease(ekswin_cluster.api, lease)
     assert spec.holder_identity == other.elector.identity
@@ -123,13 +111,13 @@ def test_stop_releases_the_lease(
 ) -> None:
     slow = {"lease_duration_s": 60.0, "renew_deadline_s": 10.0, "retry_period_s": 0.25}
     a = candidates("a", **slow)
-    wait_for(lambda: a.elector.is_leader, 20, "a to lead")
+    wait_until(lambda: a.elector.is_leader, 20, "a to lead")
     b = candidates("b", **slow)
     a.elector.stop()  # release: b need not wait the 60 s lease out
     assert a.stopped.wait(10)
     spec = read_lease(ekswin_cluster.api, lease)
     assert spec.holder_identity in ("", None, "b")
-    wait_for(lambda: b.elector.is_leader, 20, "b to take the released lease")
+    wait_until(lambda: b.elector.is_leader, 20, "b to take the released lease")
     assert read_lease(ekswin_cluster.api, lease).holder_identity == "b"
 
 
@@ -137,7 +125,7 @@ def test_leadership_is_lost_when_renewal_fails(
     ekswin_cluster: Any, lease: str, candidates: Callable[..., Candidate]
 ) -> None:
     a = candidates("a")
-    wait_for(lambda: a.elector.is_leader, 20, "a to lead")
+    wait_until(lambda: a.elector.is_leader, 20, "a to lead")
     # Someone else overwrites the Lease with a long term: a's optimistic update now
     # conflicts, the re-read shows an unexpired foreign holder, the deadline passes.
     api = kclient.CoordinationV1Api(ekswin_cluster.api)
@@ -154,7 +142,7 @@ def test_leadership_is_lost_when_renewal_fails(
                 return False
             raise
 
-    wait_for(steal, 10, "overwriting the lease")
+    wait_until(steal, 10, "overwriting the lease")
     assert a.stopped.wait(20), "on_stopped_leading not called after the renew deadline"
     assert not a.elector.is_leader
     assert read_lease(ekswin_cluster.api, lease).holder_identity == "intruder"
@@ -192,7 +180,7 @@ def test_killed_leader_process_is_replaced(
         assert proc.stdout.readline().strip() == "started"
         assert proc.stdout.readline().strip() == "leading"
         b = candidates("b")
-        wait_for(
+        wait_until(
             lambda: read_lease(ekswin_cluster.api, lease).holder_identity == "proc",
             10,
             "the process to hold the lease",
@@ -200,7 +188,7 @@ def test_killed_leader_process_is_replaced(
         assert not b.elector.is_leader
         os.killpg(proc.pid, signal.SIGKILL)  # no release
         proc.wait(timeout=10)
-        wait_for(lambda: b.elector.is_leader, 20, "b to take over from the killed process")
+        wait_until(lambda: b.elector.is_leader, 20, "b to take over from the killed process")
         spec = read_lease(ekswin_cluster.api, lease)
         assert spec.holder_identity == "b" and spec.lease_transitions == 1
     finally:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +15,11 @@ from kubernetes.client.rest import ApiException
 from controller import deploy
 from controller.webhook.server import WebhookServer
 from harness.manifests import apply
+from harness.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
 KEY = "vpc.amazonaws.com/PrivateIPv4Address"
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `cond` until truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def windows_pod(name: str, **meta: Any) -> dict[str, Any]:
@@ -139,7 +127,7 @@ def registered(ekswin_cluster: Any, tmp_path: Path) -> Iterator[Registered]:
             core.delete_namespaced_pod(f"probe-{n[0]}", ns, grace_period_seconds=0)
             return False
 
-        wait_for(probe, 30, "the API server to call the registered validating webhook")
+        wait_until(probe, 30, "the API server to call the registered validating webhook")
         if not crash:
 
             def mutated() -> bool:
@@ -148,7 +136,7 @@ def registered(ekswin_cluster: Any, tmp_path: Path) -> Iterator[Registered]:
                 core.delete_namespaced_pod(f"probe-{n[0]}", ns, grace_period_seconds=0)
                 return KEY in (p.spec.containers[0].resources.limits or {})
 
-            wait_for(mutated, 30, "the API server to call the registered mutating webhook")
+            wait_until(mutated, 30, "the API server to call the registered mutating webhook")
         yield reg
     finally:
         for cfg in configs:

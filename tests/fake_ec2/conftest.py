@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from fake_ec2.admin import AdminClient
+from harness.servers import ListeningServer, ServerGroup
+from harness.waiting import wait_until
 
 FAKE_CREDS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -30,53 +28,20 @@ def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
-def start_fake_ec2(*extra: str) -> tuple[subprocess.Popen[str], str]:
-    """Start the standalone server; return the process and the URL from its first line."""
-    env = {**os.environ, **FAKE_CREDS}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fake_ec2", "--port", "0", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline().strip()
-    if not first.startswith("listening on http://127.0.0.1:"):
-        stop_process(proc)
-        raise AssertionError(
-            f"unexpected first line {first!r}; stderr: {proc.stderr.read() if proc.stderr else ''}"
-        )
-    return proc, first.removeprefix("listening on ")
-
-
-def stop_process(proc: subprocess.Popen[str], grace: float = 5.0) -> int:
-    """SIGTERM the process group, SIGKILL after ``grace`` seconds; return the exit code."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(grace)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-    return proc.returncode
+def start_fake_ec2(servers: ServerGroup, *extra: str) -> ListeningServer:
+    """Start the standalone server (its first stdout line is checked) with fake credentials."""
+    args = ["--port", "0", *extra]
+    server = servers.start("fake_ec2", args, env={**os.environ, **FAKE_CREDS})
+    assert server.url.startswith("http://127.0.0.1:"), server.url
+    return server
 
 
 @pytest.fixture(scope="session")
-def fake_ec2_url() -> Iterator[str]:
-    proc, url = start_fake_ec2("--seed", "7")
-    admin = AdminClient(url)
-    deadline = time.monotonic() + 20
-    while not admin.healthy():
-        assert time.monotonic() < deadline, "fake_ec2 never answered its health check"
-        time.sleep(0.05)
-    yield url
-    stop_process(proc)
+def fake_ec2_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with ServerGroup(tmp_path_factory.mktemp("fake_ec2")) as servers:
+        url = start_fake_ec2(servers, "--seed", "7").url
+        wait_until(AdminClient(url).healthy, 20, "fake_ec2 to answer its health check")
+        yield url
 
 
 @pytest.fixture
@@ -128,15 +93,6 @@ def launch(ec2: Any) -> Any:
 
 
 @pytest.fixture
-def spawn_fake_ec2() -> Iterator[Any]:
+def spawn_fake_ec2(listening_servers: ServerGroup) -> Callable[..., ListeningServer]:
     """Factory starting extra standalone servers; all are stopped at teardown."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def spawn(*extra: str) -> tuple[subprocess.Popen[str], str]:
-        proc, url = start_fake_ec2(*extra)
-        procs.append(proc)
-        return proc, url
-
-    yield spawn
-    for proc in procs:
-        stop_process(proc)
+    return functools.partial(start_fake_ec2, listening_servers)

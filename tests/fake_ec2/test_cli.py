@@ -5,21 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from typing import Any
 
 
 def test_first_line_and_sigterm(spawn_fake_ec2: Any) -> None:
-    proc, url = spawn_fake_ec2("--seed", "3")  # asserts the first-line convention
-    with urllib.request.urlopen(f"{url}/_ekswin/health", timeout=10) as resp:
+    server = spawn_fake_ec2("--seed", "3")  # asserts the first-line convention
+    with urllib.request.urlopen(f"{server.url}/_ekswin/health", timeout=10) as resp:
         assert resp.status == 200
-    proc.terminate()
-    deadline = time.monotonic() + 10
-    while proc.poll() is None:
-        assert time.monotonic() < deadline, "fake_ec2 ignored SIGTERM"
-        time.sleep(0.05)
-    assert proc.returncode == 0
+    server.popen.terminate()
+    try:
+        assert server.popen.wait(10) == 0
+    except subprocess.TimeoutExpired:
+        raise AssertionError("fake_ec2 ignored SIGTERM") from None
 
 
 def test_non_loopback_host_refused() -> None:

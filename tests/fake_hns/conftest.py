@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import itertools
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,72 +12,47 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fake_hns.client import HnsClient, pb
+from harness.servers import ListeningServer, ServerGroup
+from harness.waiting import wait_until
 
 _counter = itertools.count()
 
 
-def start_fake_hns(*extra: str) -> tuple[subprocess.Popen[str], str]:
-    """Start the standalone server; return the process and its grpc:// address."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fake_hns", "--port", "0", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline().strip()
-    if not first.startswith("listening on grpc://127.0.0.1:"):
-        stop_process(proc)
-        raise AssertionError(f"unexpected first line {first!r}")
-    return proc, first.removeprefix("listening on ")
-
-
-def stop_process(proc: subprocess.Popen[str], grace: float = 5.0) -> int:
-    """SIGTERM the process group, SIGKILL after ``grace`` seconds; return the exit code."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(grace)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-    return proc.returncode
+def start_fake_hns(servers: ServerGroup, *extra: str) -> ListeningServer:
+    """Start the standalone server (its first stdout line is checked); `.url` is grpc://."""
+    server = servers.start("fake_hns", ["--port", "0", *extra])
+    assert server.url.startswith("grpc://127.0.0.1:"), server.url
+    return server
 
 
 def wait_serving(target: str, timeout: float = 20.0) -> None:
     """Poll the gRPC health service until SERVING."""
-    deadline = time.monotonic() + timeout
     with grpc.insecure_channel(target.removeprefix("grpc://")) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        while True:
+
+        def serving() -> bool:
             try:
                 status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status
-                if status == health_pb2.HealthCheckResponse.SERVING:
-                    return
             except grpc.RpcError:
-                pass
-            assert time.monotonic() < deadline, f"fake_hns at {target} never became SERVING"
-            time.sleep(0.05)
+                return False
+            return bool(status == health_pb2.HealthCheckResponse.SERVING)
+
+        wait_until(serving, timeout, f"fake_hns at {target} to be SERVING")
 
 
 @pytest.fixture(scope="session")
-def hns_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
+def hns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ListeningServer]:
     """One server process for the session (seed 7)."""
-    proc, target = start_fake_hns("--seed", "7")
-    wait_serving(target)
-    yield proc, target
-    stop_process(proc)
+    with ServerGroup(tmp_path_factory.mktemp("fake_hns")) as servers:
+        server = start_fake_hns(servers, "--seed", "7")
+        wait_serving(server.url)
+        yield server
 
 
 @pytest.fixture(scope="session")
-def hns_target(hns_server: tuple[subprocess.Popen[str], str]) -> str:
+def hns_target(hns_server: ListeningServer) -> str:
     """The server's grpc:// address."""
-    return hns_server[1]
+    return hns_server.url
 
 
 @pytest.fixture
@@ -178,15 +148,6 @@ def build() -> type[Builders]:
 
 
 @pytest.fixture
-def spawn_hns() -> Iterator[Callable[..., tuple[subprocess.Popen[str], str]]]:
+def spawn_hns(listening_servers: ServerGroup) -> Callable[..., ListeningServer]:
     """Factory starting extra standalone servers; all are stopped at teardown."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def spawn(*extra: str) -> tuple[subprocess.Popen[str], str]:
-        proc, target = start_fake_hns(*extra)
-        procs.append(proc)
-        return proc, target
-
-    yield spawn
-    for proc in procs:
-        stop_process(proc)
+    return functools.partial(start_fake_hns, listening_servers)

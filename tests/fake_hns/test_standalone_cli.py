@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from fake_hns.client import HnsClient, UnknownHostError
+from harness.servers import ListeningServer
 
-Spawn = Callable[..., tuple[subprocess.Popen[str], str]]
+Spawn = Callable[..., ListeningServer]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +28,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sigterm_stops_the_server_cleanly(spawn_hns: Spawn) -> None:
-    proc, target = spawn_hns("--seed", "1")
+    server = spawn_hns("--seed", "1")
+    proc, target = server.popen, server.url
     assert target.startswith("grpc://127.0.0.1:") and int(target.rsplit(":", 1)[1]) > 0
     client = HnsClient(target, "n1")
     client.create_host()
@@ -39,7 +41,7 @@ def test_sigterm_stops_the_server_cleanly(spawn_hns: Spawn) -> None:
 def test_seed_makes_ids_reproducible_across_processes(spawn_hns: Spawn, build: Any) -> None:
     ids = []
     for seed in ("5", "5", "6"):
-        _, target = spawn_hns("--seed", seed)
+        target = spawn_hns("--seed", seed).url
         with HnsClient(target, "node-x") as client:
             client.create_host()
             ids.append(client.create_network(build.network()).id)
@@ -47,7 +49,7 @@ def test_seed_makes_ids_reproducible_across_processes(spawn_hns: Spawn, build: A
 
 
 def test_cli_lists_a_host_for_a_human(spawn_hns: Spawn, build: Any) -> None:
-    _, target = spawn_hns()
+    target = spawn_hns().url
     with HnsClient(target, "win-node-1") as hns:
         hns.create_host()
         network = hns.create_network(build.network("vpcbr0a"))
@@ -65,7 +67,7 @@ def test_cli_lists_a_host_for_a_human(spawn_hns: Spawn, build: Any) -> None:
 
 
 def test_cli_unknown_host_fails_clearly(spawn_hns: Spawn) -> None:
-    _, target = spawn_hns()
+    target = spawn_hns().url
     shown = cli("--target", target, "--host", "ghost")
     assert shown.returncode == 1
     assert "unknown host 'ghost'" in shown.stderr

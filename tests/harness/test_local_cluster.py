@@ -30,16 +30,6 @@ def test_namespace_node_pod_scheduled(ekswin_cluster: LocalCluster) -> None:
     api = ekswin_cluster.api
     core = client.CoreV1Api(api)
     ensure_namespace(api, "t-sched")
-    # Pods are refused until the controller-manager has made the namespace's default
-    # ServiceAccount ("No API token found for service account").
-    wait_until(
-        lambda: (
-            core.list_namespaced_service_account(
-                "t-sched", field_selector="metadata.name=default"
-            ).items
-        ),
-        what="ServiceAccount t-sched/default",
-    )
     core.create_node(_windows_node("t-win-0", 1))
     status: dict[str, Any] = {
         "capacity": {
