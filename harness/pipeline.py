@@ -27,6 +27,7 @@ REGION = "us-west-2"
 AZ = "us-west-2a"
 VPC_CIDR = "192.168.0.0/16"
 CONTROLLER_SA = ("kube-system", "vpc-resource-controller")
+IP_RESOURCE = "vpc.amazonaws.com/PrivateIPv4Address"
 LISTENING = r"(?m)^listening on (\S+)"
 START_TIMEOUT_S = 60.0
 
@@ -165,6 +166,34 @@ class Pipeline:
         (self.run_dir / "nodes.json").write_text(
             json.dumps({"ec2": self.ec2_url, "hns": self.hns_target, "nodes": self.nodes}, indent=1)
         )
+        self.wait_nodes_schedulable(say)
+
+    def wait_nodes_schedulable(self, say: Progress) -> None:
+        """Wait until every node is Ready and (IPAM on) advertises its pod IPs as allocatable,
+        so the scheduler can place Windows pods as soon as `up` returns."""
+        from kubernetes import client
+
+        names = {n["name"] for n in self.nodes}
+        core = client.CoreV1Api(self.env.cluster.api)
+        ipam = self.opts.extra.get("configmap", {}).get("enable-windows-ipam", "true") == "true"
+
+        def schedulable() -> bool:
+            ready = 0
+            for node in core.list_node(label_selector="kubernetes.io/os=windows").items:
+                if node.metadata.name not in names:
+                    continue
+                conds = {c.type: c.status for c in node.status.conditions or []}
+                alloc = node.status.allocatable or {}
+                if conds.get("Ready") == "True" and (not ipam or IP_RESOURCE in alloc):
+                    ready += 1
+            return ready == len(names)
+
+        wait_until(
+            schedulable,
+            float(self.opts.extra.get("nodes_ready_timeout_s", 120.0)),
+            "every Windows node Ready with vpc.amazonaws.com/PrivateIPv4Address allocatable",
+        )
+        say(f"    {len(names)} node(s) Ready and advertising pod IPs")
 
 
 def ec2_client(url: str) -> Any:
