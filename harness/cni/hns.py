@@ -154,12 +154,15 @@ def _lb(lb: Any) -> LbInfo:
 
 
 class NodeHns:
-    """The HNS of one node on a fake_hns server. Blocking; one channel per instance."""
+    """The HNS of one node on a fake_hns server. Blocking, thread-safe; its own channel
+    unless one is passed in."""
 
-    def __init__(self, target: str, host: str) -> None:
+    def __init__(self, target: str, host: str, channel: grpc.Channel | None = None) -> None:
         self.target = target.removeprefix("grpc://")
         self.host = host
-        self.channel = grpc.insecure_channel(self.target)
+        # A channel passed in is shared (many nodes, one fake_hns) and not ours to close.
+        self.owns_channel = channel is None
+        self.channel = channel if channel is not None else grpc.insecure_channel(self.target)
         self.stub = pb_grpc.HostNetworkServiceStub(self.channel)
 
     def __enter__(self) -> NodeHns:
@@ -169,8 +172,9 @@ class NodeHns:
         self.close()
 
     def close(self) -> None:
-        """Close the channel."""
-        self.channel.close()
+        """Close the channel (unless it is shared)."""
+        if self.owns_channel:
+            self.channel.close()
 
     def _call(self, method: str, request: Any) -> Any:
         try:

@@ -10,15 +10,17 @@ or bearer token; the CA from ``certificate-authority(-data)``.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import ssl
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +55,21 @@ def _named(items: list[dict[str, Any]] | None, name: str, what: str, path: str) 
 
 @dataclass
 class KubeClient:
-    """Server URL plus an SSL context and headers built from a kubeconfig."""
+    """Server URL plus an SSL context and headers built from a kubeconfig.
+
+    With `keep_alive` (the agent's pooled clients), GETs reuse idle HTTPS connections
+    instead of a TLS handshake per request; a standalone plugin makes one GET anyway.
+    """
 
     server: str
     context: ssl.SSLContext
     headers: dict[str, str]
+    keep_alive: bool = False
+    _idle: list[http.client.HTTPSConnection] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_kubeconfig(cls, path: str) -> KubeClient:
+    def from_kubeconfig(cls, path: str, keep_alive: bool = False) -> KubeClient:
         """Build from the kubeconfig's current context."""
         cfg = _load_kubeconfig(path)
         ctx_name = cfg.get("current-context") or (cfg.get("contexts") or [{}])[0].get("name", "")
@@ -68,7 +77,14 @@ class KubeClient:
         cluster = _named(cfg.get("clusters"), ctx["cluster"], "cluster", path)
         user = _named(cfg.get("users"), ctx["user"], "user", path)
         base = Path(path).parent
-        sslctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        # Trust only the cluster's CA when the kubeconfig names one: loading the system
+        # store (create_default_context) costs milliseconds per exec'd plugin.
+        has_ca = cluster.get("certificate-authority-data") or cluster.get("certificate-authority")
+        sslctx = (
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if has_ca
+            else ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        )
         if cluster.get("certificate-authority-data"):
             sslctx.load_verify_locations(
                 cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
@@ -88,7 +104,50 @@ class KubeClient:
             sslctx.load_cert_chain(
                 str(base / user["client-certificate"]), str(base / user["client-key"])
             )
-        return cls(str(cluster["server"]).rstrip("/"), sslctx, headers)
+        return cls(str(cluster["server"]).rstrip("/"), sslctx, headers, keep_alive)
+
+    def close(self) -> None:
+        """Close idle kept-alive connections."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _get_kept_alive(self, path: str, timeout: float) -> Any:
+        """GET on an idle connection (one retry on a fresh one if the server closed it)."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        for attempt in (0, 1):
+            fresh = conn is None
+            if conn is None:
+                url = urllib.parse.urlsplit(self.server)
+                conn = http.client.HTTPSConnection(
+                    url.hostname or "", url.port or 443, context=self.context, timeout=timeout
+                )
+            try:
+                conn.request("GET", path, headers=self.headers)
+                resp = conn.getresponse()
+                body = resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                conn = None
+                if fresh or attempt:
+                    raise KubeApiError(0, f"{self.server}: {e}") from e
+                continue
+            if resp.will_close:
+                conn.close()
+            else:
+                with self._lock:
+                    self._idle.append(conn)
+            if resp.status >= 300:
+                text = body.decode(errors="replace")
+                try:
+                    message = json.loads(text).get("message", text)
+                except ValueError:
+                    message = text
+                raise KubeApiError(resp.status, message)
+            return json.loads(body)
+        raise KubeApiError(0, f"{self.server}: no connection")  # pragma: no cover
 
     def _open(self, path: str, timeout: float) -> Any:
         req = urllib.request.Request(self.server + path, headers=self.headers)
@@ -107,7 +166,10 @@ class KubeClient:
     def get_pod(self, namespace: str, name: str, timeout: float = 10.0) -> dict[str, Any]:
         """GET one pod."""
         ns, n = urllib.parse.quote(namespace), urllib.parse.quote(name)
-        with self._open(f"/api/v1/namespaces/{ns}/pods/{n}", timeout) as resp:
+        path = f"/api/v1/namespaces/{ns}/pods/{n}"
+        if self.keep_alive:
+            return dict(self._get_kept_alive(path, timeout))
+        with self._open(path, timeout) as resp:
             return dict(json.load(resp))
 
     def wait_pod_annotation(

@@ -23,8 +23,8 @@ from harness.cni.errors import (
     INVALID_ENVIRONMENT,
     CniError,
 )
+from harness.cni.version import SUPPORTED_VERSIONS
 
-SUPPORTED_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0")
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION")
 NAMESPACE_PLACEHOLDER = "{%namespace%}"
 DEFAULT_ANNOTATION_TIMEOUT_S = 60.0  # the current plugin waits up to one minute

@@ -33,7 +33,7 @@ from harness.kubeproxy.desired import desired_lbs
 from harness.kubeproxy.flags import KubeProxyConfig
 from harness.kubeproxy.proxier import Proxier
 from harness.nodes import profiles
-from harness.nodes.cnirunner import CniRunner, build_netconf
+from harness.nodes.cnirunner import AnnotationBoard, CniRunner, build_netconf, choose_socket_path
 from harness.nodes.config import AgentConfig, NodeEntry
 from harness.nodes.informer import Informer, obj_key
 from harness.nodes.kubelet import Kubelet, now_rfc3339
@@ -91,6 +91,8 @@ class Agent:
         self.kp_dirty = asyncio.Event()
         self.stopping = asyncio.Event()
         self.cni: CniRunner | None = None
+        self.pods_informer: Informer | None = None
+        self.annotations = AnnotationBoard(self._cached_pod)
         self.kp_client: RestClient | None = None
         self.tasks: list[asyncio.Task[Any]] = []
 
@@ -104,7 +106,14 @@ class Agent:
         """Launch instances, HNS hosts, register nodes, start watches and loops."""
         from harness.cni.hns import NodeHns
 
-        self.cni = CniRunner(self.cfg.cni)
+        self.cni = CniRunner(self.cfg.cni, self.annotations)
+        agent_socket = ""
+        if self.cfg.cni.mode == "exec":
+            agent_socket = choose_socket_path(self.cfg.cni, self.cfg.status_file)
+            await self.cni.start_server(agent_socket)
+            log.info("CNI mode exec: ekswin-cni hands calls to %s", agent_socket)
+        else:
+            log.info("CNI mode %s", self.cfg.cni.mode)
         entries = list(self.cfg.nodes)
         missing = [e for e in entries if e.instance is None]
         if missing:
@@ -126,7 +135,9 @@ class Agent:
 
         async def prepare(entry: NodeEntry) -> NodeRuntime:
             assert entry.instance is not None
-            client = await self.call(RestClient, entry.kubeconfig)
+            # As many kept-alive connections as calls can be in flight (api_workers): a
+            # smaller pool discards connections under a burst of pods and re-handshakes.
+            client = await self.call(RestClient, entry.kubeconfig, self.cfg.api_workers)
             hns = NodeHns(self.cfg.hns_target, entry.spec.name)
             await self.call(hns.ensure_host, entry.spec.windows_build)
             # Node bootstrap creates the L2Bridge network (kube-proxy needs it before any
@@ -153,7 +164,12 @@ class Agent:
                 client=rt.client,
                 hns=rt.hns,
                 netconf=build_netconf(
-                    self.cfg.cni, rt.spec, rt.instance, rt.kubeconfig, self.cfg.hns_target
+                    self.cfg.cni,
+                    rt.spec,
+                    rt.instance,
+                    rt.kubeconfig,
+                    self.cfg.hns_target,
+                    agent_socket,
                 ),
                 cni=self.cni,
                 profile=self.profile,
@@ -166,16 +182,15 @@ class Agent:
         watch_cfg = self.cfg.watch_kubeconfig or entries[0].kubeconfig
         watcher = await self.call(RestClient, watch_cfg, 8)
         loop = asyncio.get_running_loop()
-        self.informers.append(
-            Informer(
-                watcher,
-                "/api/v1/pods",
-                loop,
-                self._on_pod,
-                {"fieldSelector": "spec.nodeName!="},
-                "pods",
-            ).start()
-        )
+        self.pods_informer = Informer(
+            watcher,
+            "/api/v1/pods",
+            loop,
+            self._on_pod,
+            {"fieldSelector": "spec.nodeName!="},
+            "pods",
+        ).start()
+        self.informers.append(self.pods_informer)
         self.informers.append(
             Informer(watcher, "/api/v1/nodes", loop, self._on_node, name="nodes").start()
         )
@@ -296,7 +311,13 @@ class Agent:
                 return_exceptions=True,
             )
 
+    def _cached_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod watch's latest copy of a pod (any thread; dict reads are atomic)."""
+        inf = self.pods_informer
+        return inf.cache.get(f"{namespace}/{name}") if inf is not None else None
+
     def _on_pod(self, etype: str, pod: dict[str, Any]) -> None:
+        self.annotations.on_pod(etype, pod)
         node = (pod.get("spec") or {}).get("nodeName")
         rt = self.nodes.get(node or "")
         if rt is not None and rt.kubelet is not None:
@@ -413,6 +434,7 @@ class Agent:
             },
             "cni_calls": self.cni.calls if self.cni else 0,
             "cni_mode": self.cfg.cni.mode,
+            "cni": self.cni.status() if self.cni else {"mode": self.cfg.cni.mode},
         }
 
     # -- shutdown ---------------------------------------------------------------------------
@@ -427,6 +449,8 @@ class Agent:
         for t in self.tasks:
             t.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.cni is not None:
+            await self.cni.close()
         for rt in self.nodes.values():
             with contextlib.suppress(Exception):
                 rt.hns.close()

@@ -1,17 +1,31 @@
 """Call the CNI plugin as containerd does: exec with CNI_* env and the netconf on stdin.
 
-``exec`` mode (default, always in tests and e2e) runs the ``ekswin-cni`` binary per
-call; ``inprocess`` mode calls the same ``harness.cni.plugin.run`` in a worker thread
-for very large runs. Concurrency is bounded by a semaphore, not by threads per pod.
+Modes (``cni.mode``):
+
+- ``exec`` (default; tests and e2e): exec ``ekswin-cni`` per call with the netconf's
+  ``agentSocket`` set. The binary is a thin shim that hands ``{CNI_* env, stdin}`` to
+  this agent over that unix socket (``CniServer``); the agent runs the plugin function
+  with pooled connections and sends back stdout, stderr and the exit code, which the
+  binary reproduces. Without the socket the binary runs the plugin itself.
+- ``exec-direct``: exec without ``agentSocket``: the binary does all the work (Python
+  start, grpc import, TLS to the API server per call).
+- ``inprocess``: no exec; the same plugin function in a worker thread.
+
+Concurrency is bounded by a semaphore, not by threads per pod.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +33,10 @@ from typing import Any
 
 from harness.nodes.config import CniSettings
 from harness.nodes.spec import InstanceInfo, NodeSpec
+
+log = logging.getLogger("ekswin.nodes.cni")
+SOCKET_NAME = "cni.sock"
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path (108 bytes with the NUL) on Linux
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,12 @@ def default_binary() -> str:
 
 
 def build_netconf(
-    settings: CniSettings, spec: NodeSpec, instance: InstanceInfo, kubeconfig: str, hns_target: str
+    settings: CniSettings,
+    spec: NodeSpec,
+    instance: InstanceInfo,
+    kubeconfig: str,
+    hns_target: str,
+    agent_socket: str = "",
 ) -> dict[str, Any]:
     """The vpc-bridge netconf for one node (docs/nodes.md shows an example)."""
     prefix = instance.subnet_cidr.split("/")[1]
@@ -69,24 +92,177 @@ def build_netconf(
         "hnsEndpoint": hns_target,
         "hnsHost": spec.name,
         "annotationTimeoutSeconds": settings.annotation_timeout_s,
-    }
+    } | ({"agentSocket": agent_socket} if agent_socket else {})
+
+
+def choose_socket_path(settings: CniSettings, status_file: str = "") -> str:
+    """Where the agent listens for the exec'd shim: ``cni.socket_path``, else
+    ``cni.sock`` next to the status file (the run dir), else a private temp dir; a path
+    too long for a unix socket also falls back to the temp dir."""
+    if settings.socket_path:
+        if len(settings.socket_path) > _SUN_PATH_MAX:
+            raise ValueError(
+                f"cni.socket_path: {settings.socket_path!r} is longer than "
+                f"{_SUN_PATH_MAX} bytes (the unix socket limit)"
+            )
+        return settings.socket_path
+    if status_file:
+        candidate = str(Path(status_file).resolve().with_name(SOCKET_NAME))
+        if len(candidate) <= _SUN_PATH_MAX:
+            return candidate
+    return str(Path(tempfile.mkdtemp(prefix="ekswin-cni-")) / SOCKET_NAME)
+
+
+class AnnotationBoard:
+    """Waits for pod annotations on the agent's shared pod watch (thread-safe).
+
+    The in-agent plugin GETs the pod (node identity, as the plugin does) and, when the
+    annotation is not there yet, waits here instead of opening one watch request per
+    waiting ADD. `lookup(namespace, name)` reads the pod watch's cache; `on_pod` is fed
+    every event of that watch after the cache was updated, so a waiter that registers
+    and then checks the cache cannot miss the change.
+    """
+
+    def __init__(self, lookup: Any = None) -> None:
+        self.lookup = lookup or (lambda namespace, name: None)
+        self._lock = threading.Lock()
+        self._waiters: dict[tuple[str, str], list[tuple[str, threading.Event, list[Any]]]] = {}
+
+    def on_pod(self, etype: str, pod: Mapping[str, Any]) -> None:
+        """A pod event: wake waiters whose annotation arrived (or whose pod went away)."""
+        meta = pod.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if key not in self._waiters:  # cheap unlocked check: most events have no waiter
+            return
+        annotations = meta.get("annotations") or {}
+        with self._lock:
+            for ann, event, box in self._waiters.get(key, ()):
+                if etype == "DELETED":
+                    box.append(None)
+                    event.set()
+                elif annotations.get(ann):
+                    box.append(str(annotations[ann]))
+                    event.set()
+
+    def wait(self, namespace: str, name: str, key: str, timeout_s: float) -> str | None:
+        """The annotation's value once present, None after `timeout_s`; raises
+        KubeApiError 404 when the pod is deleted meanwhile (as the plugin's watch does)."""
+        from harness.cni.kubeapi import KubeApiError
+
+        event, box = threading.Event(), []  # type: ignore[var-annotated]
+        entry = (key, event, box)
+        with self._lock:
+            self._waiters.setdefault((namespace, name), []).append(entry)
+        try:
+            pod = self.lookup(namespace, name)
+            value = ((pod or {}).get("metadata", {}).get("annotations") or {}).get(key)
+            if value:
+                return str(value)
+            if not event.wait(timeout_s):
+                return None
+            if box[0] is None:
+                raise KubeApiError(404, f'pods "{name}" not found')
+            return str(box[0])
+        finally:
+            with self._lock:
+                waiters = self._waiters.get((namespace, name), [])
+                if entry in waiters:
+                    waiters.remove(entry)
+                if not waiters:
+                    self._waiters.pop((namespace, name), None)
+
+
+def _use_pidfd_child_watcher() -> None:
+    """Python 3.11's default child watcher starts a thread per exec'd process to wait
+    for it; a pidfd in the event loop does the same without threads (3.12's default)."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    with contextlib.suppress(OSError, RuntimeError):
+        watcher = asyncio.PidfdChildWatcher()
+        watcher.attach_loop(asyncio.get_running_loop())
+        asyncio.set_child_watcher(watcher)
 
 
 class CniRunner:
-    """Runs plugin calls with bounded concurrency."""
+    """Runs plugin calls with bounded concurrency, in the configured mode."""
 
-    def __init__(self, settings: CniSettings) -> None:
+    def __init__(self, settings: CniSettings, board: AnnotationBoard | None = None) -> None:
+        from harness.cni.clients import PooledClients
+
         self.settings = settings
+        self.mode = settings.mode
         self.binary = settings.binary or default_binary()
         self.sem = asyncio.Semaphore(settings.concurrency)
         self.calls = 0
-        # In-process calls block a thread while the plugin waits for the annotation:
-        # give them their own pool sized like the concurrency bound.
+        self.served = 0  # calls the exec'd shim handed to this agent over the socket
+        self.socket_path = ""
+        self._server: asyncio.AbstractServer | None = None
+        # In-agent calls (inprocess, or served for the shim) block a thread while the
+        # plugin waits for the annotation: their own pool, sized like the bound.
+        self.clients = PooledClients(board.wait if board else None)
         self.pool = (
             ThreadPoolExecutor(settings.concurrency, thread_name_prefix="cni")
-            if settings.mode == "inprocess"
+            if settings.mode in ("inprocess", "exec")
             else None
         )
+        if settings.mode != "inprocess":
+            _use_pidfd_child_watcher()
+
+    # -- the exec fast path's server ------------------------------------------------------
+    async def start_server(self, path: str) -> None:
+        """Listen on `path` for calls from the exec'd shim (exec mode)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a stale socket from an earlier agent
+        old = os.umask(0o177)  # owner-only from the start: it runs CNI calls
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, path)
+        finally:
+            os.umask(old)
+        self.socket_path = path
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from harness.cni.shim import decode_request, encode_response
+        from harness.cni.vpcbridge import run_captured
+
+        try:
+            data = await reader.read()
+            try:
+                env, stdin = decode_request(data)
+            except ValueError as e:
+                writer.write(encode_response(1, "", f"ekswin-cni: bad agent request: {e}\n"))
+                return
+            self.served += 1
+            code, out, err = await asyncio.get_running_loop().run_in_executor(
+                self.pool, run_captured, env, stdin, self.clients
+            )
+            writer.write(encode_response(code, out, err))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError) as e:
+            log.warning("CNI shim connection: %s", e)
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        """Stop the server, remove the socket, close pooled connections."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.socket_path)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.clients.close()
+
+    def status(self) -> dict[str, Any]:
+        """Mode and counters for the agent status report."""
+        return {
+            "mode": self.mode,
+            "calls": self.calls,
+            "served_over_socket": self.served,
+            "socket": self.socket_path,
+            "concurrency": self.settings.concurrency,
+        }
 
     async def call(
         self,
@@ -119,13 +295,12 @@ class CniRunner:
         async with self.sem:
             t_run = time.monotonic()
             self.calls += 1
-            if self.settings.mode == "inprocess":
-                from harness.cni.plugin import run
+            if self.mode == "inprocess":
+                from harness.cni.vpcbridge import run_captured
 
-                code, out = await asyncio.get_running_loop().run_in_executor(
-                    self.pool, run, env, stdin
+                code, out, err = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, run_captured, env, stdin, self.clients
                 )
-                err = ""
             else:
                 full_env = {"PATH": os.environ.get("PATH", ""), **env}
                 proc = await asyncio.create_subprocess_exec(

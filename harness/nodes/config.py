@@ -58,12 +58,22 @@ class NodeEntry:
         )
 
 
+CNI_MODES = ("exec", "exec-direct", "inprocess")
+
+
 @dataclass(frozen=True)
 class CniSettings:
     """How the kubelet emulation calls the CNI plugin, and the netconf it writes."""
 
-    mode: str = "exec"  # "exec" (subprocess, like containerd) | "inprocess" (plugin.run)
+    # "exec": exec ekswin-cni like containerd, with the netconf's agentSocket so the
+    # binary hands the call to the agent (fast path); "exec-direct": exec without the
+    # socket, the binary does all the work itself; "inprocess": no exec, the agent calls
+    # the plugin function (very large runs).
+    mode: str = "exec"
     binary: str = ""  # default: ekswin-cni next to the agent's Python interpreter
+    # The agent's unix socket for the exec fast path. Default: cni.sock next to the
+    # status file, else in a private temporary directory.
+    socket_path: str = ""
     netconf_name: str = "vpc"
     cni_version: str = "1.0.0"
     service_cidr: str = "10.96.0.0/16"
@@ -74,13 +84,17 @@ class CniSettings:
         "cluster.local",
     )
     annotation_timeout_s: float = 60.0
-    # CNI calls in flight per agent. An exec'd plugin waiting for its annotation holds a
-    # slot (a ~30 MB process); in-process calls hold a thread.
-    concurrency: int = 16
+    # CNI calls in flight per agent (containerd runs a node's sandbox set-ups in
+    # parallel; this bounds the processes/threads one agent spends on them). An exec'd
+    # call waiting for its annotation holds a slot: with the socket fast path a ~10 MB
+    # shim process and an agent thread; exec-direct a ~30 MB plugin process and a watch.
+    concurrency: int = 64
 
     def __post_init__(self) -> None:
-        if self.mode not in ("exec", "inprocess"):
-            raise AgentConfigError(f"cni.mode: {self.mode!r}, expected 'exec' or 'inprocess'")
+        if self.mode not in CNI_MODES:
+            raise AgentConfigError(
+                f"cni.mode: {self.mode!r}, expected one of {', '.join(map(repr, CNI_MODES))}"
+            )
         if self.concurrency < 1:
             raise AgentConfigError(f"cni.concurrency: {self.concurrency}, expected >= 1")
 

@@ -6,6 +6,7 @@ node status, the pod IP annotation), which isolates the node emulation's behavio
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -228,6 +229,15 @@ def test_pod_runs_with_annotated_ip_and_is_deleted_with_del(
     )
     with NodeHns(fake_hns_target, NODE) as hns:
         assert hns.find_endpoint_by_ip(ip) is None
+    # Default mode: the kubelet exec'd ekswin-cni, which handed ADD and DEL to the agent.
+    status_file = agent.log.with_name("status.json")
+
+    def served() -> Any:
+        cni = json.loads(status_file.read_text()).get("cni", {}) if status_file.exists() else {}
+        return cni if cni.get("served_over_socket", 0) >= 2 else None
+
+    cni = wait_for(served, 10, "status file counting the socket calls")
+    assert cni["mode"] == "exec" and cni["calls"] >= 2
 
 
 def test_missing_annotation_gives_event_then_retry_succeeds(

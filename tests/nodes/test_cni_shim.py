@@ -1,0 +1,270 @@
+"""The exec'd ``ekswin-cni`` fast path: the binary hands the call to the agent's socket.
+
+A CniRunner server (the agent's side) runs on its own loop thread against a real
+fake_hns; the binary is exec'd as containerd does. No API server is needed: the
+netconf carries static ``ipAddresses``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CNI_BIN = Path(sys.executable).with_name("ekswin-cni")
+HOST = "shim-node"
+
+
+class AgentSide:
+    """A CniRunner in exec mode listening on a unix socket (as the agent runs it)."""
+
+    def __init__(self, path: str) -> None:
+        from harness.nodes.cnirunner import CniRunner
+        from harness.nodes.config import CniSettings
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        async def make() -> CniRunner:
+            runner = CniRunner(CniSettings(mode="exec", concurrency=4))
+            await runner.start_server(path)
+            return runner
+
+        self.runner = asyncio.run_coroutine_threadsafe(make(), self.loop).result(10)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def hns(fake_hns_target: str) -> Iterator[Any]:
+    from harness.cni.hns import NodeHns
+
+    h = NodeHns(fake_hns_target, HOST)
+    h.ensure_host("10.0.17763")
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[AgentSide]:
+    side = AgentSide(str(tmp_path / "cni.sock"))
+    try:
+        yield side
+    finally:
+        side.close()
+
+
+def _netconf(target: str, ip: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "cniVersion": "1.0.0",
+        "name": "vpc",
+        "type": "ekswin-cni",
+        "eniMACAddress": "0a:1b:2c:3d:4e:60",
+        "eniIPAddresses": ["10.20.0.10/16"],
+        "vpcCIDRs": ["10.20.0.0/16"],
+        "serviceCIDR": "10.96.0.0/16",
+        "gatewayIPAddress": "10.20.0.1",
+        "dns": {"nameservers": ["10.96.0.10"], "search": ["{%namespace%}.svc.cluster.local"]},
+        "hnsEndpoint": target,
+        "hnsHost": HOST,
+        "ipAddresses": [ip],
+        **extra,
+    }
+
+
+def _exec(command: str, sandbox: str, netns: str, stdin: bytes) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": sandbox,
+        "CNI_NETNS": netns,
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(CNI_BIN.parent),
+        "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=team-a;K8S_POD_NAME=web",
+    }
+    return subprocess.run(
+        [str(CNI_BIN)], input=stdin, env=env, capture_output=True, timeout=60, check=False
+    )
+
+
+def _normalise(result: dict[str, Any]) -> dict[str, Any]:
+    """The parts that differ between two sandboxes (MAC, namespace id) blanked."""
+    out = json.loads(json.dumps(result))
+    for iface in out.get("interfaces", []):
+        iface["mac"], iface["sandbox"] = "mac", "netns"
+    return out
+
+
+def test_shim_round_trip_matches_the_direct_path(
+    hns: Any, agent: AgentSide, fake_hns_target: str, tmp_path: Path
+) -> None:
+    sock = agent.runner.socket_path
+    results = {}
+    for label, ip, extra in (
+        ("direct", "10.20.1.5/16", {}),
+        ("shim", "10.20.1.5/16", {"agentSocket": sock}),
+    ):
+        sandbox = f"{label}".ljust(64, "0")
+        netns = hns.create_namespace()
+        stdin = json.dumps(_netconf(fake_hns_target, ip, **extra)).encode()
+        add = _exec("ADD", sandbox, netns, stdin)
+        assert add.returncode == 0, add.stdout + add.stderr
+        results[label] = json.loads(add.stdout)
+        ep = hns.get_endpoint(f"cid-{sandbox}")
+        assert ep is not None and ep.ip == "10.20.1.5" and ep.namespace == netns
+        assert results[label]["interfaces"][0]["mac"] == ep.mac
+        assert results[label]["interfaces"][0]["sandbox"] == netns
+        assert _exec("CHECK", sandbox, netns, stdin).returncode == 0
+        dele = _exec("DEL", sandbox, netns, stdin)
+        assert dele.returncode == 0 and dele.stdout == b""
+        assert hns.get_endpoint(f"cid-{sandbox}") is None
+    # The agent ran the shim's three calls, none of the direct ones.
+    assert agent.runner.served == 3
+    assert _normalise(results["shim"]) == _normalise(results["direct"])
+    assert results["shim"]["dns"]["search"] == ["team-a.svc.cluster.local"]
+
+
+def test_missing_socket_falls_back_to_running_locally(
+    hns: Any, fake_hns_target: str, tmp_path: Path
+) -> None:
+    sandbox = "f" * 64
+    netns = hns.create_namespace()
+    gone = str(tmp_path / "no-agent.sock")
+    stdin = json.dumps(_netconf(fake_hns_target, "10.20.1.6/16", agentSocket=gone)).encode()
+    add = _exec("ADD", sandbox, netns, stdin)
+    assert add.returncode == 0, add.stdout + add.stderr
+    assert json.loads(add.stdout)["ips"][0]["address"] == "10.20.1.6/16"
+    assert hns.get_endpoint(f"cid-{sandbox}") is not None
+    # A stale socket file (agent gone, connection refused) falls back the same way.
+    import socket
+
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(gone)
+    stale.close()
+    stdin = json.dumps(_netconf(fake_hns_target, "10.20.1.6/16", agentSocket=gone)).encode()
+    assert _exec("DEL", sandbox, netns, stdin).returncode == 0
+    assert hns.get_endpoint(f"cid-{sandbox}") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "fragment"),
+    [
+        ({"cniVersion": "9.9.9"}, 1, "incompatible CNI versions"),
+        ({"eniMACAddress": "zz"}, 999, "invalid ENIMACAddress zz"),
+        ({"ipAddresses": ["10.20.1.7/16", "10.20.1.8/16"]}, 999, "Only a single IPv4"),
+    ],
+)
+def test_errors_pass_through_the_shim_unchanged(
+    agent: AgentSide,
+    fake_hns_target: str,
+    change: dict[str, Any],
+    code: int,
+    fragment: str,
+) -> None:
+    netns = "ns-does-not-matter"
+    conf = _netconf(fake_hns_target, "10.20.1.7/16") | change
+    direct = _exec("ADD", "e" * 64, netns, json.dumps(conf).encode())
+    before = agent.runner.served
+    shim = _exec(
+        "ADD",
+        "e" * 64,
+        netns,
+        json.dumps(conf | {"agentSocket": agent.runner.socket_path}).encode(),
+    )
+    assert agent.runner.served == before + 1
+    assert shim.returncode == direct.returncode == 1
+    err = json.loads(shim.stdout)
+    assert err == json.loads(direct.stdout)
+    assert err["code"] == code and fragment in err["msg"]
+    # The plugin's log line reaches the binary's stderr too.
+    assert b"ekswin-cni: error:" in shim.stderr
+
+
+def test_missing_environment_is_code_4_through_the_shim(
+    agent: AgentSide, fake_hns_target: str
+) -> None:
+    conf = _netconf(fake_hns_target, "10.20.1.9/16", agentSocket=agent.runner.socket_path)
+    env = {"PATH": os.environ.get("PATH", ""), "CNI_COMMAND": "ADD"}
+    proc = subprocess.run(
+        [str(CNI_BIN)],
+        input=json.dumps(conf).encode(),
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    err = json.loads(proc.stdout)
+    assert err["code"] == 4 and "CNI_CONTAINERID" in err["msg"]
+
+
+def test_version_is_answered_without_the_plugin() -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "CNI_COMMAND": "VERSION"}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(CNI_BIN)],
+        input=b'{"cniVersion": "0.4.0"}',
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout) == {
+        "cniVersion": "0.4.0",
+        "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"],
+    }
+    names = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.decode().splitlines()]
+    imported = set(names[names.index("site") + 1 :])  # after interpreter start-up
+    assert "harness.cni.version" in imported
+    heavy = {"grpc", "ssl", "urllib.request", "ipaddress", "harness.cni.vpcbridge", "kubernetes"}
+    assert not heavy & imported, heavy & imported
+
+
+def test_shim_import_chain_is_standard_library_only() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import harness.cni.plugin, harness.cni.shim"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    lines = proc.stderr.decode().splitlines()
+    names = [line.rsplit("|", 1)[-1].strip() for line in lines]
+    # importtime lists a package after its submodules: everything after site is ours.
+    ours = set(names[names.index("site") + 1 :])
+    allowed = {"harness", "harness.cni", "harness.cni.plugin", "harness.cni.shim"}
+    allowed |= {"json", "json.decoder", "json.scanner", "json.encoder", "_json", "_socket"}
+    allowed |= {"collections.abc", "__future__"}
+    assert ours <= allowed, ours - allowed
+
+
+def test_request_and_response_framing() -> None:
+    from harness.cni import shim
+
+    env = {"CNI_COMMAND": "ADD", "CNI_ARGS": "K8S_POD_NAME=a;b=c"}
+    stdin = b'{"not": "even json"\xff'
+    assert shim.decode_request(shim.encode_request(env, stdin)) == (env, stdin)
+    with pytest.raises(ValueError, match="header"):
+        shim.decode_request(b"no newline")
+    with pytest.raises(ValueError, match="unsupported"):
+        shim.decode_request(b'{"v": 2, "env": {}}\n{}')
+    with pytest.raises(ValueError, match="strings"):
+        shim.decode_request(b'{"v": 1, "env": {"CNI_COMMAND": 1}}\n')
+    assert shim.socket_path(b'{"agentSocket": "/run/x.sock"}') == "/run/x.sock"
+    assert shim.socket_path(b'{"agentSocket": 5}') == ""
+    assert shim.socket_path(b"agentSocket but not json") == ""
+    assert shim.cni_env({"CNI_COMMAND": "DEL", "HOME": "/root"}) == {"CNI_COMMAND": "DEL"}
