@@ -16,7 +16,10 @@ fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     say "installing Python packages (pip install -e .[dev])"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >&2
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]' >&2
+    # compat editable mode: a plain .pth instead of an import hook, so every Python start
+    # (each exec of the CNI plugin) is ~10 ms cheaper.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]' \
+        --config-settings editable_mode=compat >&2
     touch "$stamp"
 else
     say "Python packages up to date"
