@@ -33,3 +33,18 @@ if ! "$VENV/bin/python" -m harness.binaries --check >&2 \
     bash scripts/build-k8s.sh
     "$VENV/bin/python" -m harness.binaries --check >&2
 fi
+
+# kubectl: the tests and the README use it. Debian's kubernetes-client matches the
+# local control plane (1.20); any kubectl already on PATH is kept.
+if ! command -v kubectl >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing kubectl (apt-get install kubernetes-client)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            kubernetes-client >&2 || {
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends kubernetes-client >&2
+        }
+    else
+        say "kubectl not found: install it (Debian/Ubuntu: apt-get install kubernetes-client)"
+    fi
+fi
