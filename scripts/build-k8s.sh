@@ -132,7 +132,8 @@ fi
 say "step 4/4: installing into $BIN"
 mkdir -p "$BIN"
 for b in "${WANT[@]}"; do install -m 0755 "_output/bin/$b" "$BIN/$b.new" && mv "$BIN/$b.new" "$BIN/$b"; done
-ln -sf /usr/bin/etcd "$BIN/etcd"
+# A copy, not a link: a restored cache (CI) must not depend on the etcd-server package.
+install -m 0755 /usr/bin/etcd "$BIN/etcd.new" && mv "$BIN/etcd.new" "$BIN/etcd"
 cd "$CACHE"
 rm -rf "$WORK"
 printf 'recipe=%s\nbuilt=%s\n' "$RECIPE" "$(date -u +%FT%TZ)" > "$MARKER"
