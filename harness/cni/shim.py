@@ -8,8 +8,8 @@ with the ``CNI_*`` environment and the netconf on stdin; when the netconf names 
 agent's stdout, stderr and exit code, which are exactly what the plugin would have
 produced itself.
 
-Standard library only (os, sys, json, _socket): this module is on the exec'd path of
-every pod sandbox, so every import here is paid per call.
+Standard library only (os, sys, _socket, and _json through ``wirejson``): this module
+is on the exec'd path of every pod sandbox, so every import here is paid per call.
 
 Wire format (one call per connection), request then response:
   ``<header JSON>\\n<stdin bytes>`` with the header ``{"v": 1, "env": {CNI_*...}}``,
@@ -19,9 +19,10 @@ Wire format (one call per connection), request then response:
 from __future__ import annotations
 
 import _socket  # the C module: `socket` adds ~3 ms of imports (selectors, enums) per exec
-import json
 import os
 import sys
+
+from harness.cni import wirejson as json  # `json` adds ~10 ms of imports (re, enum)
 
 NETCONF_KEY = "agentSocket"
 PROTOCOL = 1

@@ -1,12 +1,12 @@
 """CNI VERSION: the versions this plugin speaks, answered without importing the plugin.
 
-Runtimes exec ``VERSION`` to probe a plugin; it is answered from here (standard library
-``json`` only) so the probe costs an interpreter start and nothing more.
+Runtimes exec ``VERSION`` to probe a plugin; it is answered from here (the C ``_json``
+through ``wirejson`` only) so the probe costs an interpreter start and nothing more.
 """
 
 from __future__ import annotations
 
-import json
+from harness.cni import wirejson as json
 
 SUPPORTED_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0")
 

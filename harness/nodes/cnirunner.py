@@ -4,9 +4,12 @@ Modes (``cni.mode``):
 
 - ``exec`` (default; tests and e2e): exec ``ekswin-cni`` per call with the netconf's
   ``agentSocket`` set. The binary is a thin shim that hands ``{CNI_* env, stdin}`` to
-  this agent over that unix socket (``CniServer``); the agent runs the plugin function
-  with pooled connections and sends back stdout, stderr and the exit code, which the
-  binary reproduces. Without the socket the binary runs the plugin itself.
+  this agent over that unix socket (``start_server``); the agent runs the plugin
+  function with pooled connections and sends back stdout, stderr and the exit code,
+  which the binary reproduces. Without the socket the binary runs the plugin itself.
+  Like a node's ``/opt/cni/bin``, the agent installs the binary at start into its own
+  CNI bin dir (``cni-bin`` next to the socket): a ``python -S`` launcher
+  (``harness.cni.install``) that skips ``site`` on the fast path.
 - ``exec-direct``: exec without ``agentSocket``: the binary does all the work (Python
   start, grpc import, TLS to the API server per call).
 - ``inprocess``: no exec; the same plugin function in a worker thread.
@@ -36,6 +39,7 @@ from harness.nodes.spec import InstanceInfo, NodeSpec
 
 log = logging.getLogger("ekswin.nodes.cni")
 SOCKET_NAME = "cni.sock"
+BIN_DIR_NAME = "cni-bin"
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path (108 bytes with the NUL) on Linux
 
 
@@ -59,7 +63,8 @@ class CniOutcome:
 
 
 def default_binary() -> str:
-    """``ekswin-cni`` next to the running interpreter (the venv's bin), else on PATH."""
+    """``ekswin-cni`` next to the running interpreter (the venv's bin), else on PATH:
+    the console script, which ``exec-direct`` (and ``exec`` before start) execs."""
     candidate = Path(sys.executable).with_name("ekswin-cni")
     return str(candidate) if candidate.exists() else "ekswin-cni"
 
@@ -196,6 +201,7 @@ class CniRunner:
         self.calls = 0
         self.served = 0  # calls the exec'd shim handed to this agent over the socket
         self.socket_path = ""
+        self.installed = ""  # the launcher start_server installed (exec mode)
         self._server: asyncio.AbstractServer | None = None
         # In-agent calls (inprocess, or served for the shim) block a thread while the
         # plugin waits for the annotation: their own pool, sized like the bound.
@@ -210,7 +216,15 @@ class CniRunner:
 
     # -- the exec fast path's server ------------------------------------------------------
     async def start_server(self, path: str) -> None:
-        """Listen on `path` for calls from the exec'd shim (exec mode)."""
+        """Listen on `path` for calls from the exec'd shim (exec mode), and install the
+        plugin into the CNI bin dir (``cni.bin_dir``, else ``cni-bin`` next to `path`)
+        unless ``cni.binary`` names one."""
+        if not self.settings.binary:
+            from harness.cni.install import install_plugin
+
+            bin_dir = self.settings.bin_dir or str(Path(path).parent / BIN_DIR_NAME)
+            self.installed = install_plugin(bin_dir)
+            self.binary = self.installed
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # a stale socket from an earlier agent
         old = os.umask(0o177)  # owner-only from the start: it runs CNI calls
@@ -250,6 +264,10 @@ class CniRunner:
                 await self._server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.socket_path)
+        if self.installed:  # like the socket, the agent's own file: nothing execs it now
+            with contextlib.suppress(OSError):
+                os.unlink(self.installed)
+                os.rmdir(Path(self.installed).parent)  # only when empty
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
         self.clients.close()
@@ -261,6 +279,7 @@ class CniRunner:
             "calls": self.calls,
             "served_over_socket": self.served,
             "socket": self.socket_path,
+            "binary": self.binary,
             "concurrency": self.settings.concurrency,
         }
 

@@ -70,7 +70,12 @@ class CniSettings:
     # socket, the binary does all the work itself; "inprocess": no exec, the agent calls
     # the plugin function (very large runs).
     mode: str = "exec"
-    binary: str = ""  # default: ekswin-cni next to the agent's Python interpreter
+    # The plugin the kubelet execs. Default: in exec mode the agent installs a fast
+    # launcher (``python -S``) into bin_dir; exec-direct execs the venv console script.
+    binary: str = ""
+    # exec mode: the node's CNI bin dir (its /opt/cni/bin) where the agent installs
+    # ekswin-cni at start, and CNI_PATH. Default: cni-bin next to the agent socket.
+    bin_dir: str = ""
     # The agent's unix socket for the exec fast path. Default: cni.sock next to the
     # status file, else in a private temporary directory.
     socket_path: str = ""

@@ -20,6 +20,14 @@ from typing import Any
 import pytest
 
 CNI_BIN = Path(sys.executable).with_name("ekswin-cni")
+# All the project modules the exec'd fast path (VERSION, agent socket) may import.
+FAST_PATH_MODULES = {
+    "harness",
+    "harness.cni",
+    "harness.cni.plugin",
+    "harness.cni.shim",
+    "harness.cni.wirejson",
+}
 HOST = "shim-node"
 
 
@@ -87,19 +95,33 @@ def _netconf(target: str, ip: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _exec(command: str, sandbox: str, netns: str, stdin: bytes) -> subprocess.CompletedProcess:
+def _exec(
+    command: str,
+    sandbox: str,
+    netns: str,
+    stdin: bytes,
+    binary: Path = CNI_BIN,
+    **extra_env: str,
+) -> subprocess.CompletedProcess:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "CNI_COMMAND": command,
         "CNI_CONTAINERID": sandbox,
         "CNI_NETNS": netns,
         "CNI_IFNAME": "eth0",
-        "CNI_PATH": str(CNI_BIN.parent),
+        "CNI_PATH": str(binary.parent),
         "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=team-a;K8S_POD_NAME=web",
+        **extra_env,
     }
     return subprocess.run(
-        [str(CNI_BIN)], input=stdin, env=env, capture_output=True, timeout=60, check=False
+        [str(binary)], input=stdin, env=env, capture_output=True, timeout=60, check=False
     )
+
+
+def _imported(stderr: bytes) -> list[str]:
+    """Module names from ``PYTHONPROFILEIMPORTTIME`` output, in import order."""
+    lines = [line for line in stderr.decode().splitlines() if line.startswith("import time:")]
+    return [line.rsplit("|", 1)[-1].strip() for line in lines[1:]]  # [0] is the header
 
 
 def _normalise(result: dict[str, Any]) -> dict[str, Any]:
@@ -247,9 +269,10 @@ def test_shim_import_chain_is_standard_library_only() -> None:
     # importtime lists a package after its submodules: everything after site is ours.
     ours = set(names[names.index("site") + 1 :])
     project = {m for m in ours if m.split(".")[0] not in sys.stdlib_module_names}
-    assert project <= {"harness", "harness.cni", "harness.cni.plugin", "harness.cni.shim"}, project
-    # The expensive parts of the plugin stay out of the exec'd path.
+    assert project <= FAST_PATH_MODULES, project
+    # The expensive parts of the plugin stay out of the exec'd path (json: re, enum).
     heavy = {"grpc", "ssl", "urllib", "http", "ipaddress", "asyncio", "socket", "dataclasses"}
+    heavy |= {"json", "re", "enum", "typing"}
     assert not {m for m in ours if m.split(".")[0] in heavy}, sorted(ours)
 
 
@@ -269,3 +292,140 @@ def test_request_and_response_framing() -> None:
     assert shim.socket_path(b'{"agentSocket": 5}') == ""
     assert shim.socket_path(b"agentSocket but not json") == ""
     assert shim.cni_env({"CNI_COMMAND": "DEL", "HOME": "/root"}) == {"CNI_COMMAND": "DEL"}
+
+
+# -- the launcher the agent installs into its CNI bin dir (python -S) -------------------
+
+
+def test_agent_installs_a_site_free_launcher(agent: AgentSide, tmp_path: Path) -> None:
+    from harness.cni.install import harness_root
+
+    installed = Path(agent.runner.binary)
+    assert installed == tmp_path / "cni-bin" / "ekswin-cni"  # next to the socket
+    assert agent.runner.installed == str(installed)
+    assert agent.runner.status()["binary"] == str(installed)
+    assert installed.is_file() and os.access(installed, os.X_OK)
+    assert installed.stat().st_mode & 0o777 == 0o755
+    lines = installed.read_text().splitlines()
+    assert lines[0] == f"#!{sys.executable} -S"
+    assert f"sys.path.insert(0, {harness_root()!r})" in lines
+    assert "from harness.cni.plugin import main" in lines
+    assert not list(installed.parent.glob(".ekswin-cni-*"))  # no temp file left
+
+
+def test_installed_launcher_answers_version_without_site(agent: AgentSide) -> None:
+    proc = _exec(
+        "VERSION",
+        "",
+        "",
+        b'{"cniVersion": "0.3.1"}',
+        Path(agent.runner.binary),
+        PYTHONPROFILEIMPORTTIME="1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cniVersion"] == "0.3.1"
+    names = _imported(proc.stderr)
+    assert "harness.cni.version" in names
+    assert "site" not in names and "sitecustomize" not in names
+    # JSON through the C accelerator: json's pure-Python modules (re, enum) stay out.
+    assert not {"json", "re", "enum", "typing"} & set(names), names
+
+
+def test_installed_launcher_forwards_like_the_console_script(
+    hns: Any, agent: AgentSide, fake_hns_target: str
+) -> None:
+    installed = Path(agent.runner.binary)
+    conf = _netconf(fake_hns_target, "10.20.1.11/16", agentSocket=agent.runner.socket_path)
+    stdin = json.dumps(conf).encode()
+    results = {}
+    for label, binary in (("script", CNI_BIN), ("installed", installed)):
+        sandbox = label.ljust(64, "1")
+        netns = hns.create_namespace()
+        before = agent.runner.served
+        add = _exec("ADD", sandbox, netns, stdin, binary, PYTHONPROFILEIMPORTTIME="1")
+        assert add.returncode == 0, add.stdout + add.stderr
+        assert agent.runner.served == before + 1  # the agent ran it
+        results[label] = json.loads(add.stdout)
+        assert results[label]["interfaces"][0]["sandbox"] == netns
+        names = _imported(add.stderr)
+        if binary == installed:
+            # The socket path needs the standard library and two harness modules only.
+            assert "site" not in names, names
+            outside = {n for n in names if n.split(".")[0] not in sys.stdlib_module_names}
+            assert outside <= FAST_PATH_MODULES, outside
+        dele = _exec("DEL", sandbox, netns, stdin, binary)
+        assert dele.returncode == 0 and hns.get_endpoint(f"cid-{sandbox}") is None
+    assert _normalise(results["installed"]) == _normalise(results["script"])
+
+
+def test_installed_launcher_runs_the_plugin_without_an_agent(
+    hns: Any, fake_hns_target: str, tmp_path: Path
+) -> None:
+    from harness.cni.install import install_plugin
+
+    installed = Path(install_plugin(tmp_path / "bin"))
+    sandbox = "9" * 64
+    netns = hns.create_namespace()
+    gone = str(tmp_path / "no-agent.sock")
+    stdin = json.dumps(_netconf(fake_hns_target, "10.20.1.12/16", agentSocket=gone)).encode()
+    add = _exec("ADD", sandbox, netns, stdin, installed, PYTHONPROFILEIMPORTTIME="1")
+    assert add.returncode == 0, add.stdout + add.stderr
+    assert json.loads(add.stdout)["ips"][0]["address"] == "10.20.1.12/16"
+    ep = hns.get_endpoint(f"cid-{sandbox}")
+    assert ep is not None and ep.namespace == netns
+    # site (venv site-packages and the editable install's .pth) loads only for the plugin,
+    # and grpc comes from there.
+    names = _imported(add.stderr)
+    assert "site" in names and "grpc" in names
+    assert names.index("harness.cni.shim") < names.index("site") < names.index("grpc")
+    assert _exec("DEL", sandbox, netns, stdin, installed).returncode == 0
+    assert hns.get_endpoint(f"cid-{sandbox}") is None
+
+
+def test_launcher_for_an_interpreter_path_with_spaces(tmp_path: Path) -> None:
+    from harness.cni.install import install_plugin
+
+    spaced = tmp_path / "my python" / "python"
+    spaced.parent.mkdir()
+    spaced.symlink_to(sys.executable)
+    installed = Path(install_plugin(tmp_path / "bin", python=str(spaced)))
+    assert installed.read_text().startswith("#!/bin/sh\n")
+    proc = _exec("VERSION", "", "", b"{}", installed)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cniVersion"] == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, -2.5e3, "x\\u00e9\\n", null, true, false, {"b": {}}], "c": []}',
+        '  \n{"agentSocket": "/run/x.sock"}\n ',
+        "[NaN, Infinity, -Infinity, 1E400]",
+        '"just a string"',
+    ],
+)
+def test_wirejson_matches_json_on_well_formed_input(text: str) -> None:
+    from harness.cni import wirejson
+
+    expected = json.loads(text)
+    got = wirejson.loads(text.encode())
+    assert json.dumps(got) == json.dumps(expected)  # NaN != NaN: compare encodings
+    assert wirejson.dumps(expected) == json.dumps(expected)
+    assert wirejson.loads(text) == got or text.startswith("[NaN")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'{"a" 1}', b'{"a": "\\q"}', b'{"a": 1} extra', b"[1,", b'"open', b"\xff{}", b""],
+)
+def test_wirejson_errors_are_jsons_errors(data: bytes) -> None:
+    from harness.cni import wirejson
+
+    with pytest.raises(ValueError) as want:
+        json.loads(data)
+    with pytest.raises(ValueError) as got:
+        wirejson.loads(data)
+    assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        wirejson.dumps({"a": object()})
+    assert wirejson.loads('{"x": 1}'.encode("utf-16")) == {"x": 1}  # json detects UTF-16

@@ -110,3 +110,35 @@ def test_socket_path_choice(tmp_path: Path) -> None:
     Path(fallback).parent.rmdir()
     with pytest.raises(ValueError, match="unix socket limit"):
         choose_socket_path(CniSettings(socket_path="/" + "s" * 120))
+
+
+def test_exec_mode_installs_the_plugin_unless_overridden(tmp_path: Path) -> None:
+    import asyncio
+
+    from harness.nodes.cnirunner import CniRunner, default_binary
+    from harness.nodes.config import CniSettings
+
+    async def start(settings: CniSettings, sock: Path) -> tuple[str, str, bool]:
+        runner = CniRunner(settings)
+        await runner.start_server(str(sock))
+        binary, installed = runner.binary, runner.installed
+        await runner.close()
+        return binary, installed, Path(binary).exists()
+
+    # Default: ekswin-cni in cni-bin next to the socket, removed again by close().
+    binary, installed, _ = asyncio.run(start(CniSettings(), tmp_path / "a" / "cni.sock"))
+    assert binary == installed == str(tmp_path / "a" / "cni-bin" / "ekswin-cni")
+    assert not Path(binary).exists() and not Path(binary).parent.exists()
+    # cni.bin_dir places it; cni.binary overrides it and nothing is installed.
+    settings = CniSettings(bin_dir=str(tmp_path / "opt-cni-bin"))
+    binary, _, _ = asyncio.run(start(settings, tmp_path / "b.sock"))
+    assert binary == str(tmp_path / "opt-cni-bin" / "ekswin-cni")
+    settings = CniSettings(binary="/usr/local/bin/my-cni")
+    binary, installed, _ = asyncio.run(start(settings, tmp_path / "c.sock"))
+    assert (binary, installed) == ("/usr/local/bin/my-cni", "")
+    assert not (tmp_path / "cni-bin").exists()
+    # exec-direct never starts the server: the venv's console script.
+    direct = CniRunner(CniSettings(mode="exec-direct"))
+    assert direct.binary == default_binary()
+    asyncio.run(direct.close())
+    assert CniSettings.from_dict({"bin_dir": "/opt/cni/bin"}).bin_dir == "/opt/cni/bin"
