@@ -17,7 +17,6 @@ and raised (200/400). Last, ``ekswin up`` with 10 Windows nodes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import resource
@@ -26,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -90,30 +88,6 @@ def _exec_cost(argv: list[str], env: dict[str, str], rounds: int = 20) -> tuple[
     return statistics.median(walls), (_child_cpu() - cpu0) / rounds
 
 
-class _AgentServer:
-    """A CniRunner socket server on its own loop thread (the agent's side of the shim)."""
-
-    def __init__(self, path: str) -> None:
-        from harness.nodes.cnirunner import CniRunner
-        from harness.nodes.config import CniSettings
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-        async def make() -> CniRunner:
-            runner = CniRunner(CniSettings(mode="exec"))
-            await runner.start_server(path)
-            return runner
-
-        self.runner = asyncio.run_coroutine_threadsafe(make(), self.loop).result(10)
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 def _cni_costs(target: str, sock_dir: Path) -> dict[str, Any]:
     from harness.cni.hns import NodeHns
     from harness.cni.vpcbridge import run
@@ -135,8 +109,10 @@ def _cni_costs(target: str, sock_dir: Path) -> dict[str, Any]:
         "hnsEndpoint": target,
         "hnsHost": "bench",
     }
+    from harness.nodes.cnirunner import ThreadedCniServer
+
     sock = str(sock_dir / "cni.sock")
-    server = _AgentServer(sock)
+    server = ThreadedCniServer(sock)
     wall: dict[str, list[float]] = {m: [] for m in modes}
     cpu: dict[str, float] = dict.fromkeys(modes, 0.0)
     try:

@@ -344,3 +344,27 @@ class CniRunner:
             t_run - t_queue,
             t_end - t_run,
         )
+
+
+class ThreadedCniServer:
+    """A CniRunner serving its socket from its own event-loop thread: the agent's side of
+    the exec'd shim, for callers without an event loop (benchmarks, tests)."""
+
+    def __init__(self, path: str, settings: CniSettings | None = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+        async def make() -> CniRunner:
+            runner = CniRunner(settings or CniSettings(mode="exec"))
+            await runner.start_server(path)
+            return runner
+
+        self.runner = asyncio.run_coroutine_threadsafe(make(), self.loop).result(10)
+
+    def close(self) -> None:
+        """Close the runner, stop the loop thread and close the loop."""
+        asyncio.run_coroutine_threadsafe(self.runner.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()

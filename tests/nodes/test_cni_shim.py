@@ -7,17 +7,18 @@ netconf carries static ``ipAddresses``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from harness.nodes.cnirunner import ThreadedCniServer
+from harness.nodes.config import CniSettings
 
 CNI_BIN = Path(sys.executable).with_name("ekswin-cni")
 # All the project modules the exec'd fast path (VERSION, agent socket) may import.
@@ -31,29 +32,11 @@ FAST_PATH_MODULES = {
 HOST = "shim-node"
 
 
-class AgentSide:
+class AgentSide(ThreadedCniServer):
     """A CniRunner in exec mode listening on a unix socket (as the agent runs it)."""
 
     def __init__(self, path: str) -> None:
-        from harness.nodes.cnirunner import CniRunner
-        from harness.nodes.config import CniSettings
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-        async def make() -> CniRunner:
-            runner = CniRunner(CniSettings(mode="exec", concurrency=4))
-            await runner.start_server(path)
-            return runner
-
-        self.runner = asyncio.run_coroutine_threadsafe(make(), self.loop).result(10)
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+        super().__init__(path, CniSettings(mode="exec", concurrency=4))
 
 
 @pytest.fixture(scope="module")
