@@ -10,12 +10,10 @@ import argparse
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -266,19 +264,29 @@ def _unmerge(run_dir: Path, name: str) -> None:
         marker.unlink()
 
 
+def _supervisor_argv(args: argparse.Namespace, run_dir: Path) -> list[str]:
+    """`ekswin up` in the foreground with the same options: the detached supervisor.
+    Built from the parsed options (not sys.argv), so main(argv) callers work too."""
+    argv = [
+        sys.executable, "-m", "harness.cli", "up", "--_supervise",
+        "--name", args.name, "--run-dir", str(run_dir), "--backend", args.backend,
+        "--windows-nodes", str(args.windows_nodes), "--instance-type", args.instance_type,
+        "--subnet", args.subnet, "--max-pods", str(args.max_pods),
+    ]  # fmt: skip
+    for flag in ("no_merge", "prefix_delegation", "dsr"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
+    return argv
+
+
 def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
     """Re-run `up` as a background supervisor and relay its progress until ready."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ready").unlink(missing_ok=True)
     log = run_dir / "ekswin-up.log"
-    argv = [sys.executable, "-m", "harness.cli", *sys.argv[1:], "--_supervise"]
-    if "up" not in argv:
-        argv = [sys.executable, "-m", "harness.cli", "up", "--name", args.name, "--_supervise"]
-    if "--run-dir" not in argv:
-        argv += ["--run-dir", str(run_dir)]
     with log.open("wb") as out:
         child = subprocess.Popen(
-            argv,
+            _supervisor_argv(args, run_dir),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -331,21 +339,20 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
     status["api_ready"] = _api_ready(run_dir, info["server"])
     status["running"] = bool(status["api_ready"])
     if status["running"]:
-        from harness.inspect import node_summaries
+        from harness.pipeline import summarize_nodes
 
         try:
-            status["nodes"] = node_summaries(run_dir)
+            status["nodes"] = summarize_nodes(run_dir)
         except Exception as e:  # status must still print the rest
             status["nodes_error"] = str(e)
     return status
 
 
 def _api_ready(run_dir: Path, server: str) -> bool:
+    from harness.netutil import admin_ssl_context, https_ok
+
     try:
-        ctx = ssl.create_default_context(cafile=str(run_dir / "pki" / "ca.crt"))
-        ctx.load_cert_chain(str(run_dir / "pki" / "admin.crt"), str(run_dir / "pki" / "admin.key"))
-        with urllib.request.urlopen(f"{server}/readyz", context=ctx, timeout=2) as r:
-            return bool(r.status == 200)
+        return https_ok(f"{server}/readyz", admin_ssl_context(run_dir))
     except Exception:
         return False
 

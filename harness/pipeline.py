@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.netutil import LOOPBACK
+from harness.nodes.ec2 import ec2_client
 from harness.process import ManagedProcess
 from harness.waiting import wait_until as wait_until  # re-exported: moved to harness.waiting
 
@@ -92,7 +93,7 @@ class Pipeline:
         self.hns_target = listening_url(self.sup.get("fake-hns")).removeprefix("grpc://")
         self.env.endpoints["ec2"] = self.ec2_url
         self.env.endpoints["hns"] = f"grpc://{self.hns_target}"
-        ec2 = ec2_client(self.ec2_url)
+        ec2 = ec2_client(self.ec2_url, REGION)
         vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=self.opts.subnet, AvailabilityZone=AZ)
         self.subnet_id = subnet["Subnet"]["SubnetId"]
@@ -129,7 +130,7 @@ class Pipeline:
         )
         cert_dir = comp / "webhook-certs"
         cert_dir.mkdir(parents=True, exist_ok=True)
-        cluster._ca().issue_server(
+        cluster.certificate_authority().issue_server(
             "vpc-resource-controller-webhook", dns=["localhost"], ips=[LOOPBACK]
         ).write(cert_dir / "tls.crt", cert_dir / "tls.key")
         argv = python_module(
@@ -150,8 +151,6 @@ class Pipeline:
             str(self.cooldown_s),
             *self.opts.extra.get("controller_args", []),
         )
-        if not self.opts.prefix_delegation:
-            pass  # PD stays governed by the ConfigMap; the controller flag keeps its default
         proc = self.sup.start("controller", argv)
         self.env.endpoints["controller"] = listening_url(proc)
         webhook = proc.wait_for_line(r"(?m)^webhook on (\S+)", START_TIMEOUT_S).group(1)
@@ -196,21 +195,6 @@ class Pipeline:
         say(f"    {len(names)} node(s) Ready and advertising pod IPs")
 
 
-def ec2_client(url: str) -> Any:
-    """A boto3 EC2 client for fake_ec2 (dummy credentials, loopback endpoint)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "ec2",
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
-    )
-
-
 def pipeline_steps(env: Environment) -> tuple[list[Step], list[Step]]:
     """(steps before the control plane, steps after it) for `ekswin up --windows-nodes`."""
     pipe = Pipeline(env)
@@ -224,8 +208,10 @@ def summarize_nodes(run_dir: Path) -> list[dict[str, Any]]:
 
     from harness.identity import api_client
 
+    if not (run_dir / "nodes.json").exists():
+        return []  # an environment without Windows nodes
     state = json.loads((run_dir / "nodes.json").read_text())
-    ec2 = ec2_client(state["ec2"])
+    ec2 = ec2_client(state["ec2"], REGION)
     ids = [n["instance_id"] for n in state["nodes"]]
     enis = {}
     if ids:

@@ -37,18 +37,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _require_local_backend(fixture: str) -> None:
+    """Fail (not skip) the test when the local backend's binaries are missing."""
+    from harness.backends import BackendUnavailable, choose
+
+    try:
+        choose("local")
+    except BackendUnavailable as e:
+        pytest.fail(f"{fixture}: {e}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def ekswin_cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalCluster]:
     """A local Kubernetes control plane shared by the whole test session."""
-    from harness.backends import BackendUnavailable, choose
     from harness.backends.local import LocalCluster, NodeMonitor
 
-    try:
-        choose("local")
-    except BackendUnavailable as e:
-        pytest.fail(f"ekswin_cluster: {e}", pytrace=False)
+    _require_local_backend("ekswin_cluster")
     opt = request.config.getoption("--ekswin-run-dir")
     run_dir = Path(opt) if opt else tmp_path_factory.mktemp("ekswin-cluster")
     # Short node-monitor timings so NotReady tests take seconds, not a minute.
@@ -95,12 +101,8 @@ class EnvFactory:
 @pytest.fixture(scope="module")
 def ekswin_env_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvFactory]:
     """A factory for full environments, stopped when the test module ends."""
-    from harness.backends import BackendUnavailable, choose
 
-    try:
-        choose("local")
-    except BackendUnavailable as e:
-        pytest.fail(f"ekswin_env_factory: {e}", pytrace=False)
+    _require_local_backend("ekswin_env_factory")
     factory = EnvFactory(tmp_path_factory.mktemp("ekswin-env"))
     try:
         yield factory

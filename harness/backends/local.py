@@ -25,7 +25,7 @@ from harness import identity
 from harness import kubeconfig as kc
 from harness.binaries import Resolved, resolve_all
 from harness.certs import CertificateAuthority, KeyPair, service_account_keys
-from harness.netutil import LOOPBACK, free_port, https_ok, insecure_context
+from harness.netutil import LOOPBACK, admin_ssl_context, free_port, https_ok, insecure_context
 from harness.process import ComponentFailed, Supervisor
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -168,7 +168,7 @@ class LocalCluster:
             step("starting kube-apiserver")
             api = self._start_apiserver(bins["kube-apiserver"], ports)
             etcd.wait_ready(
-                lambda: _http_ok(f"http://{LOOPBACK}:{ports['etcd']}/health"),
+                lambda: https_ok(f"http://{LOOPBACK}:{ports['etcd']}/health"),
                 self.start_timeout_s,
                 "healthy",
             )
@@ -214,15 +214,13 @@ class LocalCluster:
 
     def admin_ssl_context(self) -> ssl.SSLContext:
         """A TLS context trusting the cluster CA and presenting the admin certificate."""
-        ctx = ssl.create_default_context(cafile=str(self.ca_file))
-        ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
-        return ctx
+        return admin_ssl_context(self.run_dir)
 
     def issue_client_kubeconfig(
         self, user: str, groups: list[str] | tuple[str, ...], path: Path
     ) -> Path:
         """A kubeconfig with a client certificate for `user` in `groups`, signed by the CA."""
-        ca = self._ca()
+        ca = self.certificate_authority()
         pair = ca.issue_client(user, groups)
         config = kc.build(
             self.name, self.server, ca.cert_pem, cert_pem=pair.cert_pem, key_pem=pair.key_pem
@@ -242,7 +240,8 @@ class LocalCluster:
             self._api = identity.api_client(self.kubeconfig)
         return self._api
 
-    def _ca(self) -> CertificateAuthority:
+    def certificate_authority(self) -> CertificateAuthority:
+        """The cluster CA (loaded from the run directory when this object did not make it)."""
         if self.ca is None:
             self.ca = CertificateAuthority.load(self.ca_file, self.pki / "ca.key")
         return self.ca
@@ -422,13 +421,6 @@ def pods_admitted(server: str, ctx: ssl.SSLContext) -> bool:
             return bool(200 <= resp.status < 300)
     except urllib.error.HTTPError:
         return False
-
-
-def _http_ok(url: str) -> bool:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=2) as resp:
-        return bool(resp.status == 200)
 
 
 __all__ = ["ClusterInfo", "ComponentFailed", "KeyPair", "LocalCluster", "NodeMonitor"]
