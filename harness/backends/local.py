@@ -13,6 +13,7 @@ Layout of a run directory::
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import ssl
 import tempfile
@@ -69,10 +70,29 @@ class NodeMonitor:
 
 
 def _etcd_data_dir(name: str) -> Path:
-    # etcd 3.4 has no --unsafe-no-fsync: a tmpfs data dir keeps writes fast.
+    """A fresh etcd data dir, on tmpfs when there is one.
+
+    etcd 3.4 has no --unsafe-no-fsync: a tmpfs data dir keeps writes fast. The name
+    carries the creating process's pid, so dirs left by a process that was killed
+    before it could clean up (they hold memory) are removed by the next start.
+    """
     shm = Path("/dev/shm")
-    base = shm if shm.is_dir() and _writable(shm) else None
-    return Path(tempfile.mkdtemp(prefix=f"ekswin-etcd-{name}-", dir=base))
+    base = shm if shm.is_dir() and _writable(shm) else Path(tempfile.gettempdir())
+    _remove_orphaned_etcd_dirs(base)
+    return Path(tempfile.mkdtemp(prefix=f"ekswin-etcd-{name}-{os.getpid()}-", dir=base))
+
+
+def _remove_orphaned_etcd_dirs(base: Path) -> None:
+    for path in base.glob("ekswin-etcd-*-*-*"):
+        pid = path.name.rsplit("-", 2)[-2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass
 
 
 def _writable(path: Path) -> bool:

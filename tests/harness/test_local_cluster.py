@@ -162,3 +162,26 @@ def test_failed_start_names_component_and_stops_the_rest(
     assert "exited with code 3" in str(err.value)
     assert not cluster.supervisor.processes
     assert not (tmp_path / "run" / "pids.json").read_text().strip("{}\n ")
+
+
+def test_orphaned_etcd_dirs_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    """tmpfs etcd data left by a killed harness holds memory: the next start removes it."""
+    import subprocess
+    import sys
+
+    from harness.backends.local import _remove_orphaned_etcd_dirs
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    orphan = tmp_path / f"ekswin-etcd-my-env-{dead}-abcd1234"
+    mine = tmp_path / f"ekswin-etcd-my-env-{os.getpid()}-efgh5678"
+    unrelated = tmp_path / "ekswin-etcd-legacy-zz"
+    for d in (orphan, mine, unrelated):
+        (d / "member").mkdir(parents=True)
+    _remove_orphaned_etcd_dirs(tmp_path)
+    assert not orphan.exists()
+    assert mine.exists() and unrelated.exists()
