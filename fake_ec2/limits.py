@@ -59,3 +59,25 @@ class InstanceTypeCatalog:
                 raise InvalidParameterValue(f"The instance type '{instance_type}' is unknown")
             hit = self._cache[instance_type] = limits_from_record(instance_type, record)
         return hit
+
+
+def default_catalog() -> InstanceTypeCatalog:
+    """The catalog fake_ec2 serves: moto's instance-type records (imported on first use)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+        _DEFAULT = InstanceTypeCatalog(INSTANCE_TYPES)
+    return _DEFAULT
+
+
+def known_instance_type(instance_type: str) -> bool:
+    """True when EC2 (fake_ec2, moto's records) knows `instance_type`."""
+    try:
+        default_catalog().limits(instance_type)
+    except InvalidParameterValue:
+        return False
+    return True
+
+
+_DEFAULT: InstanceTypeCatalog | None = None

@@ -26,6 +26,7 @@ from harness import identity
 from harness import kubeconfig as kc
 from harness.binaries import Resolved, resolve_all
 from harness.certs import CertificateAuthority, KeyPair, service_account_keys
+from harness.components import Component, Probe
 from harness.netutil import LOOPBACK, admin_ssl_context, free_port, https_ok, insecure_context
 from harness.process import ComponentFailed, Supervisor
 
@@ -183,40 +184,27 @@ class LocalCluster:
                 started_at=time.time(),
             )
             self.info.save(self.run_dir)
-            step("starting etcd")
-            etcd = self._start_etcd(bins["etcd"], ports)
-            step("starting kube-apiserver")
-            api = self._start_apiserver(bins["kube-apiserver"], ports)
-            etcd.wait_ready(
-                lambda: https_ok(f"http://{LOOPBACK}:{ports['etcd']}/health"),
-                self.start_timeout_s,
-                "healthy",
-            )
-            step("waiting for kube-apiserver /readyz")
             ctx = self.admin_ssl_context()
-            api.wait_ready(
-                lambda: https_ok(f"{server}/readyz", ctx), self.start_timeout_s, "ready (/readyz)"
-            )
-            step("starting kube-controller-manager and kube-scheduler")
-            kcm = self._start_kcm(bins["kube-controller-manager"], ports)
-            sched = self._start_scheduler(bins["kube-scheduler"], ports)
             insecure = insecure_context()
-            kcm.wait_ready(
-                lambda: https_ok(f"https://{LOOPBACK}:{ports['kcm']}/healthz", insecure),
-                self.start_timeout_s,
-                "healthy",
-            )
-            sched.wait_ready(
-                lambda: https_ok(f"https://{LOOPBACK}:{ports['sched']}/healthz", insecure),
-                self.start_timeout_s,
-                "healthy",
-            )
+            step("starting etcd")
+            etcd = self._etcd(bins["etcd"], ports).start(self.supervisor)
+            step("starting kube-apiserver")
+            api = self._apiserver(bins["kube-apiserver"], ports, ctx).start(self.supervisor)
+            etcd.wait_ready(self.start_timeout_s)
+            step("waiting for kube-apiserver /readyz")
+            api.wait_ready(self.start_timeout_s)
+            step("starting kube-controller-manager and kube-scheduler")
+            kcm = self._kcm(bins["kube-controller-manager"], ports, insecure)
+            sched = self._scheduler(bins["kube-scheduler"], ports, insecure)
+            for comp in (kcm, sched):
+                comp.start(self.supervisor)
+            for comp in (kcm, sched):
+                comp.wait_ready(self.start_timeout_s)
             step("waiting until pods can be created (default service account)")
-            kcm.wait_ready(
+            Probe(
                 lambda: pods_admitted(server, ctx),
-                self.start_timeout_s,
                 "creating the default service account's token",
-            )
+            ).wait(self.supervisor.get("kube-controller-manager"), self.start_timeout_s)
         except BaseException:
             self.stop()
             raise
@@ -303,10 +291,10 @@ class LocalCluster:
     def _component_kubeconfig(self, name: str) -> Path:
         return self.run_dir / "components" / f"{name}.kubeconfig"
 
-    def _start_etcd(self, binary: Resolved, ports: dict[str, int]) -> Any:
+    def _etcd(self, binary: Resolved, ports: dict[str, int]) -> Component:
         client = f"http://{LOOPBACK}:{ports['etcd']}"
         peer = f"http://{LOOPBACK}:{ports['etcd_peer']}"
-        return self.supervisor.start(
+        return Component(
             "etcd",
             [
                 str(binary.path),
@@ -329,11 +317,13 @@ class LocalCluster:
                 "--snapshot-count",
                 "100000",
             ],
+            Probe(lambda: https_ok(f"{client}/health"), "healthy", client),
         )
 
-    def _start_apiserver(self, binary: Resolved, ports: dict[str, int]) -> Any:
+    def _apiserver(self, binary: Resolved, ports: dict[str, int], ctx: ssl.SSLContext) -> Component:
         p = self.pki
-        return self.supervisor.start(
+        server = f"https://{LOOPBACK}:{ports['apiserver']}"
+        return Component(
             "kube-apiserver",
             [
                 str(binary.path),
@@ -360,13 +350,15 @@ class LocalCluster:
                 "--event-ttl=1h",
                 "--v=1",
             ],
+            Probe(lambda: https_ok(f"{server}/readyz", ctx), "ready (/readyz)", server),
             stop_grace_s=1.0,
         )  # kube-apiserver ignores SIGTERM for a long time (FACTS.md)
 
-    def _start_kcm(self, binary: Resolved, ports: dict[str, int]) -> Any:
+    def _kcm(self, binary: Resolved, ports: dict[str, int], insecure: ssl.SSLContext) -> Component:
         cfg = self._component_kubeconfig("kube-controller-manager")
         nm = self.node_monitor
-        return self.supervisor.start(
+        health = f"https://{LOOPBACK}:{ports['kcm']}/healthz"
+        return Component(
             "kube-controller-manager",
             [
                 str(binary.path),
@@ -390,12 +382,16 @@ class LocalCluster:
                 "--kube-api-burst=400",
                 "--v=1",
             ],
+            Probe(lambda: https_ok(health, insecure), "healthy"),
             stop_grace_s=1.0,
         )
 
-    def _start_scheduler(self, binary: Resolved, ports: dict[str, int]) -> Any:
+    def _scheduler(
+        self, binary: Resolved, ports: dict[str, int], insecure: ssl.SSLContext
+    ) -> Component:
         cfg = self._component_kubeconfig("kube-scheduler")
-        return self.supervisor.start(
+        health = f"https://{LOOPBACK}:{ports['sched']}/healthz"
+        return Component(
             "kube-scheduler",
             [
                 str(binary.path),
@@ -410,6 +406,7 @@ class LocalCluster:
                 "--kube-api-burst=400",
                 "--v=1",
             ],
+            Probe(lambda: https_ok(health, insecure), "healthy"),
             stop_grace_s=1.0,
         )
 
