@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="leader election retry period in seconds (default 5)",
     )
+    p.add_argument("--resync-period-seconds", type=float, default=1800.0)
     p.add_argument("--apiserver-qps", type=float, default=20.0)
     p.add_argument("--apiserver-burst", type=int, default=30)
     p.add_argument("--ec2-qps", type=float, default=12.0)

@@ -8,11 +8,14 @@ from collections.abc import Callable
 
 
 class TokenBucket:
-    """`qps` tokens per second, at most `burst` saved; `acquire` blocks until one is free."""
+    """`qps` tokens per second, at most `burst` saved; `acquire` blocks until one is free.
+
+    `qps` 0 means no limit (the fast timing profile lifts client rate limits)."""
 
     def __init__(self, qps: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        if qps <= 0 or burst <= 0:
-            raise ValueError(f"qps and burst must be > 0, got qps={qps} burst={burst}")
+        if qps < 0 or (qps > 0 and burst <= 0):
+            raise ValueError(f"qps must be >= 0 and burst > 0, got qps={qps} burst={burst}")
+        self.unlimited = qps == 0
         self.qps = float(qps)
         self.burst = int(burst)
         self._clock = clock
@@ -22,6 +25,8 @@ class TokenBucket:
 
     def _reserve(self) -> float:
         """Take a token (possibly going negative) and return how long to wait for it."""
+        if self.unlimited:
+            return 0.0
         with self._lock:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)

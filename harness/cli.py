@@ -15,10 +15,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import kubeconfig as kc
 from harness import rundir
+from harness.spec.model import DEFAULT_INSTANCE_TYPE, DEFAULT_MAX_PODS, DEFAULT_SUBNET_CIDR
+
+if TYPE_CHECKING:
+    from harness.spec import EnvSpec
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -61,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     where(up)
     up.add_argument(
         "--backend",
-        default=os.environ.get("EKSWIN_BACKEND", "auto"),
         choices=["auto", "local", "kind"],
-        help="cluster backend (default: auto)",
+        help="cluster backend (default: $EKSWIN_BACKEND, else the spec's, else auto)",
     )
     up.add_argument("--detach", action="store_true", help="return once ready; `ekswin down` stops")
     up.add_argument(
@@ -72,21 +75,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not merge the ekswin-<name> context into your kubeconfig",
     )
     up.add_argument(
+        "-f",
+        "--file",
+        type=Path,
+        metavar="FILE",
+        help="environment spec (YAML; a scenario file's steps are ignored); "
+        "only --timing, --seed and --backend may be combined with it",
+    )
+    up.add_argument(
+        "--timing",
+        choices=["real", "fast"],
+        help="timing profile (default: real, the real system's waits and rate limits)",
+    )
+    up.add_argument("--seed", type=_positive(2**31), help="seed of all harness randomness")
+    up.add_argument(
         "--windows-nodes",
-        type=_positive(1000),
-        default=0,
+        type=_positive(10**6),
         metavar="N",
         help="number of fake Windows nodes (default: 0)",
     )
-    up.add_argument("--instance-type", default="m5.large", help="EC2 instance type of the nodes")
+    up.add_argument(
+        "--instance-type", help=f"EC2 instance type of the nodes (default: {DEFAULT_INSTANCE_TYPE})"
+    )
     up.add_argument(
         "--prefix-delegation",
         action="store_true",
+        default=None,
         help="enable Windows prefix delegation (/28 prefixes)",
     )
-    up.add_argument("--subnet", default="192.168.0.0/19", help="node subnet CIDR")
-    up.add_argument("--max-pods", type=_positive(250), default=110, help="kubelet max-pods")
-    up.add_argument("--dsr", action="store_true", help="kube-proxy --enable-dsr (WinDSR=true)")
+    up.add_argument("--subnet", help=f"node subnet CIDR (default: {DEFAULT_SUBNET_CIDR})")
+    up.add_argument(
+        "--max-pods",
+        type=_positive(250),
+        help=f"kubelet max-pods (default: {DEFAULT_MAX_PODS})",
+    )
+    up.add_argument(
+        "--dsr", action="store_true", default=None, help="kube-proxy --enable-dsr (WinDSR=true)"
+    )
     up.add_argument("--_supervise", action="store_true", help=argparse.SUPPRESS)
 
     st = sub.add_parser("status", help="show a running environment")
@@ -107,15 +132,54 @@ def _run_dir(args: argparse.Namespace) -> Path:
 
 
 # -- up ---------------------------------------------------------------------------------
+SPEC_FLAGS = ("windows_nodes", "instance_type", "prefix_delegation", "subnet", "max_pods", "dsr")
+
+
+def build_spec(args: argparse.Namespace) -> EnvSpec:
+    """The environment spec `up` was asked for: `-f FILE`, else the flags (UsageError)."""
+    from harness.spec import SpecError, load_spec, spec_from_flags
+
+    try:
+        if args.file is not None:
+            given = [f"--{f.replace('_', '-')}" for f in SPEC_FLAGS if getattr(args, f) is not None]
+            if given:
+                raise UsageError(f"-f/--file cannot be combined with {', '.join(given)}")
+            spec = load_spec(args.file)
+            if args.timing:
+                spec = spec.with_timing(args.timing)
+            if args.seed is not None:
+                from dataclasses import replace
+
+                spec = replace(spec, seed=args.seed)
+        else:
+            spec = spec_from_flags(
+                windows_nodes=args.windows_nodes or 0,
+                instance_type=args.instance_type or DEFAULT_INSTANCE_TYPE,
+                prefix_delegation=bool(args.prefix_delegation),
+                subnet=args.subnet or DEFAULT_SUBNET_CIDR,
+                max_pods=args.max_pods or DEFAULT_MAX_PODS,
+                dsr=bool(args.dsr),
+                timing=args.timing or "real",
+                seed=args.seed or 0,
+            )
+    except SpecError as e:
+        raise UsageError(f"invalid environment spec:\n{e}") from None
+    backend = args.backend or os.environ.get("EKSWIN_BACKEND") or spec.backend
+    if backend != spec.backend:
+        from dataclasses import replace
+
+        spec = replace(spec, backend=backend)
+    return spec
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """`ekswin up`: start, print where things are, then wait (or detach)."""
     from harness.backends import BackendUnavailable, choose
 
     run_dir = _run_dir(args)
-    if args.windows_nodes and args.instance_type.strip() == "":
-        raise UsageError("--instance-type must not be empty")
+    spec = build_spec(args)
     try:
-        backend = choose(args.backend)
+        backend = choose(spec.backend)
     except BackendUnavailable as e:
         raise UsageError(str(e)) from e
     if backend != "local":
@@ -130,12 +194,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         return EXIT_FAIL
     if args.detach and not args._supervise:
-        return _up_detached(args, run_dir)
-    return _up_foreground(args, run_dir)
+        return _up_detached(args, run_dir, spec)
+    return _up_foreground(args, run_dir, spec)
 
 
-def _up_foreground(args: argparse.Namespace, run_dir: Path) -> int:
-    from harness.env import Environment, EnvOptions, remove_runtime_state
+def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> int:
+    from harness.env import Environment, remove_runtime_state
     from harness.process import ComponentFailed, PidRegistry
 
     # A crashed earlier run may have left processes behind: reap them first.
@@ -143,18 +207,7 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path) -> int:
     remove_runtime_state(run_dir)
     _reset_run_dir(run_dir)
     (run_dir / rundir.SUPERVISOR_PID).write_text(str(os.getpid()))
-    opts = EnvOptions(
-        name=args.name,
-        run_dir=run_dir,
-        backend="local",
-        windows_nodes=args.windows_nodes,
-        instance_type=args.instance_type,
-        prefix_delegation=args.prefix_delegation,
-        subnet=args.subnet,
-        max_pods=args.max_pods,
-        dsr=args.dsr,
-    )
-    env = Environment(opts)
+    env = Environment(spec, run_dir, name=args.name)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -264,29 +317,28 @@ def _unmerge(run_dir: Path, name: str) -> None:
         marker.unlink()
 
 
-def _supervisor_argv(args: argparse.Namespace, run_dir: Path) -> list[str]:
-    """`ekswin up` in the foreground with the same options: the detached supervisor.
+def _supervisor_argv(args: argparse.Namespace, run_dir: Path, spec_file: Path) -> list[str]:
+    """`ekswin up` in the foreground with the same resolved spec: the detached supervisor.
     Built from the parsed options (not sys.argv), so main(argv) callers work too."""
     argv = [
         sys.executable, "-m", "harness.cli", "up", "--_supervise",
-        "--name", args.name, "--run-dir", str(run_dir), "--backend", args.backend,
-        "--windows-nodes", str(args.windows_nodes), "--instance-type", args.instance_type,
-        "--subnet", args.subnet, "--max-pods", str(args.max_pods),
+        "--name", args.name, "--run-dir", str(run_dir), "--file", str(spec_file),
     ]  # fmt: skip
-    for flag in ("no_merge", "prefix_delegation", "dsr"):
-        if getattr(args, flag):
-            argv.append("--" + flag.replace("_", "-"))
+    if args.no_merge:
+        argv.append("--no-merge")
     return argv
 
 
-def _up_detached(args: argparse.Namespace, run_dir: Path) -> int:
+def _up_detached(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> int:
     """Re-run `up` as a background supervisor and relay its progress until ready."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "ready").unlink(missing_ok=True)
+    spec_file = run_dir / "spec.json"
+    spec_file.write_text(json.dumps(spec.to_dict(), indent=1))
     log = run_dir / "ekswin-up.log"
     with log.open("wb") as out:
         child = subprocess.Popen(
-            _supervisor_argv(args, run_dir),
+            _supervisor_argv(args, run_dir, spec_file),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -334,12 +386,13 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
     try:
         env = json.loads((run_dir / "env.json").read_text())
         status["endpoints"] = env.get("endpoints", {})
+        status["spec"] = env.get("spec")
     except (FileNotFoundError, json.JSONDecodeError):
         status["endpoints"] = {"kubernetes": info["server"]}
     status["api_ready"] = _api_ready(run_dir, info["server"])
     status["running"] = bool(status["api_ready"])
     if status["running"]:
-        from harness.pipeline import summarize_nodes
+        from harness.status import summarize_nodes
 
         try:
             status["nodes"] = summarize_nodes(run_dir)

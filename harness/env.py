@@ -1,4 +1,4 @@
-"""An ekswin environment: a cluster backend plus the emulated EKS-Windows components.
+"""An ekswin environment: a cluster backend plus the components its spec asks for.
 
 ``Environment.start()`` runs a list of small named steps (kind-style) and reports
 each through a progress callback; ``stop()`` undoes them in reverse order. Any
@@ -11,54 +11,44 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness.backends.local import LocalCluster
+from harness.pipeline import Pipeline, Progress, Step
+from harness.spec import EnvSpec
 
-Progress = Callable[[str], None]
-Step = tuple[str, Callable[[Progress], None]]
-
-
-@dataclass
-class EnvOptions:
-    """What `ekswin up` was asked for."""
-
-    name: str
-    run_dir: Path
-    backend: str = "local"
-    windows_nodes: int = 0
-    instance_type: str = "m5.large"
-    prefix_delegation: bool = False
-    subnet: str = "192.168.0.0/19"
-    max_pods: int = 110
-    dsr: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+ENV_FILE = "env.json"
 
 
 class Environment:
-    """Start and stop everything one `ekswin up` owns."""
+    """Start and stop everything one `ekswin up` (or one test) owns."""
 
-    def __init__(self, opts: EnvOptions) -> None:
-        self.opts = opts
-        self.run_dir = opts.run_dir
-        self.cluster = LocalCluster(opts.run_dir, name=opts.name)
+    def __init__(self, spec: EnvSpec, run_dir: Path, name: str = "ekswin") -> None:
+        self.spec = spec
+        self.name = name
+        self.run_dir = run_dir
+        self.cluster = LocalCluster(run_dir, name=name)
         self._undo: list[tuple[str, Callable[[], None]]] = []
         self.endpoints: dict[str, str] = {}
-        self.pipeline: Any = None  # harness.pipeline.Pipeline when nodes were asked for
+        self.pipeline: Pipeline | None = (
+            Pipeline(spec, self.cluster, run_dir, self.endpoints) if spec.has_pipeline() else None
+        )
 
-    def start(self, progress: Progress | None = None) -> None:
-        """Run every step; on failure undo the steps done so far and re-raise."""
-        say = progress or (lambda msg: None)
-        pre, post = self._component_steps()
+    def steps(self) -> list[Step]:
+        """The named steps `start` runs, in order."""
         cluster_step: Step = (
             "Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)",
             self._start_cluster,
         )
-        steps: list[Step] = [*pre, cluster_step, *post]
+        if self.pipeline is None:
+            return [cluster_step]
+        return [*self.pipeline.pre_cluster_steps(), cluster_step, *self.pipeline.steps()]
+
+    def start(self, progress: Progress | None = None) -> None:
+        """Run every step; on failure undo the steps done so far and re-raise."""
+        say = progress or (lambda msg: None)
         try:
-            for title, action in steps:
+            for title, action in self.steps():
                 t0 = time.monotonic()
                 say(f"• {title} ...")
                 action(say)
@@ -67,14 +57,6 @@ class Environment:
         except BaseException:
             self.stop()
             raise
-
-    def _component_steps(self) -> tuple[list[Step], list[Step]]:
-        """Steps before/after the control plane (EC2, HNS, controller, nodes) when asked for."""
-        if self.opts.windows_nodes <= 0:
-            return [], []
-        from harness.pipeline import pipeline_steps
-
-        return pipeline_steps(self)
 
     def on_stop(self, what: str, undo: Callable[[], None]) -> None:
         """Register an undo action (run in reverse order by stop())."""
@@ -86,13 +68,8 @@ class Environment:
         self.endpoints["kubernetes"] = self.cluster.server
 
     def _write_state(self) -> None:
-        state = {
-            "options": {
-                k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.opts).items()
-            },
-            "endpoints": self.endpoints,
-        }
-        (self.run_dir / "env.json").write_text(json.dumps(state, indent=1))
+        state = {"name": self.name, "spec": self.spec.to_dict(), "endpoints": self.endpoints}
+        (self.run_dir / ENV_FILE).write_text(json.dumps(state, indent=1))
 
     def stop(self) -> None:
         """Undo every step, newest first; also reap anything recorded in pids.json."""
@@ -106,6 +83,15 @@ class Environment:
         self.cluster.supervisor.stop_all()
         if errors:
             raise RuntimeError("teardown problems: " + "; ".join(errors))
+
+
+def read_state(run_dir: Path) -> dict[str, object]:
+    """The env.json a started environment wrote ({} when absent or unreadable)."""
+    try:
+        data = json.loads((run_dir / ENV_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def remove_runtime_state(run_dir: Path) -> None:

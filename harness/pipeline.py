@@ -1,64 +1,74 @@
-"""Compose the Windows pod-networking pipeline around a running cluster.
+"""Compose the Windows pod-networking pipeline around a running cluster, from a spec.
 
-Steps (each a named action shown with progress by `ekswin up`):
-fake EC2 + fake HNS processes (started before the control plane, so they boot in
-parallel with it), the VPC and subnet in EC2, RBAC + the `amazon-vpc-cni` ConfigMap,
-the VPC Resource Controller with its admission webhook (own ServiceAccount identity),
-the webhook registrations (caBundle = the cluster CA that signed the serving cert),
-then the Windows nodes: EC2 instances and the node agent (kubelet, CNI, kube-proxy).
+Steps (each a named action shown with progress by `ekswin up`): fake EC2 + fake HNS
+(started before the control plane, so they boot in parallel with it), the VPC and
+subnets in EC2 (with CIDR reservations and fragmentation), RBAC + the
+`amazon-vpc-cni` ConfigMap, the VPC Resource Controller replicas with the admission
+webhook (own ServiceAccount identity), the webhook registrations (caBundle = the
+cluster CA that signed the serving cert), then the Windows nodes (EC2 instances and
+the node agent) and a wait until every node is schedulable.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from harness.backends import ClusterAccess
+from harness.components import Component, ListeningLine, python_module
 from harness.netutil import LOOPBACK
 from harness.nodes.ec2 import ec2_client
-from harness.process import ManagedProcess
-from harness.waiting import wait_until as wait_until  # re-exported: moved to harness.waiting
+from harness.nodes.launch import NodeLaunch, NodeRecord, node_specs, start_nodes
+from harness.nodes.spec import IP_RESOURCE
+from harness.spec import REGION, EnvSpec
+from harness.waiting import wait_until
 
-if TYPE_CHECKING:
-    from harness.env import Environment, Progress
-
-REGION = "us-west-2"
-AZ = "us-west-2a"
-VPC_CIDR = "192.168.0.0/16"
 CONTROLLER_SA = ("kube-system", "vpc-resource-controller")
-IP_RESOURCE = "vpc.amazonaws.com/PrivateIPv4Address"
-LISTENING = r"(?m)^listening on (\S+)"
 START_TIMEOUT_S = 60.0
+WEBHOOK_LINE = r"(?m)^webhook on (\S+)"
 
-Step = tuple[str, Callable[["Progress"], None]]
-
-
-def python_module(module: str, *args: str) -> list[str]:
-    """argv running a module of this installation with the current interpreter."""
-    return [sys.executable, "-m", module, *args]
-
-
-def listening_url(proc: ManagedProcess, timeout_s: float = START_TIMEOUT_S) -> str:
-    """Wait for a component's first 'listening on URL' line and return the URL."""
-    return proc.wait_for_line(LISTENING, timeout_s).group(1)
+Progress = Callable[[str], None]
+Step = tuple[str, Callable[[Progress], None]]
 
 
 class Pipeline:
-    """The components `ekswin up --windows-nodes N` starts around the cluster."""
+    """The components an environment spec asks for around the cluster."""
 
-    def __init__(self, env: Environment) -> None:
-        self.env = env
-        self.opts = env.opts
-        self.run_dir = env.run_dir
-        self.sup = env.cluster.supervisor
-        self.seed = int(self.opts.extra.get("seed", 0))
-        self.cooldown_s = float(self.opts.extra.get("cooldown_s", 30.0))
-        self.ec2_url = ""
-        self.hns_target = ""
-        self.subnet_id = ""
+    def __init__(
+        self, spec: EnvSpec, cluster: ClusterAccess, run_dir: Path, endpoints: dict[str, str]
+    ) -> None:
+        self.spec = spec
+        self.cluster = cluster
+        self.run_dir = run_dir
+        self.endpoints = endpoints
+        self.sup = cluster.supervisor
+        self.ec2 = Component(
+            "fake-ec2",
+            python_module("fake_ec2", "--port", "0", "--seed", str(spec.seed)),
+            ListeningLine(),
+        )
+        self.hns = Component(
+            "fake-hns",
+            python_module("fake_hns", "--port", "0", "--seed", str(spec.seed)),
+            ListeningLine(),
+        )
+        self.controllers: list[Component] = []
+        self.agent: Component | None = None
+        self.vpc_id = ""
+        self.subnet_ids: dict[str, str] = {}
         self.nodes: list[dict[str, Any]] = []
+
+    @property
+    def ec2_url(self) -> str:
+        """fake_ec2's URL (once ready)."""
+        return self.ec2.url
+
+    @property
+    def hns_target(self) -> str:
+        """fake_hns's host:port (once ready)."""
+        return self.hns.url.removeprefix("grpc://")
 
     # -- steps ----------------------------------------------------------------------
     def pre_cluster_steps(self) -> list[Step]:
@@ -67,114 +77,159 @@ class Pipeline:
 
     def steps(self) -> list[Step]:
         """Steps after the control plane is up."""
-        n = self.opts.windows_nodes
-        return [
-            ("Creating the VPC and subnet in fake EC2", self.create_vpc),
-            ("Installing RBAC and the amazon-vpc-cni ConfigMap", self.install_cluster_config),
-            ("Starting the VPC resource controller and admission webhook", self.start_controller),
-            (
-                f"Starting {n} Windows node{'s' if n != 1 else ''} ({self.opts.instance_type})",
-                self.start_nodes,
-            ),
-        ]
+        steps: list[Step] = [("Creating the VPC and subnets in fake EC2", self.create_vpc)]
+        steps.append(("Installing RBAC and the amazon-vpc-cni ConfigMap", self.install_config))
+        if self.spec.controller.replicas > 0:
+            steps.append(
+                (
+                    "Starting the VPC resource controller and admission webhook",
+                    self.start_controller,
+                )
+            )
+        n = self.spec.node_count()
+        if n:
+            types = sorted({g.instance_type for g in self.spec.nodes})
+            steps.append(
+                (
+                    f"Starting {n} Windows node{'s' if n != 1 else ''} ({', '.join(types)})",
+                    self.start_nodes,
+                )
+            )
+        return steps
 
     def spawn_ec2_hns(self, say: Progress) -> None:
         """Start both servers; their URLs are read later (they boot while etcd does)."""
-        self.sup.start(
-            "fake-ec2", python_module("fake_ec2", "--port", "0", "--seed", str(self.seed))
-        )
-        self.sup.start(
-            "fake-hns", python_module("fake_hns", "--port", "0", "--seed", str(self.seed))
-        )
+        self.ec2.start(self.sup)
+        self.hns.start(self.sup)
 
     def create_vpc(self, say: Progress) -> None:
-        """Read the servers' URLs; create the VPC and the node subnet."""
-        self.ec2_url = listening_url(self.sup.get("fake-ec2"))
-        self.hns_target = listening_url(self.sup.get("fake-hns")).removeprefix("grpc://")
-        self.env.endpoints["ec2"] = self.ec2_url
-        self.env.endpoints["hns"] = f"grpc://{self.hns_target}"
+        """Wait for the servers; create the VPC, its subnets, reservations, fragmentation."""
+        self.endpoints["ec2"] = self.ec2.wait_ready(START_TIMEOUT_S)
+        self.endpoints["hns"] = self.hns.wait_ready(START_TIMEOUT_S)
         ec2 = ec2_client(self.ec2_url, REGION)
-        vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=self.opts.subnet, AvailabilityZone=AZ)
-        self.subnet_id = subnet["Subnet"]["SubnetId"]
-        say(f"    vpc {vpc}, subnet {self.subnet_id} {self.opts.subnet}")
+        self.vpc_id = ec2.create_vpc(CidrBlock=self.spec.vpc.cidr)["Vpc"]["VpcId"]
+        for s in self.spec.vpc.subnets:
+            sid = ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=s.cidr, AvailabilityZone=s.az)[
+                "Subnet"
+            ]["SubnetId"]
+            self.subnet_ids[s.name] = sid
+            for r in s.reservations:
+                ec2.create_subnet_cidr_reservation(
+                    SubnetId=sid, Cidr=r.cidr, ReservationType=r.type
+                )
+            if s.fragment is not None:
+                from fake_ec2.admin import AdminClient
 
-    def install_cluster_config(self, say: Progress) -> None:
-        """RBAC for the controller, its ServiceAccount identity and the ConfigMap."""
-        from kubernetes import client
+                AdminClient(self.ec2_url).fragment(sid, s.fragment.every, s.fragment.offset)
+            say(f"    subnet {s.name}: {sid} {s.cidr} ({s.az})")
+        say(f"    vpc {self.vpc_id} {self.spec.vpc.cidr}")
 
+    def install_config(self, say: Progress) -> None:
+        """RBAC for the controller and, when the spec has one, the ConfigMap."""
         from controller import deploy
         from harness.manifests import apply
 
-        api = self.env.cluster.api
+        api = self.cluster.api
         apply(api, deploy.rbac_manifests())
-        data = {"enable-windows-ipam": "true"}
-        if self.opts.prefix_delegation:
-            data["enable-windows-prefix-delegation"] = "true"
-        data.update(self.opts.extra.get("configmap", {}))
-        cm = client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name="amazon-vpc-cni", namespace="kube-system"),
-            data=data,
+        if self.spec.configmap is not None:
+            apply(
+                api,
+                [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "amazon-vpc-cni", "namespace": "kube-system"},
+                        "data": dict(self.spec.configmap),
+                    }
+                ],
+            )
+
+    def controller_argv(self, kubeconfig: Path, cert_dir: Path, webhook: bool) -> list[str]:
+        """The controller's command line for this spec (timing flags, then the spec's)."""
+        ctl = self.spec.controller
+        return python_module(
+            "controller",
+            f"--kubeconfig={kubeconfig}",
+            f"--ec2-endpoint={self.ec2_url}",
+            f"--region={REGION}",
+            "--metrics-port=0",
+            "--webhook-port=0",
+            f"--webhook-cert-dir={cert_dir}",
+            f"--components={'controller,webhook' if webhook else 'controller'}",
+            f"--log-level={ctl.log_level}",
+            *self.spec.timing.controller_flags(),
+            *ctl.extra_argv(),
         )
-        apply(api, [api.sanitize_for_serialization(cm) | {"apiVersion": "v1", "kind": "ConfigMap"}])
 
     def start_controller(self, say: Progress) -> None:
-        """Controller + webhook under its own ServiceAccount; then register the webhooks."""
+        """Controller replicas under their own ServiceAccount; register the webhooks."""
         from controller import deploy
         from harness.manifests import apply
 
-        cluster = self.env.cluster
         comp = self.run_dir / "components"
-        kubeconfig = cluster.service_account_kubeconfig(
+        kubeconfig = self.cluster.service_account_kubeconfig(
             *CONTROLLER_SA, comp / "controller.kubeconfig"
         )
         cert_dir = comp / "webhook-certs"
         cert_dir.mkdir(parents=True, exist_ok=True)
-        cluster.certificate_authority().issue_server(
+        self.cluster.certificate_authority().issue_server(
             "vpc-resource-controller-webhook", dns=["localhost"], ips=[LOOPBACK]
         ).write(cert_dir / "tls.crt", cert_dir / "tls.key")
-        argv = python_module(
-            "controller",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--ec2-endpoint",
-            self.ec2_url,
-            "--region",
-            REGION,
-            "--metrics-port",
-            "0",
-            "--webhook-port",
-            "0",
-            "--webhook-cert-dir",
-            str(cert_dir),
-            "--cooldown-seconds",
-            str(self.cooldown_s),
-            *self.opts.extra.get("controller_args", []),
+        for i in range(self.spec.controller.replicas):
+            name = "controller" if i == 0 else f"controller-{i}"
+            # The first replica serves the webhook the configurations point at.
+            argv = self.controller_argv(kubeconfig, cert_dir, webhook=i == 0)
+            self.controllers.append(Component(name, argv, ListeningLine()).start(self.sup))
+        for c in self.controllers:
+            self.endpoints[c.name] = c.wait_ready(START_TIMEOUT_S)
+        first = self.controllers[0]
+        assert first.process is not None
+        webhook = first.process.wait_for_line(WEBHOOK_LINE, START_TIMEOUT_S).group(1)
+        self.endpoints["webhook"] = webhook
+        apply(
+            self.cluster.api,
+            deploy.webhook_configurations(webhook, self.cluster.ca_file.read_bytes()),
         )
-        proc = self.sup.start("controller", argv)
-        self.env.endpoints["controller"] = listening_url(proc)
-        webhook = proc.wait_for_line(r"(?m)^webhook on (\S+)", START_TIMEOUT_S).group(1)
-        self.env.endpoints["webhook"] = webhook
-        apply(cluster.api, deploy.webhook_configurations(webhook, cluster.ca_file.read_bytes()))
 
     def start_nodes(self, say: Progress) -> None:
         """EC2 instances, node credentials and the node agent; wait until all are Ready."""
-        from harness.nodes import launch
-
-        self.nodes = launch.start_nodes(self, say)
-        (self.run_dir / "nodes.json").write_text(
-            json.dumps({"ec2": self.ec2_url, "hns": self.hns_target, "nodes": self.nodes}, indent=1)
+        plan = NodeLaunch(
+            nodes=tuple(node_specs(self.spec, self.subnet_ids, REGION)),
+            ec2_url=self.ec2_url,
+            hns_target=self.hns_target,
+            region=REGION,
+            run_dir=self.run_dir,
+            spec=self.spec,
         )
-        self.wait_nodes_schedulable(say)
+        self.agent, records = start_nodes(plan, self.cluster, lambda m: say(f"    {m}"))
+        self.nodes = [r.to_dict() for r in records]
+        self.write_nodes_file(records)
+        self.wait_nodes_schedulable(say, plan.ready_timeout_s())
 
-    def wait_nodes_schedulable(self, say: Progress) -> None:
-        """Wait until every node is Ready and (IPAM on) advertises its pod IPs as allocatable,
-        so the scheduler can place Windows pods as soon as `up` returns."""
+    def write_nodes_file(self, records: list[NodeRecord]) -> None:
+        """nodes.json: where `ekswin status` and the invariants find the nodes."""
+        (self.run_dir / "nodes.json").write_text(
+            json.dumps(
+                {
+                    "ec2": self.ec2_url,
+                    "hns": self.hns_target,
+                    "region": REGION,
+                    "vpc_id": self.vpc_id,
+                    "subnets": self.subnet_ids,
+                    "nodes": [r.to_dict() for r in records],
+                },
+                indent=1,
+            )
+        )
+
+    def wait_nodes_schedulable(self, say: Progress, timeout_s: float) -> None:
+        """Wait until every node is Ready and (IPAM on, a controller running) advertises
+        its pod IPs as allocatable, so the scheduler can place Windows pods at once."""
         from kubernetes import client
 
         names = {n["name"] for n in self.nodes}
-        core = client.CoreV1Api(self.env.cluster.api)
-        ipam = self.opts.extra.get("configmap", {}).get("enable-windows-ipam", "true") == "true"
+        core = client.CoreV1Api(self.cluster.api)
+        needs_ip = self.spec.ipam_enabled() and self.spec.controller.replicas > 0
 
         def schedulable() -> bool:
             ready = 0
@@ -183,91 +238,12 @@ class Pipeline:
                     continue
                 conds = {c.type: c.status for c in node.status.conditions or []}
                 alloc = node.status.allocatable or {}
-                if conds.get("Ready") == "True" and (not ipam or IP_RESOURCE in alloc):
+                if conds.get("Ready") == "True" and (not needs_ip or IP_RESOURCE in alloc):
                     ready += 1
             return ready == len(names)
 
-        wait_until(
-            schedulable,
-            float(self.opts.extra.get("nodes_ready_timeout_s", 120.0)),
-            "every Windows node Ready with vpc.amazonaws.com/PrivateIPv4Address allocatable",
-        )
-        say(f"    {len(names)} node(s) Ready and advertising pod IPs")
-
-
-def pipeline_steps(env: Environment) -> tuple[list[Step], list[Step]]:
-    """(steps before the control plane, steps after it) for `ekswin up --windows-nodes`."""
-    pipe = Pipeline(env)
-    env.pipeline = pipe
-    return pipe.pre_cluster_steps(), pipe.steps()
-
-
-def summarize_nodes(run_dir: Path) -> list[dict[str, Any]]:
-    """Per node: instance, mode, capacity, ENI IPs and prefixes, IPs in use and free."""
-    from kubernetes import client
-
-    from harness.identity import api_client
-
-    if not (run_dir / "nodes.json").exists():
-        return []  # an environment without Windows nodes
-    state = json.loads((run_dir / "nodes.json").read_text())
-    ec2 = ec2_client(state["ec2"], REGION)
-    ids = [n["instance_id"] for n in state["nodes"]]
-    enis = {}
-    if ids:
-        for eni in ec2.describe_network_interfaces(
-            Filters=[{"Name": "attachment.instance-id", "Values": ids}]
-        )["NetworkInterfaces"]:
-            if eni.get("Attachment", {}).get("DeviceIndex") == 0:
-                enis[eni["Attachment"]["InstanceId"]] = eni
-    api = api_client(run_dir / "kubeconfig")
-    try:
-        core = client.CoreV1Api(api)
-        k8s_nodes = {n.metadata.name: n for n in core.list_node().items}
-        pods = core.list_pod_for_all_namespaces().items
-    finally:
-        api.close()
-    out = []
-    for n in state["nodes"]:
-        eni = enis.get(n["instance_id"], {})
-        node = k8s_nodes.get(n["name"])
-        cap = (node.status.capacity or {}) if node and node.status else {}
-        secondary = [
-            a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []) if not a.get("Primary")
-        ]
-        prefixes = [p["Ipv4Prefix"] for p in eni.get("Ipv4Prefixes", [])]
-        used = sum(
-            1
-            for p in pods
-            if p.spec.node_name == n["name"]
-            and "vpc.amazonaws.com/PrivateIPv4Address" in (p.metadata.annotations or {})
-            and p.status.phase not in ("Succeeded", "Failed")
-        )
-        held = len(secondary) + 16 * len(prefixes)
-        out.append(
-            {
-                "name": n["name"],
-                "instance_id": n["instance_id"],
-                "instance_type": n.get("instance_type"),
-                "mode": "prefix"
-                if prefixes
-                else ("secondary" if secondary else n.get("mode", "?")),
-                "capacity": cap.get("vpc.amazonaws.com/PrivateIPv4Address"),
-                "ready": bool(
-                    node
-                    and any(
-                        c.type == "Ready" and c.status == "True"
-                        for c in node.status.conditions or []
-                    )
-                ),
-                "eni": {
-                    "id": eni.get("NetworkInterfaceId"),
-                    "primary_ip": eni.get("PrivateIpAddress"),
-                    "secondary_ips": secondary,
-                    "prefixes": prefixes,
-                },
-                "assigned_ips": used,
-                "free_ips": max(0, held - used),
-            }
-        )
-    return out
+        what = "every Windows node Ready"
+        if needs_ip:
+            what += f" with {IP_RESOURCE} allocatable"
+        wait_until(schedulable, timeout_s, what)
+        say(f"    {len(names)} node(s) {'schedulable' if needs_ip else 'Ready'}")

@@ -75,6 +75,36 @@ def listening_servers(tmp_path: Path) -> Iterator[ServerGroup]:
         yield group
 
 
+FLAG_SHORTCUTS = (
+    "windows_nodes",
+    "instance_type",
+    "prefix_delegation",
+    "subnet",
+    "max_pods",
+    "dsr",
+)
+
+
+def spec_for_test(spec: Any = None, **fields: Any) -> Any:
+    """An EnvSpec from environment spec fields (the schema's top-level keys), optionally
+    starting from the `ekswin up` flag shortcuts; timing defaults to ``fast`` in tests."""
+    from harness.spec import EnvSpec, parse_spec, spec_document
+
+    if isinstance(spec, EnvSpec):
+        if fields:
+            raise TypeError("pass either an EnvSpec or spec fields, not both")
+        return spec
+    flags = {k: fields.pop(k) for k in FLAG_SHORTCUTS if k in fields}
+    doc: dict[str, Any] = spec_document(**flags) if flags else {"version": 1}
+    doc["timing"] = "fast"
+    for key, value in {**(spec or {}), **fields}.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict) and key != "configmap":
+            doc[key] = {**doc[key], **value}
+        else:
+            doc[key] = value
+    return parse_spec(doc, "ekswin_env_factory")
+
+
 class EnvFactory:
     """Starts whole ekswin environments (control plane + EC2 + HNS + controller + nodes)."""
 
@@ -82,12 +112,13 @@ class EnvFactory:
         self.base = base
         self.started: list[Any] = []
 
-    def __call__(self, name: str = "e2e", **options: Any) -> Any:
-        """Start an environment; keyword options are EnvOptions fields (extra=... too)."""
-        from harness.env import Environment, EnvOptions
+    def __call__(self, name: str = "e2e", spec: Any = None, **fields: Any) -> Any:
+        """Start an environment from an EnvSpec, a spec mapping, or spec fields as keywords
+        (``nodes=[...]``, ``configmap={...}``, ``timing=...``; see spec_for_test)."""
+        from harness.env import Environment
 
         run_dir = self.base / f"{name}-{len(self.started)}"
-        env = Environment(EnvOptions(name=name, run_dir=run_dir, **options))
+        env = Environment(spec_for_test(spec, **fields), run_dir, name=name)
         env.start()
         self.started.append(env)
         return env

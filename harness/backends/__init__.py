@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.binaries import INSTALL_HINT, MissingBinaries, resolve_all
+
+if TYPE_CHECKING:
+    from harness.certs import CertificateAuthority
+    from harness.process import Supervisor
 
 BACKENDS = ("auto", "local", "kind")
 
@@ -65,3 +71,38 @@ def choose(backend: str) -> str:
             f"no backend available: {e.missing and ', '.join(e.missing)} missing for the local "
             f"backend, and no Docker engine for kind. {INSTALL_HINT}"
         ) from e
+
+
+class ClusterAccess(Protocol):
+    """What the pipeline needs from a running cluster backend (LocalCluster today)."""
+
+    @property
+    def api(self) -> Any:
+        """An admin kubernetes.client.ApiClient."""
+
+    @property
+    def server(self) -> str:
+        """The API server URL."""
+
+    @property
+    def ca_file(self) -> Path:
+        """The cluster CA certificate (the webhooks' caBundle)."""
+
+    @property
+    def webhook_host(self) -> str:
+        """The address at which the API server reaches webhooks served by this host."""
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """Where this environment's processes are supervised."""
+
+    def certificate_authority(self) -> CertificateAuthority:
+        """The CA that signs serving certificates the API server trusts."""
+
+    def issue_client_kubeconfig(
+        self, user: str, groups: list[str] | tuple[str, ...], path: Path
+    ) -> Path:
+        """A kubeconfig with a client certificate for `user` in `groups`."""
+
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
+        """A kubeconfig with a token of ServiceAccount namespace/name."""

@@ -11,6 +11,7 @@ the generated stubs, so the exec'd plugin stays light.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,11 +184,16 @@ class NodeHns:
             raise _failure(e, method) from None
 
     # -- host ------------------------------------------------------------------------------
-    def ensure_host(self, windows_build: str) -> None:
-        """Create this node's HNS unless it exists (a restarted agent keeps its objects)."""
+    def ensure_host(self, windows_build: str, settings: Mapping[str, Any] | None = None) -> None:
+        """Create this node's HNS unless it exists (a restarted agent keeps its objects).
+
+        `settings` carries the port-pool model's parameters (AgentConfig.hns_host)."""
         build = BUILDS.get(windows_build, windows_build)
+        fields = host_fields(settings or {})
         try:
-            self._call("CreateHost", pb.CreateHostRequest(host=self.host, windows_build=build))
+            self._call(
+                "CreateHost", pb.CreateHostRequest(host=self.host, windows_build=build, **fields)
+            )
         except HnsFailure as e:
             if e.code != grpc.StatusCode.ALREADY_EXISTS:
                 raise
@@ -466,3 +472,21 @@ class NodeHns:
             spec.external_port,
             spec.dsr,
         ) and len(have.backends) == len(spec.backends)
+
+
+def host_fields(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateHostRequest fields from AgentConfig.hns_host (ranges as [first, last])."""
+    out: dict[str, Any] = {}
+    if "dynamic_port_range" in settings:
+        a, b = settings["dynamic_port_range"]
+        out["dynamic_port_range"] = pb.PortRange(start=int(a), end=int(b))
+    if "excluded_port_ranges" in settings:
+        out["excluded_port_ranges"] = [
+            pb.PortRange(start=int(a), end=int(b)) for a, b in settings["excluded_port_ranges"]
+        ]
+    for key in ("port_block_size", "max_non_dsr_backends"):
+        if key in settings:
+            out[key] = int(settings[key])
+    if "host_held_ports" in settings:
+        out["host_held_ports"] = [int(p) for p in settings["host_held_ports"]]
+    return out

@@ -1,8 +1,9 @@
 """``python -m harness.nodes --config agent.json``: run the node agent.
 
-First stdout line once ready: ``ready N nodes``. SIGTERM/SIGINT stop it; the nodes are
-left registered (their Leases stop, so the node lifecycle controller marks them
-NotReady). Exit 2 for a bad config, 1 when start-up fails.
+First stdout line once every node is registered: ``listening on URL`` (the CNI socket
+``unix://…`` in exec mode, else ``file://`` of the status file), then ``ready N nodes``.
+SIGTERM/SIGINT stop it; the nodes are left registered (their Leases stop, so the node
+lifecycle controller marks them NotReady). Exit 2 for a bad config, 1 when start-up fails.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ async def _run(config_path: Path) -> int:
         logging.getLogger("ekswin.nodes").exception("agent start-up failed")
         await agent.stop()
         return 1
+    print(f"listening on {agent.listen_url}", flush=True)
     print(f"ready {len(agent.nodes)} nodes", flush=True)
     await agent.stopping.wait()
     await agent.stop()

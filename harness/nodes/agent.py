@@ -95,6 +95,7 @@ class Agent:
         self.annotations = AnnotationBoard(self._cached_pod)
         self.kp_client: RestClient | None = None
         self.tasks: list[asyncio.Task[Any]] = []
+        self.listen_url = ""  # printed as `listening on URL` once every node is registered
 
     async def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         """Run a blocking call (REST, gRPC) in the bounded worker pool."""
@@ -112,7 +113,9 @@ class Agent:
             agent_socket = choose_socket_path(self.cfg.cni, self.cfg.status_file)
             await self.cni.start_server(agent_socket)
             log.info("CNI mode exec: ekswin-cni hands calls to %s", agent_socket)
+            self.listen_url = f"unix://{agent_socket}"
         else:
+            self.listen_url = f"file://{self.cfg.status_file}"
             log.info("CNI mode %s", self.cfg.cni.mode)
         entries = list(self.cfg.nodes)
         missing = [e for e in entries if e.instance is None]
@@ -139,7 +142,7 @@ class Agent:
             # smaller pool discards connections under a burst of pods and re-handshakes.
             client = await self.call(RestClient, entry.kubeconfig, self.cfg.api_workers)
             hns = NodeHns(self.cfg.hns_target, entry.spec.name)
-            await self.call(hns.ensure_host, entry.spec.windows_build)
+            await self.call(hns.ensure_host, entry.spec.windows_build, self.cfg.hns_host)
             # Node bootstrap creates the L2Bridge network (kube-proxy needs it before any
             # pod exists); the CNI plugin finds it by name.
             netconf = build_netconf(

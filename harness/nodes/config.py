@@ -134,6 +134,10 @@ class AgentConfig:
     api_workers: int = 16
     status_file: str = ""
     windows_build_hns: Mapping[str, str] = field(default_factory=dict)
+    # fake_hns CreateHost fields for every node (the port-pool model's parameters:
+    # dynamic_port_range [a, b], port_block_size, excluded_port_ranges [[a, b]],
+    # host_held_ports, max_non_dsr_backends); empty: fake_hns's defaults.
+    hns_host: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.nodes:

@@ -1,108 +1,176 @@
-"""Start the Windows nodes for a pipeline: EC2 instances, node identities, the agent.
+"""Start the Windows nodes of an environment: EC2 instances, node identities, the agent.
 
-``start_nodes(pipeline, say)`` is what ``harness.pipeline.Pipeline.start_nodes`` calls.
-It reads from the pipeline: ``opts`` (windows_nodes, instance_type, max_pods, dsr,
-``extra``), ``ec2_url``, ``hns_target``, ``subnet_id``, ``run_dir``, ``sup`` (the
-Supervisor) and ``env.cluster`` (for ``issue_client_kubeconfig``).
-Extra options honoured (``opts.extra``): ``windows_build``, ``timing_profile``,
-``kube_proxy`` (mapping, see docs/nodes.md), ``cni_mode``, ``annotation_timeout_s``,
-``node_prefix`` (default ``win``), ``service_cidr``, ``agent_start_timeout_s``.
+:func:`start_nodes` takes a typed :class:`NodeLaunch` (built by the pipeline from the
+environment spec) and the cluster; it never reaches into the pipeline.
 """
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.backends import ClusterAccess
+from harness.components import Component, ListeningLine, python_module
 from harness.nodes.config import AgentConfig, CniSettings, NodeEntry
 from harness.nodes.ec2 import register_instances
 from harness.nodes.spec import NodeSpec
-
-READY_LINE = r"(?m)^ready (\d+) nodes"
-
-
-def node_specs(opts: Any, subnet_id: str, region: str) -> list[NodeSpec]:
-    """NodeSpecs for `ekswin up --windows-nodes N` options."""
-    extra = dict(getattr(opts, "extra", {}) or {})
-    prefix = str(extra.get("node_prefix", "win"))
-    return [
-        NodeSpec(
-            name=f"{prefix}-{i}",
-            instance_type=opts.instance_type,
-            subnet_id=subnet_id,
-            region=region,
-            max_pods=int(getattr(opts, "max_pods", 110)),
-            windows_build=str(extra.get("windows_build", "10.0.17763")),
-        )
-        for i in range(int(opts.windows_nodes))
-    ]
+from harness.spec import EnvSpec, Timing
 
 
-def kube_proxy_settings(opts: Any) -> dict[str, Any]:
-    """The agent's kube_proxy block: ``--dsr`` means ``--enable-dsr`` plus ``WinDSR=true``."""
-    extra = dict(getattr(opts, "extra", {}) or {})
-    kp = dict(extra.get("kube_proxy") or {})
-    if getattr(opts, "dsr", False):
-        kp.setdefault("enable_dsr", True)
-        kp.setdefault("feature_gates", {"WinDSR": True})
+@dataclass(frozen=True)
+class NodeRecord:
+    """One started node, as nodes.json records it."""
+
+    name: str
+    instance_id: str
+    instance_type: str
+    private_ip: str
+    eni_id: str
+    kubeconfig: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """Everything the node step needs, typed."""
+
+    nodes: tuple[NodeSpec, ...]
+    ec2_url: str
+    hns_target: str  # host:port
+    region: str
+    run_dir: Path
+    spec: EnvSpec
+
+    @property
+    def timing(self) -> Timing:
+        """The environment's timing."""
+        return self.spec.timing
+
+    def ready_timeout_s(self) -> float:
+        """How long the agent may take to register every node: grows with the work."""
+        return 60.0 + 0.5 * len(self.nodes)
+
+
+def node_specs(spec: EnvSpec, subnet_ids: dict[str, str], region: str) -> list[NodeSpec]:
+    """A NodeSpec per node of the environment spec, launched into its group's subnet."""
+    out = []
+    for group in spec.nodes:
+        subnet = spec.subnet_of(group)
+        for name in group.node_names():
+            out.append(
+                NodeSpec(
+                    name=name,
+                    instance_type=group.instance_type,
+                    subnet_id=subnet_ids[subnet.name],
+                    availability_zone=subnet.az,
+                    region=region,
+                    max_pods=group.max_pods,
+                    windows_build=group.windows_build,
+                )
+            )
+    return out
+
+
+def kube_proxy_settings(spec: EnvSpec) -> dict[str, Any]:
+    """The agent's kube_proxy block: `dsr` means ``--enable-dsr`` plus ``WinDSR=true``."""
+    kp: dict[str, Any] = {
+        "sync_period_s": spec.kube_proxy.sync_period_s,
+        "min_sync_period_s": spec.kube_proxy.min_sync_period_s,
+    }
+    if spec.kube_proxy.dsr:
+        kp["enable_dsr"] = True
+        kp["feature_gates"] = {"WinDSR": True}
     return kp
 
 
-def start_nodes(pipeline: Any, say: Any) -> list[dict[str, Any]]:
-    """Launch instances, issue node credentials, start the agent and wait for it."""
-    from harness.pipeline import REGION, python_module
+def hns_host_settings(spec: EnvSpec) -> dict[str, Any]:
+    """fake_hns CreateHost fields for the spec's port-pool parameters (unset: defaults)."""
+    h = spec.hns
+    out: dict[str, Any] = {}
+    if h.dynamic_port_range is not None:
+        out["dynamic_port_range"] = list(h.dynamic_port_range)
+    if h.port_block_size is not None:
+        out["port_block_size"] = h.port_block_size
+    if h.excluded_port_ranges:
+        out["excluded_port_ranges"] = [list(r) for r in h.excluded_port_ranges]
+    if h.host_held_ports:
+        out["host_held_ports"] = list(h.host_held_ports)
+    if h.max_non_dsr_backends is not None:
+        out["max_non_dsr_backends"] = h.max_non_dsr_backends
+    return out
 
-    opts = pipeline.opts
-    extra = dict(getattr(opts, "extra", {}) or {})
-    comp: Path = pipeline.run_dir / "components" / "nodes"
-    comp.mkdir(parents=True, exist_ok=True)
-    specs = node_specs(opts, pipeline.subnet_id, REGION)
-    launched = register_instances(specs, pipeline.ec2_url, REGION)
-    entries = []
-    for spec, inst in launched:
-        kubeconfig = pipeline.env.cluster.issue_client_kubeconfig(
-            f"system:node:{spec.name}", ["system:nodes"], comp / f"{spec.name}.kubeconfig"
-        )
-        entries.append(NodeEntry(spec, str(kubeconfig), inst))
-    cni = CniSettings(
-        mode=str(extra.get("cni_mode", "exec")),
-        service_cidr=str(extra.get("service_cidr", "10.96.0.0/16")),
-        annotation_timeout_s=float(extra.get("annotation_timeout_s", 60.0)),
-    )
-    from harness.kubeproxy.identity import kube_proxy_kubeconfig
 
-    kp_kubeconfig = kube_proxy_kubeconfig(pipeline.env.cluster, comp / "kube-proxy.kubeconfig")
-    config = AgentConfig(
-        kube_proxy_kubeconfig=str(kp_kubeconfig),
+def agent_config(
+    plan: NodeLaunch, entries: Sequence[NodeEntry], kube_proxy_kubeconfig: str, comp: Path
+) -> AgentConfig:
+    """The node agent's configuration for this launch."""
+    agent = plan.spec.node_agent
+    return AgentConfig(
+        kube_proxy_kubeconfig=kube_proxy_kubeconfig,
+        kube_proxy_enabled=agent.kube_proxy,
         nodes=tuple(entries),
-        hns_target=pipeline.hns_target.removeprefix("grpc://"),
-        timing_profile=extra.get("timing_profile", "fast"),
-        kube_proxy=kube_proxy_settings(opts),
-        cni=cni,
-        ec2_endpoint=pipeline.ec2_url,
-        region=REGION,
-        seed=int(extra.get("seed", 0)),
+        hns_target=plan.hns_target,
+        timing_profile=plan.timing.kubelet_profile(),
+        kube_proxy=kube_proxy_settings(plan.spec),
+        hns_host=hns_host_settings(plan.spec),
+        cni=CniSettings(
+            mode=agent.cni_mode,
+            service_cidr=agent.service_cidr,
+            annotation_timeout_s=plan.timing.cni_annotation_wait_s,
+            concurrency=agent.cni_concurrency,
+        ),
+        ec2_endpoint=plan.ec2_url,
+        region=plan.region,
+        seed=plan.spec.seed,
         status_file=str(comp / "agent-status.json"),
     )
-    path = config.write(comp / "agent.json")
-    proc = pipeline.sup.start(
-        "node-agent", python_module("harness.nodes", "--config", str(path)), stop_grace_s=3.0
-    )
-    proc.wait_for_line(READY_LINE, float(extra.get("agent_start_timeout_s", 120.0)))
+
+
+def start_nodes(
+    plan: NodeLaunch, cluster: ClusterAccess, say: Callable[[str], None]
+) -> tuple[Component, list[NodeRecord]]:
+    """Launch instances, issue node credentials, start the agent and wait for it."""
+    from harness.kubeproxy.identity import kube_proxy_kubeconfig
+
+    comp = plan.run_dir / "components" / "nodes"
+    comp.mkdir(parents=True, exist_ok=True)
+    launched = register_instances(plan.nodes, plan.ec2_url, plan.region)
+    entries = [
+        NodeEntry(
+            spec,
+            str(
+                cluster.issue_client_kubeconfig(
+                    f"system:node:{spec.name}", ["system:nodes"], comp / f"{spec.name}.kubeconfig"
+                )
+            ),
+            inst,
+        )
+        for spec, inst in launched
+    ]
+    kp = kube_proxy_kubeconfig(cluster, comp / "kube-proxy.kubeconfig")
+    path = agent_config(plan, entries, str(kp), comp).write(comp / "agent.json")
+    agent = Component(
+        "node-agent",
+        python_module("harness.nodes", "--config", str(path)),
+        ListeningLine(),
+        stop_grace_s=3.0,
+    ).start(cluster.supervisor)
+    agent.wait_ready(plan.ready_timeout_s())  # printed once every node is registered
     say(f"{len(entries)} Windows node(s) registered")
-    return [
-        {
-            "name": s.name,
-            "instance_id": i.instance_id,
-            "instance_type": s.instance_type,
-            "private_ip": i.private_ip,
-            "eni_id": i.eni_id,
-            "kubeconfig": str(e.kubeconfig),
-        }
+    records = [
+        NodeRecord(
+            name=s.name,
+            instance_id=i.instance_id,
+            instance_type=s.instance_type,
+            private_ip=i.private_ip,
+            eni_id=i.eni_id,
+            kubeconfig=str(e.kubeconfig),
+        )
         for (s, i), e in zip(launched, entries, strict=True)
     ]
-
-
-if __name__ == "__main__":  # pragma: no cover - debugging aid
-    print(__doc__, file=sys.stderr)
+    return agent, records

@@ -1,20 +1,17 @@
 """Kubelet timing profiles (kwok-style "stages" in data, not code).
 
 A profile gives each lifecycle step a [min, max] delay in milliseconds, drawn from a
-seeded random generator, and the sandbox-retry backoff. Profiles live in
-``profiles.json`` next to this module; a scenario may pass its own mapping.
+seeded random generator, and the sandbox-retry backoff. The named profiles are the
+environment's timing profiles (``real``, ``fast``: harness.spec.timing, one table for
+every wait); the agent config may carry a full mapping instead.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
-
-_DATA = Path(__file__).with_name("profiles.json")
 
 
 class ProfileError(ValueError):
@@ -84,9 +81,15 @@ def from_mapping(name: str, data: Mapping[str, Any]) -> TimingProfile:
 
 
 def builtin() -> dict[str, TimingProfile]:
-    """The profiles shipped in profiles.json ("fast", "realistic")."""
-    raw = json.loads(_DATA.read_text())
-    return {k: from_mapping(k, v) for k, v in raw.items()}
+    """The kubelet part of the environment's timing profiles ("real", "fast")."""
+    from harness.spec.timing import PROFILES
+
+    out = {}
+    for name, timing in PROFILES.items():
+        data = timing.kubelet_profile()
+        data.pop("name")
+        out[name] = from_mapping(name, data)
+    return out
 
 
 def load(name_or_mapping: str | Mapping[str, Any]) -> TimingProfile:

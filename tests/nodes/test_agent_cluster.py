@@ -108,11 +108,9 @@ def agent(
 
 
 def _fast() -> dict[str, Any]:
-    import json
+    from harness.spec.timing import PROFILES
 
-    from harness.nodes import profiles
-
-    return dict(json.loads(Path(profiles.__file__).with_name("profiles.json").read_text())["fast"])
+    return PROFILES["fast"].kubelet_profile()
 
 
 @pytest.fixture(scope="module")

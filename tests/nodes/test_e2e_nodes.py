@@ -117,7 +117,6 @@ def test_m5_large_secondary_nine_running_tenth_pending(
         windows_nodes=1,
         instance_type="m5.large",
         prefix_delegation=False,
-        extra={"cooldown_s": 3},
     )
     core = core_api(env)
     for i in range(10):
@@ -153,7 +152,6 @@ def test_t3_2xlarge_prefix_delegation_twenty_pods_then_release(
         windows_nodes=1,
         instance_type="t3.2xlarge",
         prefix_delegation=True,
-        extra={"cooldown_s": 3},
     )
     core = core_api(env)
     for i in range(20):
@@ -183,7 +181,10 @@ def test_annotation_never_arriving_leaves_pod_container_creating(
     ekswin_env_factory: Callable[..., Any], wait_for: Callable[..., Any]
 ) -> None:
     env = ekswin_env_factory(
-        "noctl", windows_nodes=1, instance_type="m5.large", extra={"annotation_timeout_s": 2}
+        "noctl",
+        windows_nodes=1,
+        instance_type="m5.large",
+        timing={"profile": "fast", "cni_annotation_wait_s": 2},
     )
     core = core_api(env)
     wait_for(
@@ -245,7 +246,7 @@ def test_nodeport_services_exhaust_ports_without_dsr(
         "ports",
         windows_nodes=1,
         instance_type="m5.large",
-        extra={"kube_proxy": {"sync_period_s": 5, "min_sync_period_s": 1}},
+        kube_proxy={"sync_period_s": 5, "min_sync_period_s": 1},
     )
     core = core_api(env)
     core.create_namespaced_pod("default", windows_pod("be-0", {"app": "be"}))
@@ -270,7 +271,7 @@ def test_clusterip_services_with_dsr_do_not_exhaust_ports(
         windows_nodes=1,
         instance_type="m5.large",
         dsr=True,
-        extra={"kube_proxy": {"sync_period_s": 5, "min_sync_period_s": 1}},
+        kube_proxy={"sync_period_s": 5, "min_sync_period_s": 1},
     )
     core = core_api(env)
     core.create_namespaced_pod("default", windows_pod("be-0", {"app": "be"}))

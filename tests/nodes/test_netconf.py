@@ -110,8 +110,8 @@ def test_failure_message_matches_containerd_format() -> None:
 
 def test_timing_profiles() -> None:
     profiles = builtin()
-    assert {"fast", "realistic"} <= set(profiles)
-    realistic = profiles["realistic"]
+    assert {"fast", "real"} <= set(profiles)
+    realistic = profiles["real"]
     assert realistic.backoff_s(1) == 10.0 and realistic.backoff_s(2) == 20.0
     assert realistic.backoff_s(50) == 300.0
     assert load("fast").sandbox_create_ms == (0, 0)

@@ -1,0 +1,83 @@
+"""What `ekswin status` reads from a running environment (files in the run directory,
+the Kubernetes API, fake_ec2 and the controller's introspection)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.nodes.ec2 import ec2_client
+from harness.nodes.spec import IP_RESOURCE
+from harness.spec import REGION
+
+
+def summarize_nodes(run_dir: Path) -> list[dict[str, Any]]:
+    """Per node: instance, mode, capacity, ENI IPs and prefixes, IPs in use and free."""
+    from kubernetes import client
+
+    from harness.identity import api_client
+
+    if not (run_dir / "nodes.json").exists():
+        return []  # an environment without Windows nodes
+    state = json.loads((run_dir / "nodes.json").read_text())
+    ec2 = ec2_client(state["ec2"], REGION)
+    ids = [n["instance_id"] for n in state["nodes"]]
+    enis = {}
+    if ids:
+        for eni in ec2.describe_network_interfaces(
+            Filters=[{"Name": "attachment.instance-id", "Values": ids}]
+        )["NetworkInterfaces"]:
+            if eni.get("Attachment", {}).get("DeviceIndex") == 0:
+                enis[eni["Attachment"]["InstanceId"]] = eni
+    api = api_client(run_dir / "kubeconfig")
+    try:
+        core = client.CoreV1Api(api)
+        k8s_nodes = {n.metadata.name: n for n in core.list_node().items}
+        pods = core.list_pod_for_all_namespaces().items
+    finally:
+        api.close()
+    out = []
+    for n in state["nodes"]:
+        eni = enis.get(n["instance_id"], {})
+        node = k8s_nodes.get(n["name"])
+        cap = (node.status.capacity or {}) if node and node.status else {}
+        secondary = [
+            a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []) if not a.get("Primary")
+        ]
+        prefixes = [p["Ipv4Prefix"] for p in eni.get("Ipv4Prefixes", [])]
+        used = sum(
+            1
+            for p in pods
+            if p.spec.node_name == n["name"]
+            and IP_RESOURCE in (p.metadata.annotations or {})
+            and p.status.phase not in ("Succeeded", "Failed")
+        )
+        held = len(secondary) + 16 * len(prefixes)
+        out.append(
+            {
+                "name": n["name"],
+                "instance_id": n["instance_id"],
+                "instance_type": n.get("instance_type"),
+                "mode": "prefix"
+                if prefixes
+                else ("secondary" if secondary else n.get("mode", "?")),
+                "capacity": cap.get(IP_RESOURCE),
+                "ready": bool(
+                    node
+                    and any(
+                        c.type == "Ready" and c.status == "True"
+                        for c in node.status.conditions or []
+                    )
+                ),
+                "eni": {
+                    "id": eni.get("NetworkInterfaceId"),
+                    "primary_ip": eni.get("PrivateIpAddress"),
+                    "secondary_ips": secondary,
+                    "prefixes": prefixes,
+                },
+                "assigned_ips": used,
+                "free_ips": max(0, held - used),
+            }
+        )
+    return out
