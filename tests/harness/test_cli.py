@@ -122,3 +122,29 @@ def test_down_after_crashed_up_reaps_leftovers(env: dict[str, str], tmp_path: Pa
         lambda: not [p for p in comp_pids if _group_alive(p)], 10, "every component group to exit"
     )
     assert json.loads((run_dir / "pids.json").read_text()) == {}
+
+
+def test_up_with_a_bad_spec_file_exits_2_naming_the_field_and_starts_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "env.yaml"
+    spec.write_text("version: 1\nnodes:\n  - {name: win, instnce_type: m5.large}\n")
+    r = run(["up", "-f", str(spec)], env)
+    assert r.returncode == 2, r.stderr
+    assert f"{spec}:3: nodes[0].instnce_type: unknown key 'instnce_type'" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "state" / "ekswin").exists()
+
+
+def test_up_file_cannot_be_combined_with_spec_flags(env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "env.yaml"
+    spec.write_text("version: 1\n")
+    r = run(["up", "-f", str(spec), "--windows-nodes", "2", "--dsr"], env)
+    assert r.returncode == 2
+    assert "cannot be combined with --windows-nodes, --dsr" in r.stderr
+
+
+def test_up_bad_flag_value_is_named_by_flag(env: dict[str, str]) -> None:
+    r = run(["up", "--windows-nodes", "1", "--instance-type", "m5.huge"], env)
+    assert r.returncode == 2
+    assert "--instance-type: got 'm5.huge'; EC2 knows no such instance type" in r.stderr
