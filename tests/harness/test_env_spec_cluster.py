@@ -91,9 +91,7 @@ def test_ec2_has_the_subnets_reservation_and_fragmentation(env: Any) -> None:
 
     wait_until(lambda: len(prefixes("win")) == 1, 60, "win's warm /28")
     # PD prefixes come from the prefix-type reservation first (EC2's rule).
-    assert ipaddress.ip_network(prefixes("win")[0]).subnet_of(
-        ipaddress.ip_network("10.0.0.64/26")
-    )
+    assert ipaddress.ip_network(prefixes("win")[0]).subnet_of(ipaddress.ip_network("10.0.0.64/26"))
     # Subnet b is fragmented: no aligned /28 is free, so its nodes get none.
     assert prefixes("frag-0") == [] and prefixes("frag-1") == []
 
