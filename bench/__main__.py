@@ -13,6 +13,7 @@ import pkgutil
 import sys
 import time
 import traceback
+from pathlib import Path
 
 import bench
 
@@ -21,7 +22,21 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; exit 1 when any failed."""
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("only", nargs="*", help="benchmark module names (default: all)")
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        help="environment spec (YAML) the whole-environment benchmarks start "
+        "(default: each benchmark's own)",
+    )
     args = parser.parse_args(argv)
+    if args.spec is not None:
+        from harness.spec import SpecError, load_spec
+
+        try:
+            bench.BASE_SPEC = load_spec(args.spec)
+        except SpecError as e:
+            print(f"make bench: invalid environment spec:\n{e}", file=sys.stderr)
+            return 2
     names = sorted(
         m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_")
     )

@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import bench
+
 NAME = "node agent: CNI modes (exec+socket, exec-direct, in-process), pods/s end to end"
 CNI_ROUNDS = 12
 NODES = 4
@@ -190,8 +192,13 @@ def _pipeline(mode: str, timing: dict[str, Any]) -> dict[str, Any]:
     from harness.env import Environment
     from harness.spec import parse_spec, spec_document
 
-    doc = spec_document(windows_nodes=NODES, instance_type="t3.2xlarge", prefix_delegation=True)
-    spec = parse_spec({**doc, "timing": timing, "node_agent": {"cni_mode": mode}}, "bench")
+    base = bench.BASE_SPEC
+    if base is not None:  # `make bench BENCH_ARGS="--spec FILE"`: its nodes and settings
+        doc = base.to_dict()
+    else:
+        doc = spec_document(windows_nodes=NODES, instance_type="t3.2xlarge", prefix_delegation=True)
+    agent = {**doc.get("node_agent", {}), "cni_mode": mode}
+    spec = parse_spec({**doc, "timing": timing, "node_agent": agent}, "bench")
     with tempfile.TemporaryDirectory(prefix="ekswin-bench-") as tmp:
         env = Environment(spec, Path(tmp), name="bench")
         t0 = time.perf_counter()
@@ -231,7 +238,8 @@ def _env_up(nodes: int) -> float:
     from harness.spec import spec_from_flags
 
     with tempfile.TemporaryDirectory(prefix="ekswin-bench-") as tmp:
-        env = Environment(spec_from_flags(windows_nodes=nodes), Path(tmp), name="bench")
+        spec = bench.BASE_SPEC or spec_from_flags(windows_nodes=nodes)
+        env = Environment(spec, Path(tmp), name="bench")
         t0 = time.perf_counter()
         env.start()
         try:
