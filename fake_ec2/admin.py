@@ -70,11 +70,22 @@ class AdminClient:
         """Restart the fault RNG from ``seed``."""
         self._call("POST", "seed", {"seed": seed})
 
-    def fragment(self, subnet: str, every: int = 16, offset: int = 0) -> dict[str, Any]:
-        """Occupy one address in every ``every``-block of ``subnet`` at ``offset``."""
-        return self._call(  # type: ignore[no-any-return]
-            "POST", "fragment", {"subnet": subnet, "every": every, "offset": offset}
-        )
+    def fragment(
+        self, subnet: str, every: int = 16, offset: int = 0, cidr: str | None = None
+    ) -> dict[str, Any]:
+        """Occupy one address in every ``every``-block of ``subnet`` (or of its range
+        ``cidr``) at ``offset``."""
+        body: dict[str, Any] = {"subnet": subnet, "every": every, "offset": offset}
+        if cidr is not None:
+            body["cidr"] = cidr
+        return self._call("POST", "fragment", body)  # type: ignore[no-any-return]
+
+    def unfragment(self, subnet: str, cidr: str | None = None) -> dict[str, Any]:
+        """Free what fragmentation holds in ``subnet`` (or in its range ``cidr``)."""
+        body: dict[str, Any] = {"subnet": subnet}
+        if cidr is not None:
+            body["cidr"] = cidr
+        return self._call("DELETE", "fragment", body)  # type: ignore[no-any-return]
 
     def state(self) -> dict[str, Any]:
         """Subnets, ENIs with their IPs and prefixes, reservations, faults."""

@@ -310,8 +310,22 @@ class SubnetAllocator:
         return list(self._reservations.values())
 
     # ------------------------------------------------------------------ fragmentation
-    def fragment(self, every: int, offset: int) -> int:
-        """Occupy one free address at ``offset`` in every ``every``-address block.
+    def _range(self, cidr: str | None) -> range:
+        """Offsets of `cidr` (a range inside the subnet), or the whole subnet."""
+        if cidr is None:
+            return range(self._size)
+        try:
+            net = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError as err:
+            raise InvalidParameterValue(f"Invalid CIDR {cidr!r}: {err}") from err
+        first = int(net.network_address) - self._base
+        if not (first >= 0 and first + net.num_addresses <= self._size):
+            raise InvalidParameterValue(f"CIDR {cidr} is not inside subnet {self.cidr}")
+        return range(first, first + net.num_addresses)
+
+    def fragment(self, every: int, offset: int, cidr: str | None = None) -> int:
+        """Occupy one free address at ``offset`` in every ``every``-address block (of
+        ``cidr`` when given, else of the whole subnet).
 
         With ``every`` <= 16 no /28 stays free while most single addresses do. Returns
         how many addresses were occupied.
@@ -320,12 +334,21 @@ class SubnetAllocator:
             raise InvalidParameterValue(f"every must be >= 1, got {every}")
         if not 0 <= offset < every:
             raise InvalidParameterValue(f"offset must be in [0, {every}), got {offset}")
+        span = self._range(cidr)
         occupied = 0
-        for off in range(offset, self._size, every):
+        for off in range(span.start + offset, span.stop, every):
             if self._ip_is_free(off):
                 self._hold_ip(off, FRAGMENT_HOLDER)
                 occupied += 1
         return occupied
+
+    def unfragment(self, cidr: str | None = None) -> int:
+        """Free the addresses fragmentation holds (in ``cidr``, else everywhere)."""
+        span = self._range(cidr)
+        held = [o for o, h in self._ip_holder.items() if h == FRAGMENT_HOLDER and o in span]
+        for off in held:
+            self._drop_ip(off)
+        return len(held)
 
     # ------------------------------------------------------------------ views
     @property

@@ -189,8 +189,13 @@ class Ec2Front:
             return 200, {"seed": self.faults.seed}
         if path == "fragment" and method == "POST":
             return 200, self.fragment(
-                str(payload["subnet"]), int(payload.get("every", 16)), int(payload.get("offset", 0))
+                str(payload["subnet"]),
+                int(payload.get("every", 16)),
+                int(payload.get("offset", 0)),
+                payload.get("cidr"),
             )
+        if path == "fragment" and method == "DELETE":
+            return 200, self.unfragment(str(payload["subnet"]), payload.get("cidr"))
         if path == "state" and method == "GET":
             state = self.rules.snapshot()
             state["faults"] = self.faults.snapshot()
@@ -210,16 +215,33 @@ class Ec2Front:
             return 200, {"ok": True}
         return 404, {"error": f"no admin endpoint {method} {ADMIN_PREFIX}{path}"}
 
-    def fragment(self, subnet_id: str, every: int, offset: int) -> dict[str, Any]:
-        """Occupy one address per ``every``-block of ``subnet_id`` at ``offset``."""
+    def _allocator(self, subnet_id: str) -> Any:
         from fake_ec2 import moto_patch
 
         subnet = moto_patch.find_subnet(subnet_id)
         if subnet is None:
             raise InvalidParameterValue(f"subnet {subnet_id!r} does not exist")
+        return self.rules.subnet(subnet.id, subnet.cidr_block)
+
+    def fragment(
+        self, subnet_id: str, every: int, offset: int, cidr: str | None = None
+    ) -> dict[str, Any]:
+        """Occupy one address per ``every``-block of ``subnet_id`` (or of its ``cidr``)."""
         with self.rules.lock:
-            occupied = self.rules.subnet(subnet.id, subnet.cidr_block).fragment(every, offset)
-        return {"subnet": subnet_id, "every": every, "offset": offset, "occupied": occupied}
+            occupied = self._allocator(subnet_id).fragment(every, offset, cidr)
+        return {
+            "subnet": subnet_id,
+            "every": every,
+            "offset": offset,
+            "cidr": cidr,
+            "occupied": occupied,
+        }
+
+    def unfragment(self, subnet_id: str, cidr: str | None = None) -> dict[str, Any]:
+        """Undo fragmentation of ``subnet_id`` (or of its ``cidr``)."""
+        with self.rules.lock:
+            freed = self._allocator(subnet_id).unfragment(cidr)
+        return {"subnet": subnet_id, "cidr": cidr, "freed": freed}
 
 
 class Ec2Server:

@@ -113,3 +113,25 @@ def test_large_subnet_allocates_lowest_free_without_scanning() -> None:
     ips = alloc.allocate_ips(3, "eni-a")
     assert ips == ["10.1.0.4", "10.1.0.5", "10.1.0.6"]
     assert alloc.available_count == 65536 - 5 - 100 * 16 - 3
+
+
+def test_fragment_a_range_then_undo_frees_exactly_what_it_held() -> None:
+    sub = SubnetAllocator("subnet-1", "10.0.0.0/24")
+    kept = sub.allocate_ip("eni-a")
+    assert sub.fragment(16, 5, cidr="10.0.0.128/25") == 8
+    holders = sub.held_ips()
+    assert all(holders[f"10.0.0.{128 + 16 * i + 5}"] == "fragment" for i in range(8))
+    assert "10.0.0.5" not in holders  # outside the range: untouched
+    # The lower half still has free /28s, the upper half none.
+    assert all(
+        ipaddress.ip_network(p).subnet_of(ipaddress.ip_network("10.0.0.0/25"))
+        for p in sub.allocate_prefixes(7, "eni-a")
+    )
+    with pytest.raises(InsufficientCidrBlocks):
+        sub.allocate_prefix("eni-a")
+    assert sub.unfragment("10.0.0.128/26") == 4
+    assert sub.allocate_prefix("eni-a").startswith("10.0.0.1")  # a /28 of 128/26 is free again
+    assert sub.unfragment() == 4
+    assert sub.holder_of(kept) == "eni-a"
+    with pytest.raises(InvalidParameterValue, match="not inside subnet"):
+        sub.fragment(16, 0, cidr="10.0.1.0/25")

@@ -150,6 +150,20 @@ def test_fragmentation_refuses_prefixes_but_not_ips(
     assert "10.0.0.25" in sub["fragment"]
 
 
+def test_fragmenting_a_range_and_undoing_it_over_the_admin_api(
+    ec2: Any, admin: AdminClient, make_subnet: Any, launch: Any
+) -> None:
+    subnet = make_subnet("10.0.0.0/24")
+    _, eni = launch(subnet, "t3.2xlarge")
+    assert admin.fragment(subnet, every=16, offset=3, cidr="10.0.0.0/25")["occupied"] == 7
+    got = ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, Ipv4PrefixCount=1)
+    (prefix,) = [p["Ipv4Prefix"] for p in got["AssignedIpv4Prefixes"]]
+    assert int(prefix.split(".")[3].split("/")[0]) >= 128  # only the upper half had /28s
+    assert admin.unfragment(subnet)["freed"] == 7
+    (sub,) = [s for s in admin.state()["subnets"] if s["subnet_id"] == subnet]
+    assert sub["fragment"] == []
+
+
 def test_subnet_cidr_reservations_respected(
     ec2: Any, admin: AdminClient, make_subnet: Any, launch: Any
 ) -> None:
