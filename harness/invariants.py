@@ -378,13 +378,11 @@ def expected_warm_pool(
                 return
 
     settle(0)
-    placed = 0
-    for _ in range(pods):
+    for placed in range(1, pods + 1):
         candidates = [i for i, g in enumerate(groups) if g > 0]
         if not candidates:
             break  # no free address: the pod waits
         groups[min(candidates, key=lambda i: groups[i])] -= 1
-        placed += 1
         settle(placed)
     return ExpectedPool(
         mode, secondary_ips=0 if prefix else len(groups), prefixes=len(groups) if prefix else 0

@@ -82,9 +82,7 @@ def _eni_from_describe(eni: Mapping[str, Any]) -> Eni:
         subnet_id=eni.get("SubnetId", ""),
         primary_ip=eni.get("PrivateIpAddress", ""),
         secondary_ips=tuple(
-            a["PrivateIpAddress"]
-            for a in eni.get("PrivateIpAddresses", [])
-            if not a.get("Primary")
+            a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses", []) if not a.get("Primary")
         ),
         prefixes=tuple(p["Ipv4Prefix"] for p in eni.get("Ipv4Prefixes", [])),
     )

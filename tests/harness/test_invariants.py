@@ -299,7 +299,9 @@ def test_an_unaligned_prefix_breaks_prefixes_valid() -> None:
 
 def test_a_prefix_that_is_not_a_28_breaks_prefixes_valid() -> None:
     bad = node_eni(WIN1, prefixes=("192.168.0.32/27",))
-    assert _prefix_violations(with_nodes(WIN0, bad)) == ["eni-1: prefix 192.168.0.32/27 is not a /28"]
+    assert _prefix_violations(with_nodes(WIN0, bad)) == [
+        "eni-1: prefix 192.168.0.32/27 is not a /28"
+    ]
 
 
 def test_overlapping_prefixes_and_a_prefix_over_an_address_break_prefixes_valid() -> None:
@@ -335,7 +337,9 @@ def test_explicit_reservations_and_occupied_addresses_bar_prefixes_prefix_ones_d
         "eni-1: prefix 192.168.0.32/28 overlaps explicit CIDR reservation 192.168.0.0/26",
         "eni-1: prefix 192.168.0.32/28 contains occupied 192.168.0.37",
     ]
-    prefix_type = Subnet("subnet-1", "192.168.0.0/24", (CidrReservation("192.168.0.0/26", "prefix"),))
+    prefix_type = Subnet(
+        "subnet-1", "192.168.0.0/24", (CidrReservation("192.168.0.0/26", "prefix"),)
+    )
     assert check(dataclasses.replace(GOOD, subnets=(prefix_type,))) == []
 
 
@@ -348,7 +352,9 @@ def test_a_prefix_outside_its_subnet_breaks_prefixes_valid() -> None:
 
 def test_an_eni_over_its_address_limit_breaks_prefixes_valid() -> None:
     many = tuple(f"192.168.0.{16 * i}/28" for i in range(1, 16))  # 15 prefixes + primary
-    bad = dataclasses.replace(node_eni(WIN1, prefixes=many), eni=Eni("eni-1", "subnet-1", "192.168.1.5", (), many))
+    bad = dataclasses.replace(
+        node_eni(WIN1, prefixes=many), eni=Eni("eni-1", "subnet-1", "192.168.1.5", (), many)
+    )
     state = dataclasses.replace(
         GOOD,
         nodes=(WIN0, bad),
@@ -452,7 +458,11 @@ def test_parsing_follows_go_strconv() -> None:
         ({"enable-windows-ipam": "T"}, True, "secondary"),
         ({"enable-windows-ipam": "1", "enable-windows-prefix-delegation": "t"}, True, "prefix"),
         ({"enable-windows-ipam": "1", "enable-windows-prefix-delegation": "t"}, False, "secondary"),
-        ({"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "on"}, True, "secondary"),
+        (
+            {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "on"},
+            True,
+            "secondary",
+        ),
     ],
 )
 def test_node_mode(data: dict[str, str] | None, nitro: bool, mode: str) -> None:
