@@ -7,7 +7,6 @@ through real protocols: the Kubernetes API, EC2 (boto3) and HNS (gRPC).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -74,39 +73,48 @@ def eni_of(env: Any, instance_id: str) -> dict[str, Any]:
     return next(e for e in enis if e["Attachment"]["DeviceIndex"] == 0)
 
 
-def eni_ranges(eni: dict[str, Any]) -> list[ipaddress.IPv4Network]:
-    nets = [
-        ipaddress.ip_network(a["PrivateIpAddress"] + "/32")
-        for a in eni.get("PrivateIpAddresses", [])
-        if not a.get("Primary")
-    ]
-    nets += [ipaddress.ip_network(p["Ipv4Prefix"]) for p in eni.get("Ipv4Prefixes", [])]
-    return nets
-
-
 def node_hns(env: Any, node: str) -> Any:
     from harness.cni.hns import NodeHns
 
     return NodeHns(env.pipeline.hns_target.removeprefix("grpc://"), node)
 
 
-def check_pod_ips(env: Any, core: Any, prefix: str) -> None:
-    """Every pod IP: inside its node's ENI ranges, equal to its annotation and HNS endpoint."""
-    by_node = {n["name"]: n for n in env.pipeline.nodes}
-    seen: set[str] = set()
-    for p in running(core, prefix):
-        ip = p.status.pod_ip
-        assert ip not in seen, f"{ip} held by two pods"
-        seen.add(ip)
-        assert p.metadata.annotations[ANNOTATION].split("/")[0] == ip
-        eni = eni_of(env, by_node[p.spec.node_name]["instance_id"])
-        assert any(ipaddress.ip_address(ip) in net for net in eni_ranges(eni)), (ip, eni)
-        hns = node_hns(env, p.spec.node_name)
-        try:
-            found = hns.find_endpoint_by_ip(ip)
-        finally:
-            hns.close()
-        assert found is not None, f"no HNS endpoint for {ip}"
+def observed(env: Any) -> Any:
+    """The environment's state as the invariants read it (from its run directory)."""
+    from harness.observe import observe_run_dir
+
+    return observe_run_dir(Path(env.run_dir))
+
+
+def assert_invariants(env: Any, *, cooldown_passed: bool = False) -> Any:
+    """Every invariant holds (no duplicate IP; pod IPs in their node's ENI and assigned by
+    EC2; annotation, podIP and HNS endpoint agree; capacity; prefixes; and, once the
+    cool-down passed, no leak). Returns the observed state."""
+    from harness.invariants import check, summary_line
+
+    state = observed(env)
+    violations = check(state, cooldown_passed=cooldown_passed)
+    assert not violations, summary_line(violations) + "\n" + "\n".join(map(str, violations))
+    return state
+
+
+def running_in_state(state: Any, prefix: str) -> list[Any]:
+    return [p for p in state.pods if p.name.startswith(prefix) and p.phase == "Running"]
+
+
+def invariants_hold_after_cooldown(env: Any) -> Any:
+    """For wait_for: the broken-invariants line until nothing leaks, then True."""
+    from harness.invariants import check, summary_line
+
+    violations = check(observed(env), cooldown_passed=True)
+    return True if not violations else _Falsy(summary_line(violations))
+
+
+class _Falsy(str):
+    """A falsy value that still says what wait_for last saw."""
+
+    def __bool__(self) -> bool:
+        return False
 
 
 def test_m5_large_secondary_nine_running_tenth_pending(
@@ -135,7 +143,10 @@ def test_m5_large_secondary_nine_running_tenth_pending(
         )
 
     wait_for(pending_insufficient, 60, "the 10th pod Pending with Insufficient <IP resource>")
-    check_pod_ips(env, core, "app-")
+    state = assert_invariants(env)
+    assert len(running_in_state(state, "app-")) == 9  # the check covered the nine pods
+    (node_state,) = state.nodes
+    assert (node_state.ipv4_per_interface, node_state.nitro) == (10, True)  # from EC2
     node = core.read_node(env.pipeline.nodes[0]["name"])
     assert node.status.allocatable[ANNOTATION] == node.status.capacity[ANNOTATION] == "9"
     pod = running(core, "app-")[0]
@@ -159,7 +170,9 @@ def test_t3_2xlarge_prefix_delegation_twenty_pods_then_release(
     wait_for(lambda: len(running(core, "pd-")) == 20, 180, "20 Running pods")
     instance = env.pipeline.nodes[0]["instance_id"]
     assert len(eni_of(env, instance).get("Ipv4Prefixes", [])) == 2
-    check_pod_ips(env, core, "pd-")
+    state = assert_invariants(env)
+    assert len(running_in_state(state, "pd-")) == 20
+    assert state.nodes[0].capacity == 224  # (15 - 1) x 16, PD on a Nitro t3.2xlarge
 
     for p in pods(core, "pd-"):
         core.delete_namespaced_pod(p.metadata.name, "default")
@@ -175,6 +188,8 @@ def test_t3_2xlarge_prefix_delegation_twenty_pods_then_release(
         120,
         "surplus prefix released to EC2",
     )
+    # Nothing leaked or lost: one warm prefix (the PD defaults), no pod endpoint in HNS.
+    wait_for(lambda: invariants_hold_after_cooldown(env), 60, "invariants after the cool-down")
 
 
 def test_annotation_never_arriving_leaves_pod_container_creating(
