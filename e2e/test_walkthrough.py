@@ -136,6 +136,14 @@ def test_readme_walkthrough(user: User) -> None:
     (node,) = status["nodes"]
     assert node["mode"] == "prefix" and node["capacity"] == "224"
     assert node["assigned_ips"] == 110
+    assert status["invariants"] == {
+        "ok": True,
+        "violations": [],
+        "line": "invariants hold (6 checked)",
+    }
+    assert status["spec"]["nodes"][0]["instance_type"] == "t3.2xlarge"
+    text = user.ekswin("status", "--name", "demo").stdout
+    assert "invariants hold" in text
 
     down = user.ekswin("down", "--name", "demo")
     assert down.returncode == 0

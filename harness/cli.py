@@ -398,7 +398,20 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
             status["nodes"] = summarize_nodes(run_dir)
         except Exception as e:  # status must still print the rest
             status["nodes_error"] = str(e)
+        status["invariants"] = invariants_now(run_dir)
     return status
+
+
+def invariants_now(run_dir: Path) -> dict[str, Any]:
+    """The invariants checked on the environment's state now (report shape plus a line)."""
+    from harness.invariants import check, report, summary_line
+    from harness.observe import observe_run_dir
+
+    try:
+        violations = check(observe_run_dir(run_dir))
+    except Exception as e:  # an unreachable component: say so, do not guess
+        return {"ok": None, "violations": [], "line": f"invariants not checked: {e}"}
+    return {**report(violations), "line": summary_line(violations)}
 
 
 def _api_ready(run_dir: Path, server: str) -> bool:
@@ -447,6 +460,12 @@ def cmd_status(args: argparse.Namespace) -> int:
                 str(len(n.get("eni", {}).get("prefixes", []))),
             )
         console.print(nt)
+    inv = status.get("invariants")
+    if inv:
+        colour = "green" if inv["ok"] else ("yellow" if inv["ok"] is None else "red")
+        console.print(f"[{colour}]{inv['line']}[/]")
+        for v in inv["violations"]:
+            console.print(f"  [red]{v['id']}[/] ({v['node'] or 'cluster'}): {v['message']}")
     return EXIT_OK if status["running"] else EXIT_FAIL
 
 

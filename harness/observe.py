@@ -294,7 +294,9 @@ def observe_run_dir(
             region=recorded.get("region", region),
             hns_target=hns_target,
             nodes=nodes,
-            prefix_delegation_flag=prefix_delegation_flag,
+            prefix_delegation_flag=bool(
+                recorded.get("prefix_delegation_flag", prefix_delegation_flag)
+            ),
         )
     finally:
         api.close()

@@ -216,6 +216,7 @@ class Pipeline:
                     "region": REGION,
                     "vpc_id": self.vpc_id,
                     "subnets": self.subnet_ids,
+                    "prefix_delegation_flag": self.spec.prefix_delegation_flag(),
                     "nodes": [r.to_dict() for r in records],
                 },
                 indent=1,

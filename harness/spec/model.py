@@ -161,6 +161,11 @@ class EnvSpec:
         value = (self.configmap or {}).get("enable-windows-ipam", "")
         return value in ("1", "t", "T", "true", "TRUE", "True")
 
+    def prefix_delegation_flag(self) -> bool:
+        """The controller's --enable-windows-prefix-delegation (EKS and the harness: on)."""
+        value = self.controller.flags.get("enable-windows-prefix-delegation", True)
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "t", "true")
+
     def subnet_of(self, group: NodeGroup) -> Subnet:
         """The subnet a node group launches into."""
         return self.vpc.subnet(group.subnet) if group.subnet else self.vpc.subnets[0]
