@@ -95,3 +95,15 @@ class Component:
     def alive(self) -> bool:
         """True while the process runs."""
         return self.process is not None and self.process.alive()
+
+    def restart(self, timeout_s: float, argv: Sequence[str] | None = None) -> str:
+        """Stop (if running), start again (with `argv` when given) and wait until ready."""
+        if self._sup is None:
+            raise RuntimeError(f"{self.name}: restart before start")
+        sup = self._sup
+        if self.process is not None:
+            self.stop()
+        if argv is not None:
+            self.argv = list(argv)
+        self.start(sup)
+        return self.wait_ready(timeout_s)

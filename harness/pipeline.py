@@ -20,9 +20,16 @@ from harness.backends import ClusterAccess
 from harness.components import Component, ListeningLine, python_module
 from harness.netutil import LOOPBACK
 from harness.nodes.ec2 import ec2_client
-from harness.nodes.launch import NodeLaunch, NodeRecord, node_specs, start_nodes
+from harness.nodes.launch import (
+    NodeLaunch,
+    NodeRecord,
+    kube_proxy_settings,
+    node_specs,
+    node_specs_for,
+    start_nodes,
+)
 from harness.nodes.spec import IP_RESOURCE
-from harness.spec import REGION, EnvSpec
+from harness.spec import REGION, EnvSpec, NodeGroup, Subnet
 from harness.waiting import wait_until
 
 CONTROLLER_SA = ("kube-system", "vpc-resource-controller")
@@ -55,10 +62,12 @@ class Pipeline:
             ListeningLine(),
         )
         self.controllers: list[Component] = []
-        self.agent: Component | None = None
         self.vpc_id = ""
         self.subnet_ids: dict[str, str] = {}
+        self.subnets: dict[str, Subnet] = {}
         self.nodes: list[dict[str, Any]] = []
+        self.agents: list[Component] = []
+        self._records: list[NodeRecord] = []
 
     @property
     def ec2_url(self) -> str:
@@ -109,20 +118,31 @@ class Pipeline:
         ec2 = ec2_client(self.ec2_url, REGION)
         self.vpc_id = ec2.create_vpc(CidrBlock=self.spec.vpc.cidr)["Vpc"]["VpcId"]
         for s in self.spec.vpc.subnets:
-            sid = ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=s.cidr, AvailabilityZone=s.az)[
-                "Subnet"
-            ]["SubnetId"]
-            self.subnet_ids[s.name] = sid
-            for r in s.reservations:
-                ec2.create_subnet_cidr_reservation(
-                    SubnetId=sid, Cidr=r.cidr, ReservationType=r.type
-                )
-            if s.fragment is not None:
-                from fake_ec2.admin import AdminClient
-
-                AdminClient(self.ec2_url).fragment(sid, s.fragment.every, s.fragment.offset)
-            say(f"    subnet {s.name}: {sid} {s.cidr} ({s.az})")
+            self.add_subnet(s, say, ec2)
         say(f"    vpc {self.vpc_id} {self.spec.vpc.cidr}")
+
+    def add_subnet(self, s: Subnet, say: Progress, ec2: Any = None) -> str:
+        """Create one subnet (with its reservations and fragmentation); return its id."""
+        ec2 = ec2 or ec2_client(self.ec2_url, REGION)
+        sid = str(
+            ec2.create_subnet(VpcId=self.vpc_id, CidrBlock=s.cidr, AvailabilityZone=s.az)["Subnet"][
+                "SubnetId"
+            ]
+        )
+        self.subnet_ids[s.name] = sid
+        self.subnets[s.name] = s
+        for r in s.reservations:
+            ec2.create_subnet_cidr_reservation(SubnetId=sid, Cidr=r.cidr, ReservationType=r.type)
+        if s.fragment is not None:
+            self.admin().fragment(sid, s.fragment.every, s.fragment.offset)
+        say(f"    subnet {s.name}: {sid} {s.cidr} ({s.az})")
+        return sid
+
+    def admin(self) -> Any:
+        """fake_ec2's admin client."""
+        from fake_ec2.admin import AdminClient
+
+        return AdminClient(self.ec2_url)
 
     def install_config(self, say: Progress) -> None:
         """RBAC for the controller and, when the spec has one, the ConfigMap."""
@@ -163,8 +183,6 @@ class Pipeline:
 
     def start_controller(self, say: Progress) -> None:
         """Controller replicas under their own ServiceAccount; register the webhooks."""
-        from controller import deploy
-        from harness.manifests import apply
 
         comp = self.run_dir / "components"
         kubeconfig = self.cluster.service_account_kubeconfig(
@@ -182,6 +200,13 @@ class Pipeline:
             self.controllers.append(Component(name, argv, ListeningLine()).start(self.sup))
         for c in self.controllers:
             self.endpoints[c.name] = c.wait_ready(START_TIMEOUT_S)
+        self.register_webhook()
+
+    def register_webhook(self) -> None:
+        """Point the webhook configurations at the first replica's (current) address."""
+        from controller import deploy
+        from harness.manifests import apply
+
         first = self.controllers[0]
         assert first.process is not None
         webhook = first.process.wait_for_line(WEBHOOK_LINE, START_TIMEOUT_S).group(1)
@@ -190,6 +215,60 @@ class Pipeline:
             self.cluster.api,
             deploy.webhook_configurations(webhook, self.cluster.ca_file.read_bytes()),
         )
+
+    # -- changes to a running environment (scenario steps) ----------------------------
+    def restart_controller(self, index: int = 0) -> None:
+        """Start replica `index` again (new ports) and, for the first, re-register."""
+        c = self.controllers[index]
+        self.endpoints[c.name] = c.restart(START_TIMEOUT_S)
+        if index == 0:
+            self.register_webhook()
+
+    def restart_hns(self) -> None:
+        """Start fake_hns again on the same port, so every client reconnects to it."""
+        port = self.hns_target.rsplit(":", 1)[1]
+        argv = [("--port=" + port) if a == "--port=0" else a for a in self.hns.argv]
+        argv = [port if prev == "--port" else a for prev, a in zip(["", *argv], argv, strict=True)]
+        self.hns.restart(START_TIMEOUT_S, argv)
+
+    def restart_agents(self) -> None:
+        """Restart every node agent (they adopt their running pods)."""
+        for agent in self.agents:
+            timeout = 60.0 + 0.5 * len(self._records)
+            agent.restart(timeout)
+
+    def add_nodes(self, group: NodeGroup, say: Progress) -> list[str]:
+        """Launch a node group into a running environment: its own node agent."""
+        subnet = self.subnets[group.subnet] if group.subnet else self.spec.vpc.subnets[0]
+        specs = node_specs_for(group, subnet, self.subnet_ids[subnet.name], REGION)
+        plan = NodeLaunch(
+            nodes=tuple(specs),
+            ec2_url=self.ec2_url,
+            hns_target=self.hns_target,
+            region=REGION,
+            run_dir=self.run_dir,
+            spec=self.spec,
+        )
+        name = f"node-agent-{len(self.agents)}"
+        agent, records = start_nodes(plan, self.cluster, say, agent_name=name)
+        self.agents.append(agent)
+        self._records.extend(records)
+        self.nodes = [r.to_dict() for r in self._records]
+        self.write_nodes_file(self._records)
+        self.wait_nodes_schedulable(say, plan.ready_timeout_s(), {r.name for r in records})
+        return [r.name for r in records]
+
+    def set_dsr(self, enabled: bool) -> None:
+        """kube-proxy --enable-dsr (WinDSR) on or off: rewrite each agent's config, restart."""
+        from dataclasses import replace
+
+        self.spec = replace(self.spec, kube_proxy=replace(self.spec.kube_proxy, dsr=enabled))
+        for agent in self.agents:
+            path = Path(agent.argv[agent.argv.index("--config") + 1])
+            config = json.loads(path.read_text())
+            config["kube_proxy"] = kube_proxy_settings(self.spec)
+            path.write_text(json.dumps(config, indent=2))
+        self.restart_agents()
 
     def start_nodes(self, say: Progress) -> None:
         """EC2 instances, node credentials and the node agent; wait until all are Ready."""
@@ -201,7 +280,9 @@ class Pipeline:
             run_dir=self.run_dir,
             spec=self.spec,
         )
-        self.agent, records = start_nodes(plan, self.cluster, lambda m: say(f"    {m}"))
+        agent, records = start_nodes(plan, self.cluster, lambda m: say(f"    {m}"))
+        self.agents.append(agent)
+        self._records = list(records)
         self.nodes = [r.to_dict() for r in records]
         self.write_nodes_file(records)
         self.wait_nodes_schedulable(say, plan.ready_timeout_s())
@@ -223,12 +304,15 @@ class Pipeline:
             )
         )
 
-    def wait_nodes_schedulable(self, say: Progress, timeout_s: float) -> None:
-        """Wait until every node is Ready and (IPAM on, a controller running) advertises
-        its pod IPs as allocatable, so the scheduler can place Windows pods at once."""
+    def wait_nodes_schedulable(
+        self, say: Progress, timeout_s: float, names: set[str] | None = None
+    ) -> None:
+        """Wait until every node (or those `names`) is Ready and (IPAM on, a controller
+        running) advertises its pod IPs as allocatable, so the scheduler can place
+        Windows pods at once."""
         from kubernetes import client
 
-        names = {n["name"] for n in self.nodes}
+        names = names if names is not None else {n["name"] for n in self.nodes}
         core = client.CoreV1Api(self.cluster.api)
         needs_ip = self.spec.ipam_enabled() and self.spec.controller.replicas > 0
 

@@ -123,6 +123,7 @@ class LocalCluster:
         self.start_timeout_s = start_timeout_s
         self.supervisor = Supervisor(self.run_dir)
         self.info: ClusterInfo | None = None
+        self.components: dict[str, Component] = {}  # by supervisor name, once started
         self.ca: CertificateAuthority | None = None
         self._etcd_data: Path | None = None
         self._api: Any = None
@@ -190,6 +191,7 @@ class LocalCluster:
             etcd = self._etcd(bins["etcd"], ports).start(self.supervisor)
             step("starting kube-apiserver")
             api = self._apiserver(bins["kube-apiserver"], ports, ctx).start(self.supervisor)
+            self.components = {"etcd": etcd, "kube-apiserver": api}
             etcd.wait_ready(self.start_timeout_s)
             step("waiting for kube-apiserver /readyz")
             api.wait_ready(self.start_timeout_s)
@@ -198,6 +200,7 @@ class LocalCluster:
             sched = self._scheduler(bins["kube-scheduler"], ports, insecure)
             for comp in (kcm, sched):
                 comp.start(self.supervisor)
+                self.components[comp.name] = comp
             for comp in (kcm, sched):
                 comp.wait_ready(self.start_timeout_s)
             step("waiting until pods can be created (default service account)")

@@ -16,7 +16,7 @@ from harness.components import Component, ListeningLine, python_module
 from harness.nodes.config import AgentConfig, CniSettings, NodeEntry
 from harness.nodes.ec2 import register_instances
 from harness.nodes.spec import NodeSpec
-from harness.spec import EnvSpec, Timing
+from harness.spec import EnvSpec, NodeGroup, Subnet, Timing
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,24 @@ def node_specs(spec: EnvSpec, subnet_ids: dict[str, str], region: str) -> list[N
     out = []
     for group in spec.nodes:
         subnet = spec.subnet_of(group)
-        for name in group.node_names():
-            out.append(
-                NodeSpec(
-                    name=name,
-                    instance_type=group.instance_type,
-                    subnet_id=subnet_ids[subnet.name],
-                    availability_zone=subnet.az,
-                    region=region,
-                    max_pods=group.max_pods,
-                    windows_build=group.windows_build,
-                )
-            )
+        out += node_specs_for(group, subnet, subnet_ids[subnet.name], region)
     return out
+
+
+def node_specs_for(group: NodeGroup, subnet: Subnet, subnet_id: str, region: str) -> list[NodeSpec]:
+    """The NodeSpecs of one node group in its subnet."""
+    return [
+        NodeSpec(
+            name=name,
+            instance_type=group.instance_type,
+            subnet_id=subnet_id,
+            availability_zone=subnet.az,
+            region=region,
+            max_pods=group.max_pods,
+            windows_build=group.windows_build,
+        )
+        for name in group.node_names()
+    ]
 
 
 def kube_proxy_settings(spec: EnvSpec) -> dict[str, Any]:
@@ -132,7 +137,10 @@ def agent_config(
 
 
 def start_nodes(
-    plan: NodeLaunch, cluster: ClusterAccess, say: Callable[[str], None]
+    plan: NodeLaunch,
+    cluster: ClusterAccess,
+    say: Callable[[str], None],
+    agent_name: str = "node-agent",
 ) -> tuple[Component, list[NodeRecord]]:
     """Launch instances, issue node credentials, start the agent and wait for it."""
     from harness.kubeproxy.identity import kube_proxy_kubeconfig
@@ -153,9 +161,11 @@ def start_nodes(
         for spec, inst in launched
     ]
     kp = kube_proxy_kubeconfig(cluster, comp / "kube-proxy.kubeconfig")
-    path = agent_config(plan, entries, str(kp), comp).write(comp / "agent.json")
+    files = comp if agent_name == "node-agent" else comp / agent_name
+    files.mkdir(parents=True, exist_ok=True)
+    path = agent_config(plan, entries, str(kp), files).write(files / "agent.json")
     agent = Component(
-        "node-agent",
+        agent_name,
         python_module("harness.nodes", "--config", str(path)),
         ListeningLine(),
         stop_grace_s=3.0,

@@ -193,9 +193,11 @@ def _problem(err: jsonschema.ValidationError, lines: Mapping[PathT, int]) -> Pro
     return Problem(path, f"got {_show(err.instance)}; expected {_expected(err)}", lines.get(path))
 
 
-def schema_problems(data: Any, lines: Mapping[PathT, int]) -> list[Problem]:
-    """Every JSON Schema violation, located and worded."""
-    validator = jsonschema.Draft202012Validator(schema())
+def schema_problems(
+    data: Any, lines: Mapping[PathT, int], against: Mapping[str, Any] | None = None
+) -> list[Problem]:
+    """Every JSON Schema violation (of the spec schema, or `against`), located and worded."""
+    validator = jsonschema.Draft202012Validator(against if against is not None else schema())
     out = [
         _problem(leaf, lines) for err in validator.iter_errors(data) for leaf in _leaf_errors(err)
     ]
@@ -203,6 +205,11 @@ def schema_problems(data: Any, lines: Mapping[PathT, int]) -> list[Problem]:
 
 
 # -- semantic rules --------------------------------------------------------------------
+def semantic_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[Problem]:
+    """The rules a schema cannot say, over a schema-valid spec document."""
+    return _semantic_problems(data, lines)
+
+
 def _semantic_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[Problem]:
     out: list[Problem] = []
 
