@@ -89,7 +89,7 @@ def _exec_cost(argv: list[str], env: dict[str, str], rounds: int = 20) -> tuple[
 
 
 def _cni_costs(target: str, sock_dir: Path) -> dict[str, Any]:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
     from harness.cni.vpcbridge import run
 
     binary = str(Path(sys.executable).with_name("ekswin-cni"))

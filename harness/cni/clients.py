@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import grpc
 
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
     from harness.cni.kubeapi import KubeClient
 
 # (namespace, name, key, timeout_s) -> value or None; may raise KubeApiError (404).
@@ -53,7 +53,7 @@ class FreshClients:
 
     def hns(self, target: str, host: str) -> contextlib.AbstractContextManager[NodeHns]:
         """A NodeHns with its own channel, closed after use."""
-        from harness.cni.hns import NodeHns
+        from harness.hns import NodeHns
 
         return NodeHns(target, host)
 
@@ -108,7 +108,7 @@ class PooledClients:
             if node is None:
                 import grpc
 
-                from harness.cni.hns import NodeHns
+                from harness.hns import NodeHns
 
                 bare = target.removeprefix("grpc://")
                 channel = self._channels.get(bare)

@@ -125,7 +125,7 @@ def cmd_add(conf: NetConf, env: CniEnv, clients: Clients) -> dict[str, Any]:
     """CNI ADD."""
     require_for_add(conf)
     ip = _pod_ip(conf, env, clients)
-    from harness.cni.hns import HnsFailure
+    from harness.hns import HnsFailure
 
     namespace = parse_cni_args(env.args).namespace
     try:
@@ -166,7 +166,7 @@ def cmd_del(conf: NetConf, env: CniEnv, clients: Clients) -> None:
     """CNI DEL: best effort, never reads the API server, succeeds when things are gone."""
     if not conf.hns_endpoint or not conf.hns_host:
         return
-    from harness.cni.hns import HnsFailure
+    from harness.hns import HnsFailure
 
     name = endpoint_name(env.container_id)
     try:
@@ -187,7 +187,7 @@ def cmd_del(conf: NetConf, env: CniEnv, clients: Clients) -> None:
 def cmd_check(conf: NetConf, env: CniEnv, clients: Clients) -> None:
     """CNI CHECK: the endpoint exists, sits in the sandbox namespace, has prevResult's IP."""
     require_for_add(conf)
-    from harness.cni.hns import HnsFailure
+    from harness.hns import HnsFailure
 
     name = endpoint_name(env.container_id)
     try:

@@ -104,7 +104,7 @@ class Agent:
     # -- start-up ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Launch instances, HNS hosts, register nodes, start watches and loops."""
-        from harness.cni.hns import NodeHns
+        from harness.hns import NodeHns
 
         self.cni = CniRunner(self.cfg.cni, self.annotations)
         agent_socket = ""

@@ -78,7 +78,7 @@ class Kubelet:
         self.node_name = node_name
         self.host_ip = host_ip
         self.client = client
-        self.hns = hns  # harness.cni.hns.NodeHns (blocking; used through `call`)
+        self.hns = hns  # harness.hns.NodeHns (blocking; used through `call`)
         self.netconf = netconf
         self.cni = cni
         self.profile = profile

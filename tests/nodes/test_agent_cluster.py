@@ -195,7 +195,7 @@ def test_extended_capacity_is_copied_to_allocatable(
 def test_pod_runs_with_annotated_ip_and_is_deleted_with_del(
     agent: Agent, core: Any, fake_hns_target: str, wait_for: Callable[..., Any]
 ) -> None:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     ip = _ip_in_subnet(core, 1)
     core.create_namespaced_pod("default", _pod("agent-ok", f"{ip}/19"))
@@ -276,7 +276,7 @@ def test_missing_annotation_gives_event_then_retry_succeeds(
 def test_kube_proxy_programs_cluster_ip_load_balancers(
     agent: Agent, core: Any, fake_hns_target: str, wait_for: Callable[..., Any]
 ) -> None:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     ip = _ip_in_subnet(core, 3)
     core.create_namespaced_pod("default", _pod("agent-be", f"{ip}/19", {"app": "agent-be"}))
@@ -359,7 +359,7 @@ def test_kube_proxy_programs_cluster_ip_load_balancers(
 def test_restarted_agent_adopts_running_pods(
     agent: Agent, core: Any, fake_hns_target: str, wait_for: Callable[..., Any]
 ) -> None:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     ip = _ip_in_subnet(core, 4)
     core.create_namespaced_pod("default", _pod("agent-keep", f"{ip}/19"))

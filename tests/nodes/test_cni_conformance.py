@@ -19,7 +19,7 @@ ANNOTATION = "vpc.amazonaws.com/PrivateIPv4Address"
 
 @pytest.fixture(scope="module")
 def hns(fake_hns_target: str) -> Iterator[Any]:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     h = NodeHns(fake_hns_target, NODE)
     h.ensure_host("10.0.17763")

@@ -41,7 +41,7 @@ class AgentSide(ThreadedCniServer):
 
 @pytest.fixture(scope="module")
 def hns(fake_hns_target: str) -> Iterator[Any]:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     h = NodeHns(fake_hns_target, HOST)
     h.ensure_host("10.0.17763")

@@ -85,7 +85,7 @@ def eni_ranges(eni: dict[str, Any]) -> list[ipaddress.IPv4Network]:
 
 
 def node_hns(env: Any, node: str) -> Any:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     return NodeHns(env.pipeline.hns_target.removeprefix("grpc://"), node)
 
