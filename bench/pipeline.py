@@ -89,8 +89,8 @@ def _exec_cost(argv: list[str], env: dict[str, str], rounds: int = 20) -> tuple[
 
 
 def _cni_costs(target: str, sock_dir: Path) -> dict[str, Any]:
-    from harness.hns import NodeHns
     from harness.cni.vpcbridge import run
+    from harness.hns import NodeHns
 
     binary = str(Path(sys.executable).with_name("ekswin-cni"))
     modes = ("exec", "exec-direct", "inprocess")

@@ -68,14 +68,14 @@ def _pod_ip(conf: NetConf, env: CniEnv, clients: Clients) -> ipaddress.IPv4Inter
         raise CniError(INTERNAL, f"failed to parse Kubernetes args: missing required args {k8s}")
     if not conf.kubeconfig:
         raise CniError(INTERNAL, "missing required parameter kubeconfig")
-    from harness.cni.kubeapi import KubeApiError
+    from harness.kube.api import ApiError
 
     prefix = f"failed to parse Kubernetes args: failed to get pod IP address {k8s.pod_name}"
     try:
         value = clients.pod_annotation(
             conf.kubeconfig, k8s.namespace, k8s.pod_name, ANNOTATION, conf.annotation_timeout_s
         )
-    except KubeApiError as e:
+    except ApiError as e:
         raise CniError(INTERNAL, f"{prefix}: {e}") from e
     except (OSError, ValueError, KeyError) as e:
         raise CniError(INTERNAL, f"{prefix}: {e}") from e

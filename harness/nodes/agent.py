@@ -29,16 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.kube.api import ApiError
+from harness.kube.informer import Informer, obj_key
+from harness.kube.rest import RestClient
 from harness.kubeproxy.desired import desired_lbs
 from harness.kubeproxy.flags import KubeProxyConfig
 from harness.kubeproxy.proxier import Proxier
 from harness.nodes import profiles
 from harness.nodes.cnirunner import AnnotationBoard, CniRunner, build_netconf, choose_socket_path
 from harness.nodes.config import AgentConfig, NodeEntry
-from harness.nodes.informer import Informer, obj_key
 from harness.nodes.kubelet import Kubelet, now_rfc3339
 from harness.nodes.podstatus import event_body
-from harness.nodes.rest import ApiError, RestClient
 from harness.nodes.spec import (
     InstanceInfo,
     NodeSpec,

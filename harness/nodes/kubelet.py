@@ -24,10 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.kube.api import ApiError
+from harness.kube.rest import RestClient
 from harness.nodes import podstatus
 from harness.nodes.cnirunner import CniRunner
 from harness.nodes.profiles import TimingProfile
-from harness.nodes.rest import ApiError, RestClient
 
 log = logging.getLogger("ekswin.nodes.kubelet")
 
