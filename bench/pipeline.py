@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from harness.testing import pod_manifest
+
 NAME = "node agent: CNI modes (exec+socket, exec-direct, in-process), pods/s end to end"
 CNI_ROUNDS = 12
 NODES = 4
@@ -162,18 +164,6 @@ def _cni_costs(target: str, sock_dir: Path) -> dict[str, Any]:
     }
 
 
-def _pod(i: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": f"b-{i}"},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver"}],
-        },
-    }
-
-
 def _running(core: Any) -> int:
     resp = core.list_namespaced_pod(
         "default", field_selector="status.phase=Running", _preload_content=False
@@ -204,10 +194,9 @@ def _pipeline(mode: str, controller_args: list[str]) -> dict[str, Any]:
             up = time.perf_counter() - t0
             core = client.CoreV1Api(env.cluster.api)
             t1 = time.perf_counter()
+            pods = [pod_manifest(f"b-{i}") for i in range(PODS)]
             with ThreadPoolExecutor(16) as pool:
-                list(
-                    pool.map(lambda i: core.create_namespaced_pod("default", _pod(i)), range(PODS))
-                )
+                list(pool.map(lambda pod: core.create_namespaced_pod("default", pod), pods))
             created = time.perf_counter() - t1
             deadline = time.monotonic() + 150
             running = 0

@@ -67,6 +67,7 @@ class NodeRuntime:
     kubeconfig: str
     client: RestClient
     hns: Any
+    netconf: dict[str, Any]  # the vpc-bridge netconf the kubelet passes to every CNI call
     kubelet: Kubelet | None = None
     proxier: Proxier | None = None
     node_uid: str = ""
@@ -105,6 +106,7 @@ class Agent:
     # -- start-up ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Launch instances, HNS hosts, register nodes, start watches and loops."""
+        from harness.cni.netconf import network_name
         from harness.hns import NodeHns
 
         self.cni = CniRunner(self.cfg.cni, self.annotations)
@@ -141,19 +143,23 @@ class Agent:
             client = await self.call(RestClient, entry.kubeconfig, self.cfg.api_workers)
             hns = NodeHns(self.cfg.hns_target, entry.spec.name)
             await self.call(hns.ensure_host, entry.spec.windows_build)
+            netconf = build_netconf(
+                self.cfg.cni,
+                entry.spec,
+                entry.instance,
+                entry.kubeconfig,
+                self.cfg.hns_target,
+                agent_socket,
+            )
             # Node bootstrap creates the L2Bridge network (kube-proxy needs it before any
             # pod exists); the CNI plugin finds it by name.
-            netconf = build_netconf(
-                self.cfg.cni, entry.spec, entry.instance, entry.kubeconfig, self.cfg.hns_target
-            )
-            net_name = f"{netconf['name']}br{entry.instance.mac.replace(':', '')}"
             await self.call(
                 hns.find_or_create_network,
-                net_name,
+                network_name(netconf["name"], netconf["eniMACAddress"]),
                 entry.instance.subnet_cidr,
                 netconf["gatewayIPAddress"],
             )
-            rt = NodeRuntime(entry.spec, entry.instance, entry.kubeconfig, client, hns)
+            rt = NodeRuntime(entry.spec, entry.instance, entry.kubeconfig, client, hns, netconf)
             await self._register(rt)
             return rt
 
@@ -164,14 +170,7 @@ class Agent:
                 host_ip=rt.instance.private_ip,
                 client=rt.client,
                 hns=rt.hns,
-                netconf=build_netconf(
-                    self.cfg.cni,
-                    rt.spec,
-                    rt.instance,
-                    rt.kubeconfig,
-                    self.cfg.hns_target,
-                    agent_socket,
-                ),
+                netconf=rt.netconf,
                 cni=self.cni,
                 profile=self.profile,
                 rng=random.Random(self.rng.random()),

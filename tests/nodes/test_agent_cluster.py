@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from harness.testing import pod_manifest
+
 pytestmark = pytest.mark.cluster
 
 NODE = "win-agent-0"
@@ -123,19 +125,15 @@ def core(ekswin_cluster: Any) -> Any:
 
 
 def _pod(name: str, annotation: str | None = None, labels: dict[str, str] | None = None) -> dict:
-    meta: dict[str, Any] = {"name": name, "labels": labels or {"app": name}}
-    if annotation:
-        meta["annotations"] = {ANNOTATION: annotation}
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
-        "spec": {
-            "nodeName": NODE,
-            "terminationGracePeriodSeconds": 2,
-            "containers": [{"name": "app", "image": "mcr.microsoft.com/pause:3.9"}],
-        },
-    }
+    return pod_manifest(
+        name,
+        node=NODE,
+        container="app",
+        image="mcr.microsoft.com/pause:3.9",
+        labels=labels or {"app": name},
+        annotations={ANNOTATION: annotation} if annotation else None,
+        grace_s=2,
+    )
 
 
 def _ip_in_subnet(core: Any, offset: int) -> str:
