@@ -136,6 +136,15 @@ def _pod(name: str, annotation: str | None = None, labels: dict[str, str] | None
     )
 
 
+def _wait_removed(core: Any, wait_for: Callable[..., Any], name: str) -> None:
+    """Until the kubelet has torn the deleted pod down and the API server dropped it."""
+
+    def gone() -> bool:
+        return all(p.metadata.name != name for p in core.list_namespaced_pod("default").items)
+
+    wait_for(gone, 30, f"pod {name} removed by the kubelet")
+
+
 def _ip_in_subnet(core: Any, offset: int) -> str:
     node = core.read_node(NODE)
     ip = next(a.address for a in node.status.addresses if a.type == "InternalIP")
@@ -214,17 +223,7 @@ def test_pod_runs_with_annotated_ip_and_is_deleted_with_del(
         assert found[1] and found[0].id in hns.namespace_endpoints(found[1])
 
     core.delete_namespaced_pod("agent-ok", "default")
-    wait_for(
-        lambda: (
-            not [
-                p
-                for p in core.list_namespaced_pod("default").items
-                if p.metadata.name == "agent-ok"
-            ]
-        ),
-        30,
-        "pod removed by the kubelet",
-    )
+    _wait_removed(core, wait_for, "agent-ok")
     with NodeHns(fake_hns_target, NODE) as hns:
         assert hns.find_endpoint_by_ip(ip) is None
     # Default mode: the kubelet exec'd ekswin-cni, which handed ADD and DEL to the agent.
@@ -374,17 +373,7 @@ def test_restarted_agent_adopts_running_pods(
         assert pod.status.phase == "Running" and pod.status.pod_ip == ip
         # The adopted pod's sandbox is torn down on delete (DEL finds its endpoint).
         core.delete_namespaced_pod("agent-keep", "default")
-        wait_for(
-            lambda: (
-                not [
-                    p
-                    for p in core.list_namespaced_pod("default").items
-                    if p.metadata.name == "agent-keep"
-                ]
-            ),
-            30,
-            "pod removed",
-        )
+        _wait_removed(core, wait_for, "agent-keep")
         with NodeHns(fake_hns_target, NODE) as hns:
             assert hns.find_endpoint_by_ip(ip) is None
     finally:
