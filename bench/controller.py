@@ -25,6 +25,7 @@ from typing import Any
 
 from controller.kube import iter_lines
 from harness.servers import ListeningServer
+from harness.testing import ec2_client, pod_manifest
 from harness.waiting import wait_until
 
 NAME = "controller: pod bound -> IP annotation (4 Windows nodes, prefix delegation)"
@@ -110,26 +111,11 @@ class Watcher:
 
 
 # ------------------------------------------------------------------ objects
-def _pod(name: str, node: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "nodeName": node,
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "mcr.microsoft.com/windows/nanoserver",
-                    "resources": {"limits": {RES: "1"}, "requests": {RES: "1"}},
-                }
-            ],
-        },
-    }
-
-
 def _create_pod(core: Any, ns: str, name: str, node: str) -> None:
     # Raw response (no model deserialisation), read to the end so the connection is reused:
     # the bench's own client must not be what limits the pipeline.
-    resp = core.create_namespaced_pod(ns, _pod(name, node), _preload_content=False)
+    pod = pod_manifest(name, node=node, resources={RES: "1"})
+    resp = core.create_namespaced_pod(ns, pod, _preload_content=False)
     resp.data  # noqa: B018 - reading releases the connection
     resp.release_conn()
 
@@ -162,20 +148,9 @@ class Run:
         self.label = label
         self.ns = f"bench-{label}"
 
-    def _ec2(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "ec2",
-            endpoint_url=self.ec2_url,
-            region_name="us-west-2",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
     def setup_nodes(self) -> list[str]:
         """One m5.large instance and Windows Node per bench node."""
-        c = self._ec2()
+        c = ec2_client(self.ec2_url)
         names = []
         for i in range(NODES):
             inst = c.run_instances(
@@ -277,7 +252,6 @@ class Run:
 
 def run() -> list[str]:
     """Start a control plane, fake_ec2 and two controllers in turn; report the figures."""
-    import boto3
     from kubernetes import client as kclient
 
     from harness.backends.local import LocalCluster
@@ -289,13 +263,7 @@ def run() -> list[str]:
             ec2_args = ["--port", "0", "--seed", "7"]
             with ListeningServer.module("fake_ec2", ec2_args, tmp).start() as fake_ec2:
                 ec2_url = fake_ec2.url
-                c = boto3.client(
-                    "ec2",
-                    endpoint_url=ec2_url,
-                    region_name="us-west-2",
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
-                )
+                c = ec2_client(ec2_url)
                 vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
                 subnet = c.create_subnet(
                     VpcId=vpc, CidrBlock="10.0.0.0/17", AvailabilityZone="us-west-2a"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.servers import ListeningServer
+from harness.testing import ec2_client
 
 NAME = "fake_ec2: assign/unassign round trip vs stock moto"
 ROUNDS = 300
@@ -32,17 +33,7 @@ _STOCK_MOTO = (
 
 
 def _measure(url: str) -> dict[str, float]:
-    import boto3
-    from botocore.config import Config
-
-    ec2: Any = boto3.client(
-        "ec2",
-        endpoint_url=url,
-        region_name="us-west-2",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
+    ec2: Any = ec2_client(url, single_attempt=True)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/16")["Subnet"]["SubnetId"]
     inst = ec2.run_instances(

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import bench
+from harness.testing import pod_manifest
 
 NAME = "node agent: CNI modes (exec+socket, exec-direct, in-process), pods/s end to end"
 CNI_ROUNDS = 12
@@ -93,8 +94,8 @@ def _exec_cost(argv: list[str], env: dict[str, str], rounds: int = 20) -> tuple[
 
 
 def _cni_costs(target: str, sock_dir: Path) -> dict[str, Any]:
-    from harness.cni.hns import NodeHns
     from harness.cni.vpcbridge import run
+    from harness.hns import NodeHns
 
     binary = str(Path(sys.executable).with_name("ekswin-cni"))
     modes = ("exec", "exec-direct", "inprocess")
@@ -166,18 +167,6 @@ def _cni_costs(target: str, sock_dir: Path) -> dict[str, Any]:
     }
 
 
-def _pod(i: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": f"b-{i}"},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver"}],
-        },
-    }
-
-
 def _running(core: Any) -> int:
     resp = core.list_namespaced_pod(
         "default", field_selector="status.phase=Running", _preload_content=False
@@ -207,10 +196,9 @@ def _pipeline(mode: str, timing: dict[str, Any]) -> dict[str, Any]:
             up = time.perf_counter() - t0
             core = client.CoreV1Api(env.cluster.api)
             t1 = time.perf_counter()
+            pods = [pod_manifest(f"b-{i}") for i in range(PODS)]
             with ThreadPoolExecutor(16) as pool:
-                list(
-                    pool.map(lambda i: core.create_namespaced_pod("default", _pod(i)), range(PODS))
-                )
+                list(pool.map(lambda pod: core.create_namespaced_pod("default", pod), pods))
             created = time.perf_counter() - t1
             deadline = time.monotonic() + 150
             running = 0

@@ -83,15 +83,9 @@ def test_readme_walkthrough(user: User) -> None:
         assert p["metadata"]["annotations"][ANNOTATION] == p["status"]["podIP"] + "/32"
 
     # The AWS view: every pod IP lies in one of the ENI's /28 prefixes.
-    import boto3
+    from harness.testing import ec2_client
 
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=ec2_url,
-        region_name="us-west-2",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ec2 = ec2_client(ec2_url)
     enis = ec2.describe_network_interfaces()["NetworkInterfaces"]
     prefixes = [
         ipaddress.ip_network(p["Ipv4Prefix"]) for e in enis for p in e.get("Ipv4Prefixes", [])

@@ -9,6 +9,7 @@ come back empty the client raises :class:`NotFoundError`, as hcsshim's
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -25,24 +26,37 @@ from fake_hns.errors import (
     HnsError,
     parse_hresult,
 )
+from fake_hns.objects import ENDPOINT_FLAG_REMOTE as REMOTE_ENDPOINT
+from fake_hns.objects import LB_FLAG_DSR as DSR
+from fake_hns.objects import LB_FLAG_IPV6 as IPV6
+from fake_hns.objects import LB_PORT_FLAG_LOCAL_ROUTED_VIP as LOCAL_ROUTED_VIP
+from fake_hns.objects import NAT_FLAG_LOCAL_ROUTED_VIP as NAT_LOCAL_ROUTED_VIP
+from fake_hns.objects import PROTOCOL_TCP as TCP
+from fake_hns.objects import PROTOCOL_UDP as UDP
 from fake_hns.proto import hns_pb2 as pb
 from fake_hns.proto import hns_pb2_grpc as pb_grpc
 
 __all__ = [
+    "DSR",
+    "IPV6",
+    "LOCAL_ROUTED_VIP",
+    "NAT_LOCAL_ROUTED_VIP",
+    "NOT_FOUND_HRESULTS",
+    "REMOTE_ENDPOINT",
+    "TCP",
+    "UDP",
     "HnsClient",
     "HnsError",
     "HnsRpcError",
     "NotFoundError",
     "UnknownHostError",
     "is_not_found",
+    "l2bridge_network",
     "pb",
 ]
 
-DSR = 0x1
-IPV6 = 0x2
-TCP = 6
-UDP = 17
-
+# What hcn.IsNotFoundError treats as "not found".
+NOT_FOUND_HRESULTS = frozenset({ERROR_NOT_FOUND, HCN_E_NETWORK_NOT_FOUND, HCN_E_ENDPOINT_NOT_FOUND})
 _T = TypeVar("_T")
 MAX_MESSAGE = 64 * 1024 * 1024  # thousands of load balancers in one List or DumpState
 OPTIONS = [
@@ -52,15 +66,24 @@ OPTIONS = [
 
 
 class UnknownHostError(LookupError):
-    """The server hosts no node by that name (gRPC NOT_FOUND without an hresult)."""
+    """The server hosts no node by that name (gRPC NOT_FOUND without an hresult).
+
+    ``method`` is the RPC that asked (empty when raised outside a call)."""
+
+    def __init__(self, details: str, method: str = "") -> None:
+        super().__init__(details)
+        self.method = method
 
 
 class HnsRpcError(RuntimeError):
-    """A gRPC failure that is not an HNS error (bad request, server down, ...)."""
+    """A gRPC failure that is not an HNS error (bad request, server down, ...).
 
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    ``method`` is the RPC that failed (empty when raised outside a call)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, method: str = "") -> None:
         self.code = code
         self.details = details
+        self.method = method
         super().__init__(f"{code.name}: {details}")
 
 
@@ -83,10 +106,31 @@ class NotFoundError(HnsError):
 
 def is_not_found(err: BaseException) -> bool:
     """True for "not found" HNS errors, client-side or from HNS (hcn.IsNotFoundError)."""
-    return isinstance(err, HnsError) and err.hresult in (
-        ERROR_NOT_FOUND,
-        HCN_E_NETWORK_NOT_FOUND,
-        HCN_E_ENDPOINT_NOT_FOUND,
+    return isinstance(err, HnsError) and err.hresult in NOT_FOUND_HRESULTS
+
+
+def l2bridge_network(name: str, subnet: str, gateway: str, adapter: str = "Ethernet") -> pb.Network:
+    """The network the AWS vpc-bridge CNI creates (FindOrCreateNetwork): L2Bridge on the
+    ENI's adapter, one static subnet with the default route via ``gateway``."""
+    return pb.Network(
+        name=name,
+        type=pb.NETWORK_TYPE_L2BRIDGE,
+        ipams=[
+            pb.Ipam(
+                type="Static",
+                subnets=[
+                    pb.Subnet(
+                        ip_address_prefix=subnet,
+                        routes=[pb.Route(next_hop=gateway, destination_prefix="0.0.0.0/0")],
+                    )
+                ],
+            )
+        ],
+        policies=[
+            pb.NetworkPolicy(
+                type="NetAdapterName", settings=json.dumps({"NetworkAdapterName": adapter})
+            )
+        ],
     )
 
 
@@ -149,7 +193,7 @@ class HnsClient:
         try:
             return getattr(self._stub, method)(request, timeout=self.timeout)
         except grpc.RpcError as err:
-            raise _convert(err) from None
+            raise _convert(err, method) from None
 
     # ------------------------------------------------------------------ hosts
 
@@ -375,8 +419,8 @@ class HnsClient:
         return dict(self._call("ClearFaults", pb.HostRequest(host=self.host)).pending)
 
 
-def _convert(err: grpc.RpcError) -> Exception:
-    """Turn a gRPC error into HnsError / UnknownHostError / HnsRpcError."""
+def _convert(err: grpc.RpcError, method: str) -> Exception:
+    """Turn a gRPC error from RPC ``method`` into HnsError / UnknownHostError / HnsRpcError."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = (err.details() if hasattr(err, "details") else None) or ""
     metadata: dict[str, Any] = {}
@@ -392,5 +436,5 @@ def _convert(err: grpc.RpcError) -> Exception:
             str(metadata.get(MD_CALL, "hcnCall")),
         )
     if code == grpc.StatusCode.NOT_FOUND:
-        return UnknownHostError(details)
-    return HnsRpcError(code, details)
+        return UnknownHostError(details, method)
+    return HnsRpcError(code, details, method)

@@ -21,6 +21,7 @@ from fake_hns.errors import HnsError
 from fake_hns.faults import FaultPlan
 from fake_hns.objects import (
     DISTRIBUTIONS,
+    ENDPOINT_FLAG_REMOTE,
     LB_FLAG_IPV6,
     LB_FLAGS_KNOWN,
     NAMESPACE_TYPES,
@@ -40,7 +41,6 @@ from fake_hns.portpool import DEFAULT_BLOCK_SIZE, DEFAULT_RANGE, PortPool
 from fake_hns.versions import DEFAULT_BUILD, Features, Version, features_for, version_for_build
 
 DEFAULT_MAX_NON_DSR_BACKENDS = 64
-ENDPOINT_FLAG_REMOTE = 0x1  # hcn.EndpointFlagsRemoteEndpoint
 MAC_PREFIX = "00-15-5D"  # the Hyper-V OUI HNS assigns endpoint MACs from
 
 

@@ -15,9 +15,13 @@ from fake_hns.portpool import PortBlock
 NETWORK_TYPES = ("NAT", "ICS", "Transparent", "L2Bridge", "L2Tunnel", "Private", "Overlay")
 NAMESPACE_TYPES = ("Host", "HostDefault", "Guest", "GuestDefault")
 
-LB_FLAG_DSR = 0x1
-LB_FLAG_IPV6 = 0x2
+# Flag values as hcsshim's hcn types define them (the wire carries them as they are).
+ENDPOINT_FLAG_REMOTE = 0x1  # hcn.EndpointFlagsRemoteEndpoint
+NAT_FLAG_LOCAL_ROUTED_VIP = 0x1  # hcn.NatFlagsLocalRoutedVip (endpoint port mappings)
+LB_FLAG_DSR = 0x1  # hcn.LoadBalancerFlagsDSR
+LB_FLAG_IPV6 = 0x2  # hcn.LoadBalancerFlagsIPv6
 LB_FLAGS_KNOWN = LB_FLAG_DSR | LB_FLAG_IPV6
+LB_PORT_FLAG_LOCAL_ROUTED_VIP = 0x2  # hcn.LoadBalancerPortMappingFlagsLocalRoutedVIP
 PROTOCOL_TCP = 6
 PROTOCOL_UDP = 17
 DISTRIBUTIONS = ("None", "SourceIPProtocol", "SourceIP")

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import grpc
 
-    from harness.cni.hns import NodeHns
-    from harness.cni.kubeapi import KubeClient
+    from harness.hns import NodeHns
+    from harness.kube.client import KubeClient
 
-# (namespace, name, key, timeout_s) -> value or None; may raise KubeApiError (404).
+# (namespace, name, key, timeout_s) -> value or None; may raise ApiError (404).
 AnnotationWaiter = Callable[[str, str, str, float], "str | None"]
 
 
@@ -46,14 +46,15 @@ class FreshClients:
         self, kubeconfig: str, namespace: str, name: str, key: str, timeout_s: float
     ) -> str | None:
         """GET the pod, then watch it until the annotation appears or the time is up."""
-        from harness.cni.kubeapi import KubeClient
+        from harness.cni.annotation import wait_pod_annotation
+        from harness.kube.client import KubeClient
 
         client = KubeClient.from_kubeconfig(kubeconfig)
-        return client.wait_pod_annotation(namespace, name, key, timeout_s)
+        return wait_pod_annotation(client, namespace, name, key, timeout_s)
 
     def hns(self, target: str, host: str) -> contextlib.AbstractContextManager[NodeHns]:
         """A NodeHns with its own channel, closed after use."""
-        from harness.cni.hns import NodeHns
+        from harness.hns import NodeHns
 
         return NodeHns(target, host)
 
@@ -81,7 +82,7 @@ class PooledClients:
             with self._lock:
                 client = self._kube.get(kubeconfig)
                 if client is None:
-                    from harness.cni.kubeapi import KubeClient
+                    from harness.kube.client import KubeClient
 
                     client = KubeClient.from_kubeconfig(kubeconfig, keep_alive=True)
                     self._kube[kubeconfig] = client
@@ -91,14 +92,13 @@ class PooledClients:
         self, kubeconfig: str, namespace: str, name: str, key: str, timeout_s: float
     ) -> str | None:
         """GET over a kept-alive connection; then the shared watch (or a watch request)."""
+        from harness.cni.annotation import pod_annotation, wait_pod_annotation
+
         client = self.kube(kubeconfig)
         if self.waiter is None:
-            return client.wait_pod_annotation(namespace, name, key, timeout_s)
-        pod = client.get_pod(namespace, name)
-        value = (pod.get("metadata", {}).get("annotations") or {}).get(key)
-        if value:
-            return str(value)
-        return self.waiter(namespace, name, key, timeout_s)
+            return wait_pod_annotation(client, namespace, name, key, timeout_s)
+        value = pod_annotation(client.get_pod(namespace, name), key)
+        return value or self.waiter(namespace, name, key, timeout_s)
 
     @contextlib.contextmanager
     def hns(self, target: str, host: str) -> Iterator[NodeHns]:
@@ -108,7 +108,7 @@ class PooledClients:
             if node is None:
                 import grpc
 
-                from harness.cni.hns import NodeHns
+                from harness.hns import NodeHns
 
                 bare = target.removeprefix("grpc://")
                 channel = self._channels.get(bare)

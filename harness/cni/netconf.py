@@ -95,8 +95,8 @@ class NetConf:
 
     @property
     def network_name(self) -> str:
-        """The HNS network name: ``<name>br<ENI MAC without colons>`` (vpc-bridge format)."""
-        return f"{self.name}br{self.eni_mac.replace(':', '')}"
+        """The HNS network name (``network_name``)."""
+        return network_name(self.name, self.eni_mac)
 
     @property
     def eni_subnet(self) -> ipaddress.IPv4Network:
@@ -119,6 +119,12 @@ class NetConf:
         """The dns block with ``{%namespace%}`` in search domains replaced by `namespace`."""
         search = tuple(s.replace(NAMESPACE_PLACEHOLDER, namespace, 1) for s in self.dns.search)
         return Dns(self.dns.nameservers, self.dns.domain, search, self.dns.options)
+
+
+def network_name(netconf_name: str, eni_mac: str) -> str:
+    """The node's HNS network name: ``<netconf name>br<ENI MAC, lower-case, no separators>``
+    (vpc-bridge format), whichever way the MAC is written."""
+    return f"{netconf_name}br{eni_mac.lower().replace(':', '').replace('-', '')}"
 
 
 def endpoint_name(container_id: str) -> str:

@@ -68,14 +68,14 @@ def _pod_ip(conf: NetConf, env: CniEnv, clients: Clients) -> ipaddress.IPv4Inter
         raise CniError(INTERNAL, f"failed to parse Kubernetes args: missing required args {k8s}")
     if not conf.kubeconfig:
         raise CniError(INTERNAL, "missing required parameter kubeconfig")
-    from harness.cni.kubeapi import KubeApiError
+    from harness.kube.api import ApiError
 
     prefix = f"failed to parse Kubernetes args: failed to get pod IP address {k8s.pod_name}"
     try:
         value = clients.pod_annotation(
             conf.kubeconfig, k8s.namespace, k8s.pod_name, ANNOTATION, conf.annotation_timeout_s
         )
-    except KubeApiError as e:
+    except ApiError as e:
         raise CniError(INTERNAL, f"{prefix}: {e}") from e
     except (OSError, ValueError, KeyError) as e:
         raise CniError(INTERNAL, f"{prefix}: {e}") from e
@@ -125,7 +125,7 @@ def cmd_add(conf: NetConf, env: CniEnv, clients: Clients) -> dict[str, Any]:
     """CNI ADD."""
     require_for_add(conf)
     ip = _pod_ip(conf, env, clients)
-    from harness.cni.hns import HnsFailure
+    from harness.hns import HnsFailure
 
     namespace = parse_cni_args(env.args).namespace
     try:
@@ -166,7 +166,7 @@ def cmd_del(conf: NetConf, env: CniEnv, clients: Clients) -> None:
     """CNI DEL: best effort, never reads the API server, succeeds when things are gone."""
     if not conf.hns_endpoint or not conf.hns_host:
         return
-    from harness.cni.hns import HnsFailure
+    from harness.hns import HnsFailure
 
     name = endpoint_name(env.container_id)
     try:
@@ -187,7 +187,7 @@ def cmd_del(conf: NetConf, env: CniEnv, clients: Clients) -> None:
 def cmd_check(conf: NetConf, env: CniEnv, clients: Clients) -> None:
     """CNI CHECK: the endpoint exists, sits in the sandbox namespace, has prevResult's IP."""
     require_for_add(conf)
-    from harness.cni.hns import HnsFailure
+    from harness.hns import HnsFailure
 
     name = endpoint_name(env.container_id)
     try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.identity import ensure_service_account
+
 NAMESPACE = "kube-system"
 NAME = "kube-proxy"
 BINDING = "eks:kube-proxy"
@@ -21,15 +23,7 @@ def ensure_binding(api: Any) -> None:
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    core = client.CoreV1Api(api)
-    rbac = client.RbacAuthorizationV1Api(api)
-    try:
-        core.create_namespaced_service_account(
-            NAMESPACE, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=NAME))
-        )
-    except ApiException as e:
-        if e.status != 409:
-            raise
+    ensure_service_account(api, NAMESPACE, NAME)
     body = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
@@ -42,7 +36,7 @@ def ensure_binding(api: Any) -> None:
         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
     }
     try:
-        rbac.create_cluster_role_binding(body)
+        client.RbacAuthorizationV1Api(api).create_cluster_role_binding(body)
     except ApiException as e:
         if e.status != 409:
             raise

@@ -56,7 +56,7 @@ class Proxier:
 
     def __init__(self, node_name: str, hns: Any, source_vip: str = "") -> None:
         self.node_name = node_name
-        self.hns = hns  # harness.cni.hns.NodeHns
+        self.hns = hns  # harness.hns.NodeHns
         self.source_vip = source_vip  # the node IP: SNAT source towards backends
         self.applied: dict[tuple[str, int, int], AppliedLb] = {}
         self.adopted = False
@@ -71,7 +71,7 @@ class Proxier:
 
     def sync(self, desired: list[LbSpec]) -> SyncResult:
         """Create, replace and delete load balancers so HNS matches `desired`."""
-        from harness.cni.hns import HnsFailure
+        from harness.hns import HnsFailure
 
         if not self.adopted:
             self._adopt_existing()
@@ -127,7 +127,7 @@ class Proxier:
     def _release_remote_endpoints(self) -> None:
         """Remote endpoints no load balancer uses any more are deleted (winkernel refcount),
         so an address that later lands on this node's own ENI is free for its pod."""
-        from harness.cni.hns import HnsFailure
+        from harness.hns import HnsFailure
 
         try:
             keep = {b for lb in self.hns.list_load_balancers() for b in lb.backends}

@@ -29,16 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.kube.api import ApiError
+from harness.kube.informer import Informer, obj_key
+from harness.kube.rest import RestClient
 from harness.kubeproxy.desired import desired_lbs
 from harness.kubeproxy.flags import KubeProxyConfig
 from harness.kubeproxy.proxier import Proxier
 from harness.nodes import profiles
 from harness.nodes.cnirunner import AnnotationBoard, CniRunner, build_netconf, choose_socket_path
 from harness.nodes.config import AgentConfig, NodeEntry
-from harness.nodes.informer import Informer, obj_key
 from harness.nodes.kubelet import Kubelet, now_rfc3339
 from harness.nodes.podstatus import event_body
-from harness.nodes.rest import ApiError, RestClient
 from harness.nodes.spec import (
     InstanceInfo,
     NodeSpec,
@@ -66,6 +67,7 @@ class NodeRuntime:
     kubeconfig: str
     client: RestClient
     hns: Any
+    netconf: dict[str, Any]  # the vpc-bridge netconf the kubelet passes to every CNI call
     kubelet: Kubelet | None = None
     proxier: Proxier | None = None
     node_uid: str = ""
@@ -105,7 +107,8 @@ class Agent:
     # -- start-up ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Launch instances, HNS hosts, register nodes, start watches and loops."""
-        from harness.cni.hns import NodeHns
+        from harness.cni.netconf import network_name
+        from harness.hns import NodeHns
 
         self.cni = CniRunner(self.cfg.cni, self.annotations)
         agent_socket = ""
@@ -143,19 +146,23 @@ class Agent:
             client = await self.call(RestClient, entry.kubeconfig, self.cfg.api_workers)
             hns = NodeHns(self.cfg.hns_target, entry.spec.name)
             await self.call(hns.ensure_host, entry.spec.windows_build, self.cfg.hns_host)
+            netconf = build_netconf(
+                self.cfg.cni,
+                entry.spec,
+                entry.instance,
+                entry.kubeconfig,
+                self.cfg.hns_target,
+                agent_socket,
+            )
             # Node bootstrap creates the L2Bridge network (kube-proxy needs it before any
             # pod exists); the CNI plugin finds it by name.
-            netconf = build_netconf(
-                self.cfg.cni, entry.spec, entry.instance, entry.kubeconfig, self.cfg.hns_target
-            )
-            net_name = f"{netconf['name']}br{entry.instance.mac.replace(':', '')}"
             await self.call(
                 hns.find_or_create_network,
-                net_name,
+                network_name(netconf["name"], netconf["eniMACAddress"]),
                 entry.instance.subnet_cidr,
                 netconf["gatewayIPAddress"],
             )
-            rt = NodeRuntime(entry.spec, entry.instance, entry.kubeconfig, client, hns)
+            rt = NodeRuntime(entry.spec, entry.instance, entry.kubeconfig, client, hns, netconf)
             await self._register(rt)
             return rt
 
@@ -166,14 +173,7 @@ class Agent:
                 host_ip=rt.instance.private_ip,
                 client=rt.client,
                 hns=rt.hns,
-                netconf=build_netconf(
-                    self.cfg.cni,
-                    rt.spec,
-                    rt.instance,
-                    rt.kubeconfig,
-                    self.cfg.hns_target,
-                    agent_socket,
-                ),
+                netconf=rt.netconf,
                 cni=self.cni,
                 profile=self.profile,
                 rng=random.Random(self.rng.random()),

@@ -151,22 +151,22 @@ class AnnotationBoard:
 
     def wait(self, namespace: str, name: str, key: str, timeout_s: float) -> str | None:
         """The annotation's value once present, None after `timeout_s`; raises
-        KubeApiError 404 when the pod is deleted meanwhile (as the plugin's watch does)."""
-        from harness.cni.kubeapi import KubeApiError
+        ApiError 404 when the pod is deleted meanwhile (as the plugin's watch does)."""
+        from harness.cni.annotation import pod_annotation
+        from harness.kube.api import ApiError
 
         event, box = threading.Event(), []  # type: ignore[var-annotated]
         entry = (key, event, box)
         with self._lock:
             self._waiters.setdefault((namespace, name), []).append(entry)
         try:
-            pod = self.lookup(namespace, name)
-            value = ((pod or {}).get("metadata", {}).get("annotations") or {}).get(key)
+            value = pod_annotation(self.lookup(namespace, name), key)
             if value:
-                return str(value)
+                return value
             if not event.wait(timeout_s):
                 return None
             if box[0] is None:
-                raise KubeApiError(404, f'pods "{name}" not found')
+                raise ApiError(404, f'pods "{name}" not found')
             return str(box[0])
         finally:
             with self._lock:

@@ -11,16 +11,20 @@ from harness.nodes.spec import InstanceInfo, NodeSpec
 WINDOWS_AMI = "ami-0e0f1d2c3b4a59687"  # any id moto accepts; the platform is what matters
 
 
-def ec2_client(endpoint_url: str, region: str) -> Any:
-    """A boto3 EC2 client for fake_ec2 (dummy credentials; loopback only)."""
+def ec2_client(endpoint_url: str, region: str, *, max_attempts: int | None = None) -> Any:
+    """A boto3 EC2 client for fake_ec2 (dummy credentials; loopback only). `max_attempts`
+    caps botocore's retries (1: none, so a test sees every error); default: botocore's."""
     import boto3
+    from botocore.config import Config
 
+    retries: Any = {"total_max_attempts": max_attempts, "mode": "standard"}
     return boto3.client(
         "ec2",
         endpoint_url=endpoint_url,
         region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=Config(retries=retries) if max_attempts is not None else None,
     )
 
 

@@ -24,10 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.kube.api import ApiError
+from harness.kube.rest import RestClient
 from harness.nodes import podstatus
 from harness.nodes.cnirunner import CniRunner
 from harness.nodes.profiles import TimingProfile
-from harness.nodes.rest import ApiError, RestClient
 
 log = logging.getLogger("ekswin.nodes.kubelet")
 
@@ -78,7 +79,7 @@ class Kubelet:
         self.node_name = node_name
         self.host_ip = host_ip
         self.client = client
-        self.hns = hns  # harness.cni.hns.NodeHns (blocking; used through `call`)
+        self.hns = hns  # harness.hns.NodeHns (blocking; used through `call`)
         self.netconf = netconf
         self.cni = cni
         self.profile = profile

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from kubernetes import client as kclient
 
 from harness.servers import ListeningServer, ServerGroup
+from harness.testing import ec2_client, pod_manifest
 
 RES = "vpc.amazonaws.com/PrivateIPv4Address"
 
@@ -73,20 +73,6 @@ def start_controller(listening_servers: ServerGroup) -> Callable[..., ListeningS
 
 
 # ---------------------------------------------------------------------------- helpers
-def ec2(url: str) -> Any:
-    """A boto3 EC2 client for fake_ec2 (no retries: the test sees every error)."""
-    from botocore.config import Config
-
-    return boto3.client(
-        "ec2",
-        endpoint_url=url,
-        region_name="us-west-2",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
-
-
 def make_instance(c: Any, itype: str, cidr: str = "10.0.0.0/19") -> tuple[str, str, str]:
     """A VPC, a subnet `cidr` and one instance: (instance id, primary ENI id, cidr)."""
     vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -146,7 +132,7 @@ def windows_node(
     """Set the amazon-vpc-cni ConfigMap to `cm`, launch an `itype` instance, add its Node."""
     core = kclient.CoreV1Api(cluster.api)
     set_cm(core, cm)
-    c = ec2(ec2_url)
+    c = ec2_client(ec2_url, single_attempt=True)
     iid, eni, cidr = make_instance(c, itype)
     return WindowsNode(core, c, iid, eni, cidr, make_node(core, iid))
 
@@ -160,22 +146,7 @@ def capacity(core: kclient.CoreV1Api, node: str) -> str | None:
 def make_pod(core: kclient.CoreV1Api, node: str) -> str:
     """A Windows pod bound to `node` (nodeName set) requesting one IP."""
     name = f"p-{uuid.uuid4().hex[:8]}"
-    core.create_namespaced_pod(
-        "default",
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "nodeName": node,
-                "containers": [
-                    {
-                        "name": "c",
-                        "image": "mcr.microsoft.com/windows/nanoserver",
-                        "resources": {"limits": {RES: "1"}, "requests": {RES: "1"}},
-                    }
-                ],
-            },
-        },
-    )
+    core.create_namespaced_pod("default", pod_manifest(name, node=node, resources={RES: "1"}))
     return name
 
 

@@ -15,6 +15,7 @@ from kubernetes.client.rest import ApiException
 from controller import deploy
 from controller.webhook.server import WebhookServer
 from harness.manifests import apply
+from harness.testing import WINDOWS_IMAGE, pod_manifest
 from harness.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -22,16 +23,8 @@ pytestmark = pytest.mark.cluster
 KEY = "vpc.amazonaws.com/PrivateIPv4Address"
 
 
-def windows_pod(name: str, **meta: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, **meta},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}],
-        },
-    }
+def windows_pod(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    return pod_manifest(name, image=f"{WINDOWS_IMAGE}:ltsc2022", annotations=annotations)
 
 
 def webhook_host(cluster: Any) -> str:

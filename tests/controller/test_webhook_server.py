@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from controller.webhook import certs
 from controller.webhook.server import WebhookServer
+from harness.testing import pod_manifest
 
 SA = "system:serviceaccount:kube-system:vpc-resource-controller"
 KEY = "vpc.amazonaws.com/PrivateIPv4Address"
@@ -53,16 +54,10 @@ def client(srv: WebhookServer) -> http.client.HTTPSConnection:
     return http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=10)
 
 
-def windows_review(uid: str = "abc-123", op: str = "CREATE", **extra: Any) -> dict[str, Any]:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "w", "namespace": "default", **extra},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/os": "windows"},
-            "containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver"}],
-        },
-    }
+def windows_review(
+    uid: str = "abc-123", op: str = "CREATE", annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    pod = pod_manifest("w", namespace="default", annotations=annotations)
     return {
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",

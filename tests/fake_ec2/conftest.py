@@ -11,6 +11,7 @@ import pytest
 
 from fake_ec2.admin import AdminClient
 from harness.servers import ListeningServer, ServerGroup
+from harness.testing import ec2_client
 from harness.waiting import wait_until
 
 FAKE_CREDS = {
@@ -53,15 +54,7 @@ def admin(fake_ec2_url: str) -> AdminClient:
 
 @pytest.fixture
 def ec2(fake_ec2_url: str, admin: AdminClient) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "ec2",
-        endpoint_url=fake_ec2_url,
-        region_name=REGION,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
+    return ec2_client(fake_ec2_url, region=REGION, single_attempt=True)
 
 
 @pytest.fixture

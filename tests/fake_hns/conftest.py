@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fake_hns.client import HnsClient, pb
+from fake_hns.client import HnsClient, l2bridge_network, pb
 from harness.servers import ListeningServer, ServerGroup
 from harness.waiting import wait_until
 
@@ -83,22 +83,7 @@ def hns(make_host: Callable[..., HnsClient]) -> HnsClient:
 
 def l2bridge(name: str = "vpcbr0a1b2c3d4e5f", prefix: str = "10.0.0.0/24") -> pb.Network:
     """The network the AWS vpc-bridge CNI creates: L2Bridge, one subnet, default route."""
-    gateway = prefix.rsplit(".", 1)[0] + ".1"
-    return pb.Network(
-        name=name,
-        type=pb.NETWORK_TYPE_L2BRIDGE,
-        ipams=[
-            pb.Ipam(
-                type="Static",
-                subnets=[
-                    pb.Subnet(
-                        ip_address_prefix=prefix,
-                        routes=[pb.Route(next_hop=gateway, destination_prefix="0.0.0.0/0")],
-                    )
-                ],
-            )
-        ],
-    )
+    return l2bridge_network(name, prefix, prefix.rsplit(".", 1)[0] + ".1")
 
 
 def pod_endpoint(network_id: str, ip: str, name: str = "") -> pb.Endpoint:

@@ -62,6 +62,27 @@ def fake_hns_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def node_hns(fake_hns_target: str) -> Iterator[Callable[[str], Any]]:
+    """Factory: the NodeHns of a new ltsc2019 node `host` on the module's fake_hns
+    (closed at teardown)."""
+    from harness.hns import NodeHns
+
+    made: list[NodeHns] = []
+
+    def make(host: str) -> NodeHns:
+        hns = NodeHns(fake_hns_target, host)
+        made.append(hns)
+        hns.ensure_host("10.0.17763")
+        return hns
+
+    try:
+        yield make
+    finally:
+        for hns in made:
+            hns.close()
+
+
 def run_cni(env: dict[str, str], netconf: dict[str, Any] | bytes) -> tuple[int, dict[str, Any]]:
     """Exec the installed ekswin-cni like containerd does; (exit code, stdout JSON)."""
     stdin = netconf if isinstance(netconf, bytes) else json.dumps(netconf).encode()

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from harness.testing import pod_manifest
+
 pytestmark = pytest.mark.cluster
 
 NODE = "win-agent-0"
@@ -121,19 +123,24 @@ def core(ekswin_cluster: Any) -> Any:
 
 
 def _pod(name: str, annotation: str | None = None, labels: dict[str, str] | None = None) -> dict:
-    meta: dict[str, Any] = {"name": name, "labels": labels or {"app": name}}
-    if annotation:
-        meta["annotations"] = {ANNOTATION: annotation}
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
-        "spec": {
-            "nodeName": NODE,
-            "terminationGracePeriodSeconds": 2,
-            "containers": [{"name": "app", "image": "mcr.microsoft.com/pause:3.9"}],
-        },
-    }
+    return pod_manifest(
+        name,
+        node=NODE,
+        container="app",
+        image="mcr.microsoft.com/pause:3.9",
+        labels=labels or {"app": name},
+        annotations={ANNOTATION: annotation} if annotation else None,
+        grace_s=2,
+    )
+
+
+def _wait_removed(core: Any, wait_for: Callable[..., Any], name: str) -> None:
+    """Until the kubelet has torn the deleted pod down and the API server dropped it."""
+
+    def gone() -> bool:
+        return all(p.metadata.name != name for p in core.list_namespaced_pod("default").items)
+
+    wait_for(gone, 30, f"pod {name} removed by the kubelet")
 
 
 def _ip_in_subnet(core: Any, offset: int) -> str:
@@ -193,7 +200,7 @@ def test_extended_capacity_is_copied_to_allocatable(
 def test_pod_runs_with_annotated_ip_and_is_deleted_with_del(
     agent: Agent, core: Any, fake_hns_target: str, wait_for: Callable[..., Any]
 ) -> None:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     ip = _ip_in_subnet(core, 1)
     core.create_namespaced_pod("default", _pod("agent-ok", f"{ip}/19"))
@@ -214,17 +221,7 @@ def test_pod_runs_with_annotated_ip_and_is_deleted_with_del(
         assert found[1] and found[0].id in hns.namespace_endpoints(found[1])
 
     core.delete_namespaced_pod("agent-ok", "default")
-    wait_for(
-        lambda: (
-            not [
-                p
-                for p in core.list_namespaced_pod("default").items
-                if p.metadata.name == "agent-ok"
-            ]
-        ),
-        30,
-        "pod removed by the kubelet",
-    )
+    _wait_removed(core, wait_for, "agent-ok")
     with NodeHns(fake_hns_target, NODE) as hns:
         assert hns.find_endpoint_by_ip(ip) is None
     # Default mode: the kubelet exec'd ekswin-cni, which handed ADD and DEL to the agent.
@@ -274,7 +271,7 @@ def test_missing_annotation_gives_event_then_retry_succeeds(
 def test_kube_proxy_programs_cluster_ip_load_balancers(
     agent: Agent, core: Any, fake_hns_target: str, wait_for: Callable[..., Any]
 ) -> None:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     ip = _ip_in_subnet(core, 3)
     core.create_namespaced_pod("default", _pod("agent-be", f"{ip}/19", {"app": "agent-be"}))
@@ -357,7 +354,7 @@ def test_kube_proxy_programs_cluster_ip_load_balancers(
 def test_restarted_agent_adopts_running_pods(
     agent: Agent, core: Any, fake_hns_target: str, wait_for: Callable[..., Any]
 ) -> None:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     ip = _ip_in_subnet(core, 4)
     core.create_namespaced_pod("default", _pod("agent-keep", f"{ip}/19"))
@@ -374,17 +371,7 @@ def test_restarted_agent_adopts_running_pods(
         assert pod.status.phase == "Running" and pod.status.pod_ip == ip
         # The adopted pod's sandbox is torn down on delete (DEL finds its endpoint).
         core.delete_namespaced_pod("agent-keep", "default")
-        wait_for(
-            lambda: (
-                not [
-                    p
-                    for p in core.list_namespaced_pod("default").items
-                    if p.metadata.name == "agent-keep"
-                ]
-            ),
-            30,
-            "pod removed",
-        )
+        _wait_removed(core, wait_for, "agent-keep")
         with NodeHns(fake_hns_target, NODE) as hns:
             assert hns.find_endpoint_by_ip(ip) is None
     finally:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from harness.testing import pod_manifest
 
 pytestmark = pytest.mark.cluster
 
@@ -18,15 +20,8 @@ ANNOTATION = "vpc.amazonaws.com/PrivateIPv4Address"
 
 
 @pytest.fixture(scope="module")
-def hns(fake_hns_target: str) -> Iterator[Any]:
-    from harness.cni.hns import NodeHns
-
-    h = NodeHns(fake_hns_target, NODE)
-    h.ensure_host("10.0.17763")
-    try:
-        yield h
-    finally:
-        h.close()
+def hns(node_hns: Callable[[str], Any]) -> Any:
+    return node_hns(NODE)
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +41,9 @@ def core(ekswin_cluster: Any) -> Any:
 
 def make_pod(core: Any, annotation: str | None) -> str:
     name = f"cni-{uuid.uuid4().hex[:8]}"
-    meta: dict[str, Any] = {"name": name}
-    if annotation:
-        meta["annotations"] = {ANNOTATION: annotation}
-    core.create_namespaced_pod(
-        "default",
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": meta,
-            "spec": {
-                "nodeName": NODE,
-                "containers": [{"name": "c", "image": "mcr.microsoft.com/pause"}],
-            },
-        },
-    )
+    annotations = {ANNOTATION: annotation} if annotation else None
+    pod = pod_manifest(name, node=NODE, image="mcr.microsoft.com/pause", annotations=annotations)
+    core.create_namespaced_pod("default", pod)
     return name
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,8 @@ class AgentSide(ThreadedCniServer):
 
 
 @pytest.fixture(scope="module")
-def hns(fake_hns_target: str) -> Iterator[Any]:
-    from harness.cni.hns import NodeHns
-
-    h = NodeHns(fake_hns_target, HOST)
-    h.ensure_host("10.0.17763")
-    try:
-        yield h
-    finally:
-        h.close()
+def hns(node_hns: Callable[[str], Any]) -> Any:
+    return node_hns(HOST)
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_annotation_board_reads_the_cache_first_and_times_out() -> None:
 
 
 def test_annotation_board_reports_a_deleted_pod_as_404() -> None:
-    from harness.cni.kubeapi import KubeApiError
+    from harness.kube.api import ApiError
     from harness.nodes.cnirunner import AnnotationBoard
 
     board = AnnotationBoard()
@@ -69,7 +69,7 @@ def test_annotation_board_reports_a_deleted_pod_as_404() -> None:
     _until_waiting(board, "gone")
     board.on_pod("DELETED", _pod("gone"))
     t.join(10)
-    assert isinstance(box[0], KubeApiError) and box[0].status == 404
+    assert isinstance(box[0], ApiError) and box[0].status == 404
 
 
 def test_modes_and_netconf_socket_key() -> None:

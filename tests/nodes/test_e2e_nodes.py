@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from harness.testing import WINDOWS_IMAGE, pod_manifest
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ANNOTATION = "vpc.amazonaws.com/PrivateIPv4Address"
@@ -29,22 +31,14 @@ def core_api(env: Any) -> Any:
 
 
 def windows_pod(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels or {"app": "win"}},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/os": "windows"},
-            "terminationGracePeriodSeconds": 1,
-            "containers": [
-                {
-                    "name": "app",
-                    "image": "mcr.microsoft.com/windows/nanoserver:ltsc2019",
-                    "ports": [{"containerPort": 80}],
-                }
-            ],
-        },
-    }
+    return pod_manifest(
+        name,
+        container="app",
+        image=f"{WINDOWS_IMAGE}:ltsc2019",
+        labels=labels or {"app": "win"},
+        ports=[80],
+        grace_s=1,
+    )
 
 
 def pods(core: Any, prefix: str) -> list[Any]:
@@ -74,7 +68,7 @@ def eni_of(env: Any, instance_id: str) -> dict[str, Any]:
 
 
 def node_hns(env: Any, node: str) -> Any:
-    from harness.cni.hns import NodeHns
+    from harness.hns import NodeHns
 
     return NodeHns(env.pipeline.hns_target.removeprefix("grpc://"), node)
 

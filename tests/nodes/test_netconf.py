@@ -10,6 +10,7 @@ from harness.cni.errors import CniError
 from harness.cni.netconf import (
     decode,
     endpoint_name,
+    network_name,
     parse_cni_args,
     parse_env,
     parse_netconf,
@@ -45,6 +46,14 @@ def test_parse_full_netconf() -> None:
     assert conf.port_mappings[0].host_port == 8080 and conf.port_mappings[0].protocol == "tcp"
     assert conf.annotation_timeout_s == 2.0
     assert endpoint_name("abc") == "cid-abc"
+
+
+def test_network_name_is_the_plugins_however_the_mac_is_written() -> None:
+    # The agent names the network at node bootstrap from the raw MAC; the plugin from the
+    # parsed netconf: both must find the same network.
+    plugin = parse_netconf(NETCONF).network_name
+    for mac in ("0A:1B:2C:3D:4E:5F", "0a:1b:2c:3d:4e:5f", "0a-1b-2c-3d-4e-5f"):
+        assert network_name("vpc", mac) == plugin == "vpcbr0a1b2c3d4e5f"
 
 
 def test_snat_exceptions_default_to_eni_subnet() -> None:

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.nodes.rest import ApiError, RestClient
+from harness.kube.api import ApiError
+from harness.kube.rest import RestClient
 
-log = logging.getLogger("ekswin.nodes.informer")
+log = logging.getLogger("ekswin.kube.informer")
 
 Handler = Callable[[str, dict[str, Any]], None]
 
@@ -65,7 +66,7 @@ class Informer:
             self.loop.call_soon_threadsafe(self.handler, etype, obj)
 
     def _relist(self) -> str:
-        items, rv = self.client.list_and_watch(self.path, self.query)
+        items, rv = self.client.list_objects(self.path, self.query)
         fresh = {obj_key(o): o for o in items}
         for key in list(self.cache):
             if key not in fresh:

@@ -1,8 +1,8 @@
-"""A thin, thread-safe Kubernetes REST client on raw JSON (urllib3 + the kubeconfig's TLS).
+"""Every verb on the API server as raw JSON, over a urllib3 connection pool (thread-safe).
 
-The agent drives hundreds of nodes; decoding every watch event into kubernetes-client
-model objects costs more than the work itself, so it speaks JSON directly. TLS and
-credentials come from the same kubeconfig loader the CNI plugin uses.
+The node agent's client (node registration, leases, pod status, Events) and
+kube-proxy's: credentials from ``harness.kube.config``, errors as ``ApiError`` as in
+the standard-library ``KubeClient`` the CNI plugin uses.
 """
 
 from __future__ import annotations
@@ -14,32 +14,22 @@ from typing import Any
 
 import urllib3
 
-from harness.cni.kubeapi import KubeClient
-
-
-class ApiError(Exception):
-    """A non-2xx answer: status, reason and the API server's message."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
+from harness.kube import config as kubeconfig
+from harness.kube.api import status_error, watch_query
 
 
 class RestClient:
     """JSON calls against one API server with one identity."""
 
-    def __init__(self, kubeconfig: str, maxsize: int = 4) -> None:
-        kc = KubeClient.from_kubeconfig(kubeconfig)
-        self.server = kc.server
-        self.headers = dict(kc.headers)
-        self.headers["User-Agent"] = "ekswin-node-agent"
+    def __init__(self, kubeconfig_path: str, maxsize: int = 4) -> None:
+        cfg = kubeconfig.load(kubeconfig_path)
+        self.server = cfg.server
+        self.headers = {**cfg.headers, "User-Agent": "ekswin-node-agent"}
         self.pool = urllib3.PoolManager(
             num_pools=2,
             maxsize=maxsize,
             block=False,
-            ssl_context=kc.context,
+            ssl_context=cfg.ssl_context,
             retries=urllib3.Retry(total=3, connect=3, read=0, status=0, backoff_factor=0.2),
         )
 
@@ -67,14 +57,9 @@ class RestClient:
             headers=headers,
             timeout=urllib3.Timeout(connect=5.0, read=timeout),
         )
-        payload = resp.data
         if resp.status >= 300:
-            try:
-                err = json.loads(payload)
-                raise ApiError(resp.status, str(err.get("reason", "")), str(err.get("message", "")))
-            except ValueError:
-                raise ApiError(resp.status, "", payload.decode(errors="replace")) from None
-        return json.loads(payload) if payload else {}
+            raise status_error(resp.status, resp.data)
+        return json.loads(resp.data) if resp.data else {}
 
     def get(self, path: str, **kw: Any) -> dict[str, Any]:
         """GET."""
@@ -101,8 +86,8 @@ class RestClient:
         """DELETE (with optional DeleteOptions)."""
         return self.request("DELETE", path, body, **kw)
 
-    def list_and_watch(
-        self, path: str, query: Mapping[str, str] | None = None, timeout_s: int = 300
+    def list_objects(
+        self, path: str, query: Mapping[str, str] | None = None
     ) -> tuple[list[dict[str, Any]], str]:
         """LIST: items and the list's resourceVersion to start a watch from."""
         data = self.get(path, query=query, timeout=60.0)
@@ -116,26 +101,17 @@ class RestClient:
         timeout_s: int = 300,
     ) -> Iterator[dict[str, Any]]:
         """Stream watch events ({"type", "object"}) until the server closes the watch."""
-        q = dict(query or {})
-        q.update(
-            {
-                "watch": "1",
-                "resourceVersion": resource_version,
-                "timeoutSeconds": str(timeout_s),
-                "allowWatchBookmarks": "true",
-            }
-        )
-        url = self.server + path + "?" + urllib.parse.urlencode(q)
+        q = watch_query(resource_version, timeout_s, bookmarks=True, query=query)
         resp = self.pool.request(
             "GET",
-            url,
+            self.server + path + "?" + urllib.parse.urlencode(q),
             headers=self.headers,
             preload_content=False,
             timeout=urllib3.Timeout(connect=5.0, read=timeout_s + 30),
         )
         try:
             if resp.status >= 300:
-                raise ApiError(resp.status, "", resp.read().decode(errors="replace"))
+                raise status_error(resp.status, resp.read())
             buf = b""
             for chunk in resp.stream(65536):
                 buf += chunk

@@ -1,35 +1,55 @@
-"""One node's HNS as the CNI plugin, the kubelet emulation and kube-proxy use it.
+"""One node's HNS as the harness uses it: the CNI plugin, the kubelet emulation, kube-proxy.
 
-A thin layer over fake_hns's gRPC API (``fake_hns/proto/hns.proto``): it speaks in the
-terms vpc-bridge and winkernel use (find-or-create network, ``cid-`` endpoints,
-namespace attach, load balancers for a Service port) and turns gRPC failures into
+Built on fake_hns's own client (``fake_hns.client.HnsClient``, which speaks the gRPC
+API and rebuilds HNS errors from the trailing metadata); this layer speaks in the terms
+vpc-bridge and winkernel use (find-or-create network, ``cid-`` endpoints, namespace
+attach, load balancers for a Service port) and turns every failure into one
 ``HnsFailure`` carrying the HRESULT and the hcsshim-formatted line
-(``hcnCreateLoadBalancer failed in Win32: ... (0x803b0013)``). Imports only grpc and
-the generated stubs, so the exec'd plugin stays light.
+(``hcnCreateLoadBalancer failed in Win32: ... (0x803b0013)``). Imports grpc and the
+generated stubs, nothing heavier: the exec'd plugin imports it when it runs locally.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import grpc
 
-from fake_hns.proto import hns_pb2 as pb
-from fake_hns.proto import hns_pb2_grpc as pb_grpc
+from fake_hns.client import (
+    DSR,
+    LOCAL_ROUTED_VIP,
+    NAT_LOCAL_ROUTED_VIP,
+    NOT_FOUND_HRESULTS,
+    REMOTE_ENDPOINT,
+    TCP,
+    UDP,
+    HnsClient,
+    HnsError,
+    HnsRpcError,
+    UnknownHostError,
+    l2bridge_network,
+    pb,
+)
+from fake_hns.errors import ERROR_OBJECT_ALREADY_EXISTS, HCN_E_NETWORK_ALREADY_EXISTS
+from fake_hns.objects import NETWORK_TYPES
 
-REMOTE_ENDPOINT = 1  # hcn.EndpointFlags RemoteEndpoint
-LB_DSR = 1  # hcn.LoadBalancerFlags
-PORTMAP_LOCAL_ROUTED_VIP = 2  # hcn.LoadBalancerPortMappingFlags
-NOT_FOUND_HRESULTS = {0x803B0001, 0x803B0002, 0x490}
 BUILDS = {"10.0.17763": "ltsc2019", "10.0.20348": "ltsc2022"}
 RPC_TIMEOUT_S = 30.0
+# A network another ADD created between our lookup and our create: same name or same id.
+_NETWORK_EXISTS = (HCN_E_NETWORK_ALREADY_EXISTS, ERROR_OBJECT_ALREADY_EXISTS)
+_TYPE_NAMES = {t.upper(): t for t in NETWORK_TYPES}  # NETWORK_TYPE_L2BRIDGE -> "L2Bridge"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class HnsFailure(Exception):
-    """An HNS call failed. ``str()`` is the hcsshim-formatted line when HNS gave one."""
+    """An HNS call failed. ``str()`` is the hcsshim-formatted line when HNS gave one,
+    else ``<RPC>: <gRPC status>: <details>``."""
 
     def __init__(
         self, message: str, hresult: int = 0, call: str = "", code: grpc.StatusCode | None = None
@@ -45,18 +65,25 @@ class HnsFailure(Exception):
         return self.hresult in NOT_FOUND_HRESULTS
 
 
-def _failure(e: grpc.RpcError, what: str) -> HnsFailure:
-    md: dict[str, Any] = {}
-    if hasattr(e, "trailing_metadata"):
-        for item in e.trailing_metadata() or ():
-            md[str(item[0])] = item[1]  # type: ignore[index]
-    raw = md.get("hns-hresult", "")
-    hresult = int(str(raw), 16) if raw else 0
-    code = e.code() if hasattr(e, "code") else None
-    details = (e.details() if hasattr(e, "details") else "") or ""
-    if not hresult:
-        details = f"{what}: {code.name if code else 'error'}: {details}"
-    return HnsFailure(details, hresult, str(md.get("hns-call", "")), code)
+def _failure(err: HnsError | HnsRpcError | UnknownHostError) -> HnsFailure:
+    if isinstance(err, HnsError):
+        return HnsFailure(str(err), err.hresult, err.call)
+    if isinstance(err, HnsRpcError):
+        return HnsFailure(f"{err.method}: {err}", code=err.code)
+    return HnsFailure(f"{err.method}: NOT_FOUND: {err}", code=grpc.StatusCode.NOT_FOUND)
+
+
+def _hns_call(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Raise fake_hns client errors out of `fn` as HnsFailure."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except (HnsError, HnsRpcError, UnknownHostError) as e:
+            raise _failure(e) from None
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -97,7 +124,7 @@ class LbInfo:
     backends: tuple[str, ...]
 
 
-def _network(n: Any) -> NetworkInfo:
+def _network(n: pb.Network) -> NetworkInfo:
     subnet, gateway = "", ""
     for ipam in n.ipams:
         for s in ipam.subnets:
@@ -106,19 +133,10 @@ def _network(n: Any) -> NetworkInfo:
                 if r.destination_prefix == "0.0.0.0/0":
                     gateway = gateway or r.next_hop
     type_name = pb.NetworkType.Name(n.type).removeprefix("NETWORK_TYPE_")
-    pretty = {
-        "L2BRIDGE": "L2Bridge",
-        "L2TUNNEL": "L2Tunnel",
-        "NAT": "NAT",
-        "ICS": "ICS",
-        "TRANSPARENT": "Transparent",
-        "PRIVATE": "Private",
-        "OVERLAY": "Overlay",
-    }
-    return NetworkInfo(n.id, n.name, pretty.get(type_name, type_name), subnet, gateway)
+    return NetworkInfo(n.id, n.name, _TYPE_NAMES.get(type_name, type_name), subnet, gateway)
 
 
-def _endpoint(e: Any) -> EndpointInfo:
+def _endpoint(e: pb.Endpoint) -> EndpointInfo:
     snat: list[str] = []
     routes: list[str] = []
     for p in e.policies:
@@ -141,7 +159,7 @@ def _endpoint(e: Any) -> EndpointInfo:
     )
 
 
-def _lb(lb: Any) -> LbInfo:
+def _lb(lb: pb.LoadBalancer) -> LbInfo:
     pm = lb.port_mappings[0] if lb.port_mappings else None
     return LbInfo(
         lb.id,
@@ -149,22 +167,19 @@ def _lb(lb: Any) -> LbInfo:
         pm.protocol if pm else 0,
         pm.internal_port if pm else 0,
         pm.external_port if pm else 0,
-        bool(lb.flags & LB_DSR),
+        bool(lb.flags & DSR),
         tuple(lb.host_compute_endpoints),
     )
 
 
 class NodeHns:
     """The HNS of one node on a fake_hns server. Blocking, thread-safe; its own channel
-    unless one is passed in."""
+    unless one is passed in (a shared channel is not closed by ``close``)."""
 
     def __init__(self, target: str, host: str, channel: grpc.Channel | None = None) -> None:
-        self.target = target.removeprefix("grpc://")
+        self.client = HnsClient(target, host, timeout=RPC_TIMEOUT_S, channel=channel)
+        self.target = self.client.target
         self.host = host
-        # A channel passed in is shared (many nodes, one fake_hns) and not ours to close.
-        self.owns_channel = channel is None
-        self.channel = channel if channel is not None else grpc.insecure_channel(self.target)
-        self.stub = pb_grpc.HostNetworkServiceStub(self.channel)
 
     def __enter__(self) -> NodeHns:
         return self
@@ -174,82 +189,55 @@ class NodeHns:
 
     def close(self) -> None:
         """Close the channel (unless it is shared)."""
-        if self.owns_channel:
-            self.channel.close()
-
-    def _call(self, method: str, request: Any) -> Any:
-        try:
-            return getattr(self.stub, method)(request, timeout=RPC_TIMEOUT_S)
-        except grpc.RpcError as e:
-            raise _failure(e, method) from None
+        self.client.close()
 
     # -- host ------------------------------------------------------------------------------
+    @_hns_call
     def ensure_host(self, windows_build: str, settings: Mapping[str, Any] | None = None) -> None:
         """Create this node's HNS unless it exists (a restarted agent keeps its objects).
 
         `settings` carries the port-pool model's parameters (AgentConfig.hns_host)."""
-        build = BUILDS.get(windows_build, windows_build)
-        fields = host_fields(settings or {})
         try:
-            self._call(
-                "CreateHost", pb.CreateHostRequest(host=self.host, windows_build=build, **fields)
+            self.client.create_host(
+                BUILDS.get(windows_build, windows_build), **host_fields(settings or {})
             )
-        except HnsFailure as e:
+        except HnsRpcError as e:
             if e.code != grpc.StatusCode.ALREADY_EXISTS:
                 raise
 
     # -- networks ----------------------------------------------------------------------------
+    @_hns_call
     def get_network(self, name: str) -> NetworkInfo | None:
         """The network called `name`, or None."""
-        resp = self._call("ListNetworks", pb.ListRequest(host=self.host, name=name))
-        return _network(resp.networks[0]) if resp.networks else None
+        found = self.client.list_networks(name=name)
+        return _network(found[0]) if found else None
 
+    @_hns_call
     def find_or_create_network(self, name: str, subnet: str, gateway: str) -> str:
         """vpc-bridge's FindOrCreateNetwork: L2Bridge, ENI subnet, default route via gateway."""
         found = self.get_network(name)
         if found is not None:
             return found.id
-        net = pb.Network(
-            name=name,
-            type=pb.NETWORK_TYPE_L2BRIDGE,
-            ipams=[
-                pb.Ipam(
-                    type="Static",
-                    subnets=[
-                        pb.Subnet(
-                            ip_address_prefix=subnet,
-                            routes=[pb.Route(next_hop=gateway, destination_prefix="0.0.0.0/0")],
-                        )
-                    ],
-                )
-            ],
-            policies=[
-                pb.NetworkPolicy(
-                    type="NetAdapterName", settings='{"NetworkAdapterName": "Ethernet"}'
-                )
-            ],
-        )
         try:
-            return str(
-                self._call("CreateNetwork", pb.CreateNetworkRequest(host=self.host, network=net)).id
-            )
-        except HnsFailure as e:
-            if e.hresult == 0x1392:  # created concurrently by another ADD: use it
+            return str(self.client.create_network(l2bridge_network(name, subnet, gateway)).id)
+        except HnsError as e:
+            if e.hresult in _NETWORK_EXISTS:  # created concurrently by another ADD: use it
                 again = self.get_network(name)
                 if again is not None:
                     return again.id
             raise
 
     # -- endpoints ---------------------------------------------------------------------------
+    @_hns_call
     def get_endpoint(self, name: str) -> EndpointInfo | None:
         """The endpoint called `name`, or None."""
-        resp = self._call("ListEndpoints", pb.ListRequest(host=self.host, name=name))
-        return _endpoint(resp.endpoints[0]) if resp.endpoints else None
+        found = self.client.list_endpoints(name=name)
+        return _endpoint(found[0]) if found else None
 
+    @_hns_call
     def endpoints_with_ip(self, ip: str) -> list[EndpointInfo]:
         """Endpoints (local and remote) holding `ip`."""
-        resp = self._call("ListEndpoints", pb.ListRequest(host=self.host, ip_address=ip))
-        return [_endpoint(e) for e in resp.endpoints]
+        return [_endpoint(e) for e in self.client.list_endpoints(ip_address=ip)]
 
     def find_endpoint_by_ip(self, ip: str) -> tuple[EndpointInfo, str] | None:
         """The local (pod) endpoint with `ip` and its namespace id, or None."""
@@ -258,15 +246,16 @@ class NodeHns:
                 return ep, ep.namespace
         return None
 
+    @_hns_call
     def list_endpoints(self) -> list[EndpointInfo]:
         """All endpoints of the node."""
-        resp = self._call("ListEndpoints", pb.ListRequest(host=self.host))
-        return [_endpoint(e) for e in resp.endpoints]
+        return [_endpoint(e) for e in self.client.list_endpoints()]
 
     def count_endpoints(self) -> int:
         """Local (pod) endpoints."""
         return sum(1 for e in self.list_endpoints() if not e.remote)
 
+    @_hns_call
     def create_endpoint(
         self,
         *,
@@ -290,8 +279,8 @@ class NodeHns:
                     port_mapping=pb.PortMappingPolicy(
                         internal_port=container_port,
                         external_port=host_port,
-                        protocol=17 if proto == "udp" else 6,
-                        flags=1,
+                        protocol=UDP if proto == "udp" else TCP,
+                        flags=NAT_LOCAL_ROUTED_VIP,
                     )
                 )
             )
@@ -308,74 +297,52 @@ class NodeHns:
             dns=pb.Dns(search=dns_search, server_list=dns_servers),
             policies=policies,
         )
-        return _endpoint(
-            self._call("CreateEndpoint", pb.CreateEndpointRequest(host=self.host, endpoint=ep))
-        )
+        return _endpoint(self.client.create_endpoint(ep))
 
+    @_hns_call
     def delete_endpoint(self, endpoint_id: str) -> bool:
         """Delete; False when it was already gone."""
-        return bool(
-            self._call("DeleteEndpoint", pb.DeleteRequest(host=self.host, id=endpoint_id)).deleted
-        )
+        return self.client.delete_endpoint(endpoint_id)
 
     # -- namespaces --------------------------------------------------------------------------
+    @_hns_call
     def create_namespace(self) -> str:
         """A new HOST namespace (containerd creates one per pod sandbox); its id."""
-        ns = self._call(
-            "CreateNamespace",
-            pb.CreateNamespaceRequest(
-                host=self.host, namespace=pb.Namespace(type=pb.NAMESPACE_TYPE_HOST)
-            ),
-        )
-        return str(ns.id)
+        return str(self.client.create_namespace(pb.Namespace(type=pb.NAMESPACE_TYPE_HOST)).id)
 
+    @_hns_call
     def delete_namespace(self, namespace_id: str) -> bool:
         """Delete; False when it was already gone."""
-        return bool(
-            self._call("DeleteNamespace", pb.DeleteRequest(host=self.host, id=namespace_id)).deleted
-        )
+        return self.client.delete_namespace(namespace_id)
 
+    @_hns_call
     def namespace_endpoints(self, namespace_id: str) -> list[str]:
         """Endpoint ids attached to a namespace ([] when the namespace does not exist)."""
-        resp = self._call("ListNamespaces", pb.ListRequest(host=self.host, id=namespace_id))
-        return list(resp.namespaces[0].endpoint_ids) if resp.namespaces else []
+        found = self.client.list_namespaces(id=namespace_id)
+        return list(found[0].endpoint_ids) if found else []
 
+    @_hns_call
     def attach(self, namespace_id: str, endpoint_id: str) -> None:
         """hcn.AddNamespaceEndpoint (no-op when already attached)."""
-        if endpoint_id in self.namespace_endpoints(namespace_id):
-            return
-        self._call(
-            "ModifyNamespace",
-            pb.ModifyNamespaceRequest(
-                host=self.host,
-                namespace_id=namespace_id,
-                request_type=pb.MODIFY_REQUEST_TYPE_ADD,
-                endpoint_id=endpoint_id,
-            ),
-        )
+        if endpoint_id not in self.namespace_endpoints(namespace_id):
+            self.client.add_namespace_endpoint(namespace_id, endpoint_id)
 
+    @_hns_call
     def detach(self, namespace_id: str, endpoint_id: str) -> None:
         """hcn.RemoveNamespaceEndpoint."""
-        self._call(
-            "ModifyNamespace",
-            pb.ModifyNamespaceRequest(
-                host=self.host,
-                namespace_id=namespace_id,
-                request_type=pb.MODIFY_REQUEST_TYPE_REMOVE,
-                endpoint_id=endpoint_id,
-            ),
-        )
+        self.client.remove_namespace_endpoint(namespace_id, endpoint_id)
 
     # -- load balancers (kube-proxy) -----------------------------------------------------------
+    @_hns_call
     def list_load_balancers(self) -> list[LbInfo]:
         """All load balancers of the node."""
-        resp = self._call("ListLoadBalancers", pb.ListRequest(host=self.host))
-        return [_lb(lb) for lb in resp.load_balancers]
+        return [_lb(lb) for lb in self.client.list_load_balancers()]
 
     def count_load_balancers(self) -> int:
         """Number of load balancers."""
         return len(self.list_load_balancers())
 
+    @_hns_call
     def backend_endpoint_ids(self, ips: list[str]) -> list[str]:
         """HNS endpoint ids for backend IPs: the local endpoint, else a remote endpoint
         (created on the node's L2Bridge network, as winkernel does for remote pods)."""
@@ -395,18 +362,13 @@ class NodeHns:
                 flags=REMOTE_ENDPOINT,
                 ip_configurations=[pb.IpConfig(ip_address=ip, prefix_length=32)],
             )
-            ids.append(
-                str(
-                    self._call(
-                        "CreateEndpoint", pb.CreateEndpointRequest(host=self.host, endpoint=ep)
-                    ).id
-                )
-            )
+            ids.append(str(self.client.create_endpoint(ep).id))
         return ids
 
     def _l2bridge_for(self, ip: str) -> NetworkInfo:
-        resp = self._call("ListNetworks", pb.ListRequest(host=self.host))
-        nets = [_network(n) for n in resp.networks if n.type == pb.NETWORK_TYPE_L2BRIDGE]
+        nets = [
+            _network(n) for n in self.client.list_networks() if n.type == pb.NETWORK_TYPE_L2BRIDGE
+        ]
         if not nets:
             raise HnsFailure("no L2Bridge network on the node yet (kube-proxy waits for it)")
         addr = ipaddress.ip_address(ip)
@@ -424,6 +386,7 @@ class NodeHns:
                 removed += 1
         return removed
 
+    @_hns_call
     def create_load_balancer(self, spec: Any, backend_ids: list[str], source_vip: str) -> str:
         """hcnCreateLoadBalancer for one kube-proxy LbSpec; the new id."""
         lb = pb.LoadBalancer(
@@ -436,29 +399,25 @@ class NodeHns:
                     internal_port=spec.internal_port,
                     external_port=spec.external_port,
                     distribution_type=pb.LOAD_BALANCER_DISTRIBUTION_NONE,
-                    flags=PORTMAP_LOCAL_ROUTED_VIP if spec.local_routed_vip else 0,
+                    flags=LOCAL_ROUTED_VIP if spec.local_routed_vip else 0,
                 )
             ],
-            flags=LB_DSR if spec.dsr else 0,
+            flags=DSR if spec.dsr else 0,
         )
-        return str(
-            self._call(
-                "CreateLoadBalancer", pb.CreateLoadBalancerRequest(host=self.host, load_balancer=lb)
-            ).id
-        )
+        return str(self.client.create_load_balancer(lb).id)
 
+    @_hns_call
     def delete_load_balancer(self, lb_id: str) -> bool:
         """Delete; False when it was already gone."""
-        return bool(
-            self._call("DeleteLoadBalancer", pb.DeleteRequest(host=self.host, id=lb_id)).deleted
-        )
+        return self.client.delete_load_balancer(lb_id)
 
+    @_hns_call
     def load_balancer_matches(self, lb_id: str, spec: Any) -> bool:
         """True when load balancer `lb_id` already implements `spec` (adoption)."""
-        resp = self._call("ListLoadBalancers", pb.ListRequest(host=self.host, id=lb_id))
-        if not resp.load_balancers:
+        found = self.client.list_load_balancers(id=lb_id)
+        if not found:
             return False
-        have = _lb(resp.load_balancers[0])
+        have = _lb(found[0])
         return (
             have.frontend_vip,
             have.protocol,
