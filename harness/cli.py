@@ -120,6 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     dn = sub.add_parser("down", help="stop an environment (also after a crashed up)")
     where(dn)
+
+    sc = sub.add_parser("scenario", help="run or validate scenario files (SCENARIOS.md)")
+    scsub = sc.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
+    run = scsub.add_parser("run", help="run a scenario: exit 0 when it holds, 1 when not")
+    run.add_argument("file", type=Path, metavar="FILE")
+    run.add_argument("--seed", type=_positive(2**31), help="override the scenario's seed")
+    run.add_argument("--timing", choices=["real", "fast"], help="override the timing profile")
+    run.add_argument(
+        "--json", metavar="OUT", help="write the report to OUT (`-`: stdout, nothing else there)"
+    )
+    run.add_argument("--run-dir", type=Path, help="run directory (default: per-scenario state dir)")
+    run.add_argument("--keep", action="store_true", help="keep the run directory on success")
+    val = scsub.add_parser("validate", help="check a scenario file without running it")
+    val.add_argument("file", type=Path, metavar="FILE")
     return p
 
 
@@ -497,7 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `ekswin` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"up": cmd_up, "status": cmd_status, "down": cmd_down}
+    from harness.scenario.cli import cmd_scenario
+
+    handlers = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "scenario": cmd_scenario}
     try:
         return handlers[args.command](args)
     except UsageError as e:

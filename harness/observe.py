@@ -231,14 +231,16 @@ def observe(
     hns_target: str,
     nodes: Iterable[Mapping[str, Any]],
     prefix_delegation_flag: bool = True,
+    hns_dump: Mapping[str, Any] | None = None,
 ) -> ClusterState:
     """The state of a running environment. ``api``: an admin kubernetes ApiClient;
     ``nodes``: entries with ``name`` and ``instance_id`` (as in nodes.json). Nodes not
-    registered with the API server are left out (their ENIs still count for EC2 rules)."""
+    registered with the API server are left out (their ENIs still count for EC2 rules).
+    ``hns_dump``: a DumpState document the caller already read (else one is read)."""
     refs = _node_refs(nodes)
     kube = observe_kubernetes(api)
     ec2 = observe_ec2(ec2_url, region, [iid for _, iid in refs])
-    hns = observe_hns(hns_target)
+    hns = endpoints_from_dump(hns_dump) if hns_dump is not None else observe_hns(hns_target)
     states = []
     for name, iid in refs:
         inst = ec2.instances.get(iid)

@@ -27,11 +27,15 @@ def check_name(name: str) -> str:
     return name
 
 
+def state_root() -> Path:
+    """The user's ekswin state directory (``EKSWIN_STATE_DIR`` overrides it)."""
+    base = os.environ.get("EKSWIN_STATE_DIR")
+    return Path(base) if base else user_state_path("ekswin")
+
+
 def default_run_dir(name: str) -> Path:
     """The per-name run directory under the user's state directory."""
-    base = os.environ.get("EKSWIN_STATE_DIR")
-    root = Path(base) if base else user_state_path("ekswin")
-    return root / name
+    return state_root() / name
 
 
 def supervisor_pid(run_dir: Path) -> int | None:

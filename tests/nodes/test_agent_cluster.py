@@ -37,7 +37,13 @@ class Agent:
             start_new_session=True,
         )
         assert self.proc.stdout is not None
-        self.first_line = self.proc.stdout.readline().decode().strip()
+        # `listening on URL` (the readiness line every component prints), then `ready N nodes`.
+        self.listening = self.proc.stdout.readline().decode().strip()
+        self.first_line = (
+            self.proc.stdout.readline().decode().strip()
+            if self.listening.startswith("listening on ")
+            else self.listening
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -100,6 +106,7 @@ def agent(
         timing_profile={**_fast(), "name": "test", "lease_renew_s": 1.0},
     )
     a = Agent(cfg.write(d / "agent.json"), d / "agent.log")
+    assert a.listening == f"listening on unix://{d / 'cni.sock'}" or a.first_line != "ready 1 nodes"
     if a.first_line != "ready 1 nodes":
         a.stop()
         pytest.fail(f"agent did not start: {a.first_line!r}\n{a.log.read_text()[-3000:]}")

@@ -1,0 +1,472 @@
+"""A running environment as the scenario runner drives it: the step kinds' effects,
+events gathered from every source, and component stop/start/restart."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.components import Component
+from harness.env import Environment
+from harness.pipeline import Pipeline
+from harness.scenario import workload
+from harness.scenario.workload import GROUP_LABEL, NAMESPACE
+from harness.spec import Fragment, NodeGroup, Reservation, Subnet
+
+CONFIGMAP = ("kube-system", "amazon-vpc-cni")
+COMPONENTS = (
+    "controller",
+    "fake_hns",
+    "node-agent",
+    "kube-apiserver",
+    "etcd",
+    "kube-scheduler",
+    "kube-controller-manager",
+)
+START_TIMEOUT_S = 60.0
+
+
+class StepError(RuntimeError):
+    """A step could not be carried out (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of the report's merged event log."""
+
+    t: float
+    source: str
+    reason: str
+    message: str
+    node: str | None = None
+    object: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's event shape."""
+        d: dict[str, Any] = {
+            "t": round(self.t, 3),
+            "source": self.source,
+            "reason": self.reason,
+            "message": self.message,
+        }
+        if self.node:
+            d["node"] = self.node
+        if self.object:
+            d["object"] = self.object
+        return d
+
+
+class EventLog:
+    """Kubernetes Events (one watch), EC2 error answers (fake_ec2's request log) and
+    the runner's own component events, on one clock starting at the scenario's start."""
+
+    def __init__(self, live: Live) -> None:
+        self.live = live
+        self.t0 = time.time()
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._seen: set[str] = set()
+        self._ec2_seq = 0
+        self.ec2_calls: Counter[str] = Counter()  # EC2 requests by action since the start
+        self._skip_startup_requests()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="scenario-events", daemon=True)
+        self._thread.start()
+
+    def add(self, source: str, reason: str, message: str, **kw: Any) -> None:
+        """Record an event now."""
+        with self._lock:
+            self._events.append(Event(time.time() - self.t0, source, reason, message, **kw))
+
+    def _watch(self) -> None:
+        from kubernetes import client, watch
+
+        core = client.CoreV1Api(self.live.api)
+        rv = ""
+        while not self._stop.is_set():
+            try:
+                if not rv:
+                    listed = core.list_event_for_all_namespaces()
+                    for ev in listed.items:
+                        self._kube_event(ev)
+                    rv = listed.metadata.resource_version
+                w = watch.Watch()
+                for item in w.stream(
+                    core.list_event_for_all_namespaces, resource_version=rv, timeout_seconds=5
+                ):
+                    if self._stop.is_set():
+                        w.stop()
+                        break
+                    ev = item["object"]
+                    rv = ev.metadata.resource_version or rv
+                    self._kube_event(ev)
+            except Exception:  # API restarting, watch expired: list again
+                rv = ""
+                self._stop.wait(0.5)
+
+    def _kube_event(self, ev: Any) -> None:
+        uid = ev.metadata.uid
+        count = ev.count or 1
+        key = f"{uid}/{count}"
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        stamp = ev.last_timestamp or ev.event_time or ev.first_timestamp
+        t = stamp.timestamp() - self.t0 if stamp else time.time() - self.t0
+        if t < -1.0:
+            return  # before the scenario started (environment start-up)
+        obj = ev.involved_object
+        node = obj.name if obj.kind == "Node" else (ev.source.host if ev.source else None)
+        source = (ev.source.component if ev.source else "") or (
+            ev.reporting_component or "kubernetes"
+        )
+        with self._lock:
+            self._events.append(
+                Event(t, source, ev.reason or "", ev.message or "", node, f"{obj.kind}/{obj.name}")
+            )
+
+    def _skip_startup_requests(self) -> None:
+        pipe = self.live.pipeline
+        if pipe is None:
+            return
+        with contextlib.suppress(Exception):
+            last = pipe.admin().requests(since=0, limit=1)
+            self._ec2_seq = int(last[-1]["seq"]) if last else 0
+
+    def poll_ec2(self) -> None:
+        """Add the EC2 error answers logged since the last poll (source ec2)."""
+        pipe = self.live.pipeline
+        if pipe is None:
+            return
+        try:
+            rows = pipe.admin().requests(since=self._ec2_seq)
+        except Exception:
+            return
+        for r in rows:
+            self._ec2_seq = max(self._ec2_seq, int(r["seq"]))
+            self.ec2_calls[r["action"]] += 1
+            if r["code"] != "OK":
+                with self._lock:
+                    self._events.append(
+                        Event(
+                            float(r["time"]) - self.t0,
+                            "ec2",
+                            r["code"],
+                            f"{r['action']} answered {r['status']} {r['code']}",
+                        )
+                    )
+
+    def events(self) -> list[Event]:
+        """Every event so far, in time order."""
+        self.poll_ec2()
+        with self._lock:
+            return sorted(self._events, key=lambda e: e.t)
+
+    def close(self) -> None:
+        """Stop the watch."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+class Live:
+    """The scenario runner's handle on a started environment."""
+
+    def __init__(self, env: Environment) -> None:
+        from kubernetes import client
+
+        self.env = env
+        self.api = env.cluster.api
+        self.core = client.CoreV1Api(self.api)
+        self.next_index: dict[str, int] = {}
+        self.pods: dict[str, list[str]] = {}  # group -> pod names, oldest first
+        self.services: dict[str, list[str]] = {}
+        self.log = EventLog(self)
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        """The pipeline (None for a bare control plane)."""
+        return self.env.pipeline
+
+    def need_pipeline(self, what: str) -> Pipeline:
+        """The pipeline, or a StepError naming the step that needs it."""
+        if self.env.pipeline is None:
+            raise StepError(f"{what}: the environment has no nodes and no ConfigMap")
+        return self.env.pipeline
+
+    # -- workloads ------------------------------------------------------------------
+    def create_pods(self, args: Mapping[str, Any]) -> str:
+        """create_pods: `count` pods of group `name` (pods <name>-<i>)."""
+        group = args.get("name", "app")
+        names = []
+        for _ in range(int(args.get("count", 1))):
+            i = self.next_index.get(group, 0)
+            self.next_index[group] = i + 1
+            body = workload.pod(
+                group,
+                i,
+                node=args.get("node", ""),
+                os=args.get("os", "windows"),
+                host_network=bool(args.get("host_network", False)),
+            )
+            self.core.create_namespaced_pod(NAMESPACE, body)
+            names.append(body["metadata"]["name"])
+        self.pods.setdefault(group, []).extend(names)
+        return f"created {len(names)} pod(s) {names[0]}..{names[-1]}"
+
+    def delete_pods(self, args: Mapping[str, Any]) -> str:
+        """delete_pods: the newest `count` pods of group `name` (default: all)."""
+        from kubernetes.client.rest import ApiException
+
+        names = self.pods.get(args["name"], [])
+        count = int(args.get("count", len(names)))
+        victims, self.pods[args["name"]] = names[len(names) - count :], names[: len(names) - count]
+        for n in reversed(victims):
+            with contextlib.suppress(ApiException):
+                self.core.delete_namespaced_pod(n, NAMESPACE)
+        return f"deleted {len(victims)} pod(s)"
+
+    def create_services(self, args: Mapping[str, Any]) -> str:
+        """create_services: `count` Services of group `name`."""
+        group = args.get("name", "svc")
+        names = []
+        for _ in range(int(args.get("count", 1))):
+            i = self.next_index.get(f"svc:{group}", 0)
+            self.next_index[f"svc:{group}"] = i + 1
+            body = workload.service(
+                group,
+                i,
+                type=args.get("type", "ClusterIP"),
+                ports=int(args.get("ports", 1)),
+                selector=args.get("selector", ""),
+            )
+            self.core.create_namespaced_service(NAMESPACE, body)
+            names.append(body["metadata"]["name"])
+        self.services.setdefault(group, []).extend(names)
+        return f"created {len(names)} Service(s)"
+
+    def delete_services(self, args: Mapping[str, Any]) -> str:
+        """delete_services: the newest `count` Services of group `name`."""
+        from kubernetes.client.rest import ApiException
+
+        names = self.services.get(args["name"], [])
+        count = int(args.get("count", len(names)))
+        victims = names[len(names) - count :]
+        self.services[args["name"]] = names[: len(names) - count]
+        for n in reversed(victims):
+            with contextlib.suppress(ApiException):
+                self.core.delete_namespaced_service(n, NAMESPACE)
+        return f"deleted {len(victims)} Service(s)"
+
+    def scenario_pods(self) -> list[Any]:
+        """Every pod a step created (V1Pod objects)."""
+        return list(self.core.list_namespaced_pod(NAMESPACE, label_selector=GROUP_LABEL).items)
+
+    # -- the ConfigMap ----------------------------------------------------------------
+    def configmap(self) -> dict[str, str] | None:
+        """The amazon-vpc-cni data now (None when absent)."""
+        from kubernetes.client.rest import ApiException
+
+        try:
+            cm = self.core.read_namespaced_config_map(CONFIGMAP[1], CONFIGMAP[0])
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(cm.data or {})
+
+    def write_configmap(self, data: Mapping[str, str] | None) -> str:
+        """Create, replace or (None) delete the ConfigMap."""
+        from kubernetes.client.rest import ApiException
+
+        ns, name = CONFIGMAP[0], CONFIGMAP[1]
+        if data is None:
+            with contextlib.suppress(ApiException):
+                self.core.delete_namespaced_config_map(name, ns)
+            return "ConfigMap deleted"
+        body = {"metadata": {"name": name, "namespace": ns}, "data": dict(data)}
+        try:
+            self.core.replace_namespaced_config_map(name, ns, body)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            self.core.create_namespaced_config_map(ns, body)
+        return "ConfigMap now " + json.dumps(dict(data), sort_keys=True)
+
+    # -- EC2 and HNS --------------------------------------------------------------------
+    def subnet_id(self, name: str) -> str:
+        """The EC2 id of subnet `name`."""
+        return self.need_pipeline("subnet").subnet_ids[name]
+
+    def add_subnet(self, args: Mapping[str, Any]) -> str:
+        """add_subnet: a subnet entry of the spec, created in the running VPC."""
+        pipe = self.need_pipeline("add_subnet")
+        frag = args.get("fragment")
+        subnet = Subnet(
+            name=args["name"],
+            cidr=args["cidr"],
+            az=args.get("az", "us-west-2a"),
+            reservations=tuple(
+                Reservation(r["cidr"], r.get("type", "prefix"))
+                for r in args.get("reservations") or []
+            ),
+            fragment=Fragment(frag["every"], frag.get("offset", 0)) if frag else None,
+        )
+        sid = pipe.add_subnet(subnet, lambda m: None)
+        return f"subnet {subnet.name} {subnet.cidr} is {sid}"
+
+    def reserve_cidr(self, args: Mapping[str, Any]) -> str:
+        """reserve_cidr: an EC2 subnet CIDR reservation."""
+        from harness.nodes.ec2 import ec2_client
+        from harness.spec import REGION
+
+        pipe = self.need_pipeline("reserve_cidr")
+        out = ec2_client(pipe.ec2_url, REGION).create_subnet_cidr_reservation(
+            SubnetId=self.subnet_id(args["subnet"]),
+            Cidr=args["cidr"],
+            ReservationType=args.get("type", "prefix"),
+        )
+        return f"reservation {out['SubnetCidrReservation']['SubnetCidrReservationId']}"
+
+    def fragment(self, args: Mapping[str, Any]) -> str:
+        """fragment: occupy one address per block of a subnet (or a range), or undo."""
+        admin = self.need_pipeline("fragment").admin()
+        sid = self.subnet_id(args["subnet"])
+        if args.get("undo"):
+            return f"freed {admin.unfragment(sid, args.get('cidr'))['freed']} address(es)"
+        out = admin.fragment(
+            sid, int(args.get("every", 16)), int(args.get("offset", 0)), args.get("cidr")
+        )
+        return f"occupied {out['occupied']} address(es)"
+
+    def faults(self, args: Mapping[str, Any]) -> str:
+        """faults: EC2 (throttling, latency, errors, fragmentation) and HNS faults;
+        an empty mapping clears that component's faults."""
+        done = []
+        if "ec2" in args:
+            admin = self.need_pipeline("faults").admin()
+            ec2 = dict(args["ec2"] or {})
+            if "fragment" in ec2:
+                done.append(self.fragment(ec2.pop("fragment")))
+            if not ec2:
+                if not args["ec2"]:
+                    admin.clear_faults()
+                    done.append("EC2 faults cleared")
+            else:
+                actions: dict[str, Any] = {}
+                star: dict[str, Any] = {}
+                if "throttle_rate" in ec2:
+                    star["throttle_rate"] = ec2["throttle_rate"]
+                if "latency_ms" in ec2:
+                    star["latency_ms"] = ec2["latency_ms"]
+                if star:
+                    actions["*"] = star
+                for action, err in (ec2.get("errors") or {}).items():
+                    spec = {"code": err["code"], "times": int(err.get("count", 1))}
+                    if "message" in err:
+                        spec["message"] = err["message"]
+                    actions.setdefault(action, {})["error"] = spec
+                admin.set_faults({"actions": actions})
+                done.append("EC2 faults " + json.dumps(actions, sort_keys=True))
+        if "hns" in args:
+            from fake_hns.client import HnsClient
+
+            pipe = self.need_pipeline("faults")
+            hns = args["hns"] or {}
+            if not hns:
+                for node in pipe.nodes:
+                    with HnsClient(pipe.hns_target, host=node["name"]) as c:
+                        c.clear_faults()
+                done.append("HNS faults cleared")
+            else:
+                code = hns["hresult"]
+                hresult = int(code, 16) if isinstance(code, str) else int(code)
+                with HnsClient(pipe.hns_target, host=hns["node"]) as c:
+                    c.inject_fault(hns["method"], hresult, int(hns.get("count", 1)))
+                done.append(f"HNS {hns['node']}: {hns['method']} fails with 0x{hresult:08x}")
+        return "; ".join(done) or "no faults changed"
+
+    def hns_ports(self, args: Mapping[str, Any]) -> str:
+        """hns_ports: reconfigure the port-pool model of one node's HNS (or every node's)."""
+        from fake_hns.client import HnsClient
+        from harness.hns import host_fields
+
+        pipe = self.need_pipeline("hns_ports")
+        fields = host_fields({k: v for k, v in args.items() if k != "node"})
+        targets = [args["node"]] if "node" in args else [n["name"] for n in pipe.nodes]
+        for node in targets:
+            with HnsClient(pipe.hns_target, host=node) as c:
+                build = c.get_host().windows_build
+                c.create_host(build, replace=True, **fields)
+        return f"HNS port pool of {', '.join(targets)} reconfigured"
+
+    # -- nodes and components ---------------------------------------------------------
+    def add_nodes(self, args: Mapping[str, Any]) -> str:
+        """add_nodes: a node group joining the running cluster (its own node agent)."""
+        pipe = self.need_pipeline("add_nodes")
+        group = NodeGroup(
+            name=args["name"],
+            instance_type=args.get("instance_type", "m5.large"),
+            subnet=args.get("subnet", ""),
+            count=int(args.get("count", 1)),
+            max_pods=int(args.get("max_pods", 110)),
+            windows_build=args.get("windows_build", "10.0.17763"),
+        )
+        names = pipe.add_nodes(group, lambda m: None)
+        return f"nodes {', '.join(names)} joined"
+
+    def set_dsr(self, enabled: bool) -> str:
+        """set_dsr: kube-proxy --enable-dsr on every node (kube-proxy restarts)."""
+        self.need_pipeline("set_dsr").set_dsr(bool(enabled))
+        self.log.add("supervisor", "Restarted", f"node agents restarted with DSR {enabled}")
+        return f"kube-proxy DSR {'on' if enabled else 'off'}"
+
+    def _components(self, name: str) -> list[Component]:
+        if name in ("kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager"):
+            return [self.env.cluster.components[name]]
+        pipe = self.need_pipeline(name)
+        if name == "controller":
+            return list(pipe.controllers[:1])
+        if name == "fake_hns":
+            return [pipe.hns]
+        if name == "node-agent":
+            return list(pipe.agents)
+        raise StepError(f"unknown component {name!r}; expected one of {', '.join(COMPONENTS)}")
+
+    def stop(self, name: str) -> str:
+        """stop: the component's processes end (an outage)."""
+        comps = self._components(name)
+        for c in comps:
+            c.stop()
+        self.log.add("supervisor", "Stopped", f"{name} stopped by the scenario")
+        return f"{name} stopped"
+
+    def start(self, name: str) -> str:
+        """start: the component runs again (same ports where clients must find it)."""
+        pipe = self.env.pipeline
+        if name == "controller" and pipe is not None:
+            pipe.restart_controller(0)
+        elif name == "fake_hns" and pipe is not None:
+            pipe.restart_hns()
+        elif name == "node-agent" and pipe is not None:
+            pipe.restart_agents()
+        else:
+            for c in self._components(name):
+                c.restart(START_TIMEOUT_S)
+        self.log.add("supervisor", "Started", f"{name} started by the scenario")
+        return f"{name} started"
+
+    def restart(self, name: str) -> str:
+        """restart: stop, then start."""
+        self.stop(name)
+        self.start(name)
+        return f"{name} restarted"
+
+    def close(self) -> None:
+        """Stop the event watch."""
+        self.log.close()
