@@ -179,7 +179,7 @@ class PodAllocator:
     def waiting(self) -> list[PodWait]:
         """Every pod not annotated yet, oldest first."""
         with self._lock:
-            return sorted(self._waits.values(), key=lambda w: (w.since, w.namespace, w.name))
+            return sorted(self._waits.values(), key=lambda w: w.since)
 
     def waiting_keys(self) -> list[str]:
         """namespace/name of every pod not annotated yet."""

@@ -217,6 +217,7 @@ class ControllerRunner:
         self.webhook: Any = None
         self._elector: Any = None
         self._started = False
+        self._stopped = False
 
         # One ConfigMap informer: the IPAM and the webhook both read it.
         self.cm_informer = Informer(
@@ -390,6 +391,9 @@ class ControllerRunner:
 
     def stop(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
         """Release the lease, stop everything; bounded: a call blocked in I/O is left behind."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
 
         def cleanup() -> None:
