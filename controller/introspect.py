@@ -78,10 +78,10 @@ def node_waiting(st: NodeState, mode: PoolMode) -> Json | None:
         return {"reason": "not_ready", "message": "pools are being started"}
     pool = st.providers[mode].pool
     s = pool.stats()
-    if pool.resync_required:
-        return {"reason": "resync_required", "message": "an EC2 call failed; re-syncing the pool"}
     if s.warm > 0:
         return None
+    if pool.resync_required:
+        return {"reason": "resync_required", "message": "an EC2 call failed; re-syncing the pool"}
     if s.pending_create:
         return {"reason": "creating", "message": f"{s.pending_create} IP(s) being created"}
     if s.pending_delete:

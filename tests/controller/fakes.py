@@ -118,7 +118,9 @@ class FakeKube:
     def list_objects(self, what: Watched) -> Obj:
         with self.cv:
             items = [
-                copy.deepcopy(o) for o in self.objects[what.resource].values() if self.matches(what, o)
+                copy.deepcopy(o)
+                for o in self.objects[what.resource].values()
+                if self.matches(what, o)
             ]
             rv = str(self.log[-1][0]) if self.log else "0"
         return {"items": items, "metadata": {"resourceVersion": rv}}
@@ -300,9 +302,7 @@ class FakeEC2:
         for idx, eni_id in enumerate(enis):
             h = self.rules.eni(eni_id)
             assert h is not None
-            infos.append(
-                ENIInfo(eni_id, idx, h.primary, list(h.secondaries), list(h.prefixes))
-            )
+            infos.append(ENIInfo(eni_id, idx, h.primary, list(h.secondaries), list(h.prefixes)))
         return InstanceInfo(instance_id, itype, subnet, infos[0].primary_ip, infos)
 
     def subnet_cidr(self, subnet_id: str) -> str:

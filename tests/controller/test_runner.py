@@ -329,10 +329,13 @@ def test_waiting_pod_no_cidr_and_node_error(env: Env) -> None:
     assert v["last_ec2_error"]["code"] == "InsufficientCidrBlocks"
     assert v["last_ec2_error"]["action"] == "AssignPrivateIpAddresses"
     wait_until(
-        lambda: node_view(runner, "win-a")["waiting"] == {
-            "reason": "no_cidr",
-            "message": "injected InsufficientCidrBlocks",
-        },
+        lambda: (
+            node_view(runner, "win-a")["waiting"]
+            == {
+                "reason": "no_cidr",
+                "message": "injected InsufficientCidrBlocks",
+            }
+        ),
         what="node waiting no_cidr",
     )
     assert (row(runner, "win-a") or {})["last_ec2_error"] == "InsufficientCidrBlocks"
@@ -436,4 +439,3 @@ def test_waits_are_listed_oldest_first(env: Env) -> None:
     names = [env.kube.add_pod("linux-a") for _ in range(3)]
     wait_until(lambda: len(_pods(runner)) == 3, what="3 waiting pods")
     assert [p["name"] for p in _pods(runner)] == names
-
