@@ -81,11 +81,13 @@ class FakeKube:
     # ------------------------------------------------------------------ store
     @staticmethod
     def key(obj: Obj) -> str:
+        """namespace/name, or name for cluster-scoped objects."""
         md = obj["metadata"]
         return f"{md['namespace']}/{md['name']}" if md.get("namespace") else str(md["name"])
 
     @staticmethod
     def matches(what: Watched, obj: Obj) -> bool:
+        """Whether `obj` is in the collection `what` (namespace, metadata.name selector)."""
         md = obj["metadata"]
         if what.namespace and md.get("namespace") != what.namespace:
             return False
@@ -196,6 +198,7 @@ class FakeKube:
         self._put("nodes", "ADDED", obj)
 
     def delete_node(self, name: str) -> None:
+        """Delete the Node (watchers see DELETED)."""
         obj = self._get("nodes", name)
         assert obj is not None, name
         self._put("nodes", "DELETED", obj)
@@ -213,19 +216,23 @@ class FakeKube:
         return name
 
     def delete_pod(self, name: str) -> None:
+        """Delete pod default/`name` at once (no grace period)."""
         obj = self._get("pods", f"default/{name}")
         assert obj is not None, name
         self._put("pods", "DELETED", obj)
 
     def annotation(self, pod: str) -> str | None:
+        """The IP annotation of pod default/`pod`, if set."""
         obj = self._get("pods", f"default/{pod}")
         return (obj or {}).get("metadata", {}).get("annotations", {}).get(RES)
 
     def capacity(self, node: str) -> str | None:
+        """The node's advertised vpc.amazonaws.com/PrivateIPv4Address capacity."""
         obj = self._get("nodes", node)
         return ((obj or {}).get("status", {}).get("capacity") or {}).get(RES)
 
     def events_about(self, kind: str, name: str, reason: str | None = None) -> list[Obj]:
+        """Events recorded about kind/name (optionally of one reason)."""
         with self.cv:
             return [
                 copy.deepcopy(e)
@@ -253,6 +260,7 @@ class FakeEC2:
 
     # ------------------------------------------------------------------ test helpers
     def add_subnet(self, cidr: str = "10.0.0.0/19") -> str:
+        """A subnet of `cidr`; its id."""
         sid = f"subnet-{next(self._ids):08x}"
         self._subnets[sid] = cidr
         return sid
@@ -277,6 +285,7 @@ class FakeEC2:
             self._faults.clear()
 
     def count(self, action: str) -> int:
+        """How many times `action` was called."""
         with self._lock:
             return sum(1 for a, _ in self.calls if a == action)
 
