@@ -15,9 +15,9 @@ commit b8d425119bdba371202882b808f202c6073a46cc:
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from controller import goparse
 
@@ -48,12 +48,31 @@ PD_DEFAULT_WARM_IP_TARGET = 1
 PD_DEFAULT_MIN_IP_TARGET = 3
 PD_DEFAULT_WARM_PREFIX_TARGET = 0
 
-Mode = Literal["disabled", "secondary", "prefix"]
+DISABLED = "disabled"  # the mode label of a node whose IPAM is off (unmanaged)
 
 
-@dataclass
+class PoolMode(enum.StrEnum):
+    """Which provider's pool serves a node's pods: secondary IPs or /28 prefixes (PD).
+
+    The string value is only for the edges (metrics labels, introspection JSON, logs).
+    """
+
+    SECONDARY = "secondary"
+    PREFIX = "prefix"
+
+    @property
+    def resource_name(self) -> str:
+        """The upstream resource (provider) name of this pool's IPs."""
+        return RESOURCE_NAME_IP_FROM_PREFIX if self is PoolMode.PREFIX else RESOURCE_NAME_IP
+
+
+@dataclass(frozen=True)
 class WarmPoolConfig:
-    """config.WarmPoolConfig: a pool's targets. `desired_size == 0` marks a draining pool."""
+    """config.WarmPoolConfig: a pool's targets. `desired_size == 0` marks a draining pool.
+
+    Frozen: normalisation returns a new config, so nothing shared is changed behind a
+    pool's back.
+    """
 
     desired_size: int = 0
     reserved_size: int = 0
@@ -61,10 +80,6 @@ class WarmPoolConfig:
     warm_ip_target: int = 0
     min_ip_target: int = 0
     warm_prefix_target: int = 0
-
-    def copy(self) -> WarmPoolConfig:
-        """Return an independent copy (the pool mutates its config while reconciling)."""
-        return dataclasses.replace(self)
 
 
 def default_secondary_config() -> WarmPoolConfig:
@@ -181,14 +196,16 @@ def load_resource_config(data: Mapping[str, str] | None) -> dict[str, WarmPoolCo
     if warm == 0 and minimum == 0 and warm_prefix == 0:
         return configs
     if pd:
-        target = configs[RESOURCE_NAME_IP_FROM_PREFIX]
-        target.warm_ip_target = warm
-        target.min_ip_target = minimum
-        target.warm_prefix_target = warm_prefix
+        configs[RESOURCE_NAME_IP_FROM_PREFIX] = dataclasses.replace(
+            configs[RESOURCE_NAME_IP_FROM_PREFIX],
+            warm_ip_target=warm,
+            min_ip_target=minimum,
+            warm_prefix_target=warm_prefix,
+        )
     else:
-        target = configs[RESOURCE_NAME_IP]
-        target.warm_ip_target = warm
-        target.min_ip_target = minimum
+        configs[RESOURCE_NAME_IP] = dataclasses.replace(
+            configs[RESOURCE_NAME_IP], warm_ip_target=warm, min_ip_target=minimum
+        )
     return configs
 
 
@@ -198,53 +215,57 @@ def get_win_warm_pool_config(data: Mapping[str, str] | None, *, pd_enabled: bool
     return configs[RESOURCE_NAME_IP_FROM_PREFIX if pd_enabled else RESOURCE_NAME_IP]
 
 
-def normalise_prefix_config(cfg: WarmPoolConfig) -> tuple[bool, bool, bool]:
-    """pool.go getPDDeviation preamble: fill defaults in place; return the 'defined' flags.
+def normalise_prefix_config(cfg: WarmPoolConfig) -> tuple[WarmPoolConfig, bool]:
+    """pool.go getPDDeviation preamble: (config with defaults filled, prefix-target-only).
 
-    Returns (warm_ip_defined, min_ip_defined, warm_prefix_defined) as computed *before*
-    the defaults are filled, which decides the branch getPDDeviation takes.
+    `prefix-target-only` (only warm-prefix-target is > 0 before the defaults are filled)
+    decides the branch getPDDeviation takes. Applying this to its own output gives the
+    same result, so a pool may be handed an already normalised config.
     """
     if cfg.desired_size == 0:
         # Draining pool: all targets 0.
-        cfg.warm_ip_target = 0
-        cfg.min_ip_target = 0
-        cfg.warm_prefix_target = 0
-        return False, False, False
+        drained = dataclasses.replace(cfg, warm_ip_target=0, min_ip_target=0, warm_prefix_target=0)
+        return drained, False
     warm_defined = cfg.warm_ip_target > 0
     min_defined = cfg.min_ip_target > 0
     prefix_defined = cfg.warm_prefix_target > 0
+    warm, minimum = cfg.warm_ip_target, cfg.min_ip_target
     if not warm_defined and (min_defined or not prefix_defined):
-        cfg.warm_ip_target = PD_DEFAULT_WARM_IP_TARGET
+        warm = PD_DEFAULT_WARM_IP_TARGET
     if not min_defined and (warm_defined or not prefix_defined):
-        cfg.min_ip_target = PD_DEFAULT_MIN_IP_TARGET
-    return warm_defined, min_defined, prefix_defined
+        minimum = PD_DEFAULT_MIN_IP_TARGET
+    prefix_only = not warm_defined and not min_defined and prefix_defined
+    return dataclasses.replace(cfg, warm_ip_target=warm, min_ip_target=minimum), prefix_only
 
 
-def normalise_secondary_config(cfg: WarmPoolConfig) -> None:
+def normalise_secondary_config(cfg: WarmPoolConfig) -> WarmPoolConfig:
     """pool.go calculateSecondaryIPDeviation preamble: draining -> 0; negatives -> defaults."""
     if cfg.desired_size == 0:
-        cfg.warm_ip_target = 0
-        cfg.min_ip_target = 0
-        cfg.warm_prefix_target = 0
+        cfg = dataclasses.replace(cfg, warm_ip_target=0, min_ip_target=0, warm_prefix_target=0)
     if cfg.min_ip_target < 0:
-        cfg.min_ip_target = SECONDARY_DEFAULT_MIN_IP_TARGET
+        cfg = dataclasses.replace(cfg, min_ip_target=SECONDARY_DEFAULT_MIN_IP_TARGET)
     if cfg.warm_ip_target < 0:
-        cfg.warm_ip_target = SECONDARY_DEFAULT_WARM_IP_TARGET
+        cfg = dataclasses.replace(cfg, warm_ip_target=SECONDARY_DEFAULT_WARM_IP_TARGET)
+    return cfg
+
+
+def normalise(cfg: WarmPoolConfig, mode: PoolMode) -> WarmPoolConfig:
+    """The targets a pool of `mode` works with once it has applied its normalisation."""
+    if mode is PoolMode.PREFIX:
+        return normalise_prefix_config(cfg)[0]
+    return normalise_secondary_config(cfg)
 
 
 @dataclass(frozen=True)
 class WindowsIPAMConfig:
-    """The Windows IPAM settings one node's active pool works with.
+    """The effective Windows IPAM settings of one node: the one place they are decided.
 
-    `mode` is "disabled" (IPAM off: node unmanaged), "secondary" or "prefix". When not
-    disabled, the three targets are those after the normalisation the pool applies on
-    its first reconcile, and `pool_config` is the full normalised WarmPoolConfig.
+    `pool_mode` is None when IPAM is off (the node is unmanaged), else the provider whose
+    pool is active. `pool_config` is the active pool's WarmPoolConfig after the
+    normalisation the pool applies, and the three targets are read from it.
     """
 
-    mode: Mode
-    warm_ip_target: int = 0
-    minimum_ip_target: int = 0
-    warm_prefix_target: int = 0
+    pool_mode: PoolMode | None
     pool_config: WarmPoolConfig | None = None
 
     @classmethod
@@ -257,24 +278,40 @@ class WindowsIPAMConfig:
     ) -> WindowsIPAMConfig:
         """Resolve the mode and targets for a node from the ConfigMap data (None = no ConfigMap)."""
         if not is_windows_ipam_enabled(data):
-            return cls(mode="disabled")
+            return cls(pool_mode=None)
         pd = is_windows_pd_enabled(data, feature_flag=prefix_delegation_flag)
-        mode: Mode = "prefix" if (pd and nitro) else "secondary"
-        cfg = get_win_warm_pool_config(data, pd_enabled=mode == "prefix")
-        if mode == "prefix":
-            normalise_prefix_config(cfg)
-        else:
-            normalise_secondary_config(cfg)
-        return cls(
-            mode=mode,
-            warm_ip_target=cfg.warm_ip_target,
-            minimum_ip_target=cfg.min_ip_target,
-            warm_prefix_target=cfg.warm_prefix_target,
-            pool_config=cfg,
-        )
+        # UpdateResourceCapacity: a non-Nitro node keeps the secondary pool active.
+        mode = PoolMode.PREFIX if (pd and nitro) else PoolMode.SECONDARY
+        cfg = get_win_warm_pool_config(data, pd_enabled=mode is PoolMode.PREFIX)
+        return cls(pool_mode=mode, pool_config=normalise(cfg, mode))
+
+    @property
+    def enabled(self) -> bool:
+        """Windows IPAM is on: the node is managed."""
+        return self.pool_mode is not None
+
+    @property
+    def mode(self) -> str:
+        """Edge label: "disabled", "secondary" or "prefix"."""
+        return DISABLED if self.pool_mode is None else self.pool_mode.value
+
+    @property
+    def warm_ip_target(self) -> int:
+        """Normalised warm-ip-target of the active pool (0 when disabled)."""
+        return self.pool_config.warm_ip_target if self.pool_config else 0
+
+    @property
+    def minimum_ip_target(self) -> int:
+        """Normalised minimum-ip-target of the active pool (0 when disabled)."""
+        return self.pool_config.min_ip_target if self.pool_config else 0
+
+    @property
+    def warm_prefix_target(self) -> int:
+        """Normalised warm-prefix-target of the active pool (0 when disabled)."""
+        return self.pool_config.warm_prefix_target if self.pool_config else 0
 
     def active_pool_config(self) -> WarmPoolConfig:
-        """A fresh un-normalised copy is what a pool is given; this returns the normalised one."""
+        """The normalised config the active pool is given; ValueError when IPAM is disabled."""
         if self.pool_config is None:
             raise ValueError("Windows IPAM is disabled: no pool config")
-        return self.pool_config.copy()
+        return self.pool_config

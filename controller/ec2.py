@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -24,7 +24,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from controller.ratelimit import TokenBucket
+from controller.ratelimit import rate_limiter
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +88,36 @@ class InstanceTypeInfo:
     nitro: bool
 
 
+class EC2Client(Protocol):
+    """The EC2 calls the IPAM makes (the seam a test double implements); errors are EC2Error."""
+
+    def describe_instance(self, instance_id: str) -> InstanceInfo:
+        """DescribeInstances for one instance."""
+        ...
+
+    def subnet_cidr(self, subnet_id: str) -> str:
+        """The subnet's IPv4 CIDR."""
+        ...
+
+    def instance_type(self, instance_type: str) -> InstanceTypeInfo:
+        """Limits and Nitro-ness of an instance type."""
+        ...
+
+    def assign(self, eni_id: str, count: int, *, prefixes: bool) -> list[str]:
+        """Assign `count` secondary IPs or /28 prefixes to the ENI; return what was assigned."""
+        ...
+
+    def unassign(self, eni_id: str, resources: list[str], *, prefixes: bool) -> None:
+        """Unassign the given secondary IPs or prefixes from the ENI."""
+        ...
+
+
 def _is_throttle(exc: BaseException) -> bool:
     return isinstance(exc, EC2Error) and exc.code in THROTTLE_CODES
 
 
 class EC2Api:
-    """The controller's EC2 client (thread-safe)."""
+    """The controller's EC2 client (thread-safe); qps 0 means no client rate limit."""
 
     def __init__(
         self,
@@ -118,7 +142,7 @@ class EC2Api:
                 read_timeout=30,
             ),
         )
-        self._bucket = TokenBucket(qps, burst)
+        self._bucket = rate_limiter(qps, burst)
         self._observer = observer
         self._max_attempts = max_attempts
         self._type_cache: dict[str, InstanceTypeInfo] = {}

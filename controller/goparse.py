@@ -1,4 +1,5 @@
-"""Go's `strconv.ParseBool` and `strconv.Atoi`, as the real controller parses its ConfigMap.
+"""Go semantics the controller relies on: `strconv.ParseBool` and `strconv.Atoi` (how the
+real controller parses its ConfigMap), int64 arithmetic and `time.Duration.String()`.
 
 Python's `int()` and truthiness are looser (whitespace, underscores, Unicode digits),
 so the ConfigMap rules would drift without these. Semantics follow the Go standard
@@ -75,3 +76,20 @@ def go_div(x: int, y: int) -> int:
 def ceil_division(x: int, y: int) -> int:
     """utils.CeilDivision of the real controller: (x + y - 1) / y in Go int arithmetic."""
     return go_div(wrap_int64(x + y - 1), y)
+
+
+def go_duration(seconds: float) -> str:
+    """Format a duration like Go's time.Duration.String() (20s, 600ms, 2m0s, 1.5s)."""
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        ms = seconds * 1000
+        return f"{ms:g}ms" if ms >= 1 else f"{seconds * 1e6:g}µs"
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    s = f"{round(secs, 9):g}s"
+    if hours:
+        return f"{hours}h{minutes}m{s}"
+    if minutes:
+        return f"{minutes}m{s}"
+    return s

@@ -2,7 +2,8 @@
 
 Watches and lists are read as raw JSON (dicts), which is much cheaper than the
 client's model deserialisation at hundreds of pods per second. Writes go through a
-token bucket per client like client-go (QPS 20, burst 30 by default).
+token bucket per client like client-go (QPS 20, burst 30 by default; QPS 0: no limit).
+`KubeClient` is the seam: everything the controller asks of the API server.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from kubernetes import client as kclient
 from kubernetes.client.rest import ApiException
 
-from controller.ratelimit import TokenBucket
+from controller.ratelimit import rate_limiter
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +48,132 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class Watched:
+    """A collection an informer lists and watches: "nodes", "pods" or "configmaps"."""
+
+    resource: str
+    namespace: str = ""  # "" = cluster-scoped, or every namespace
+    field_selector: str = ""
+
+
+NODES = Watched("nodes")
+PODS = Watched("pods")
+
+
+def one_configmap(namespace: str, name: str) -> Watched:
+    """The single ConfigMap namespace/name."""
+    return Watched("configmaps", namespace, f"metadata.name={name}")
+
+
+class WatchStream(Protocol):
+    """An open watch: its events ({"type", "object"} dicts), and a way to cut it."""
+
+    def events(self) -> Iterator[Obj]:
+        """Watch events in order until the server ends the stream."""
+        ...
+
+    def close(self) -> None:
+        """Abort the stream (from another thread); `events` then ends or raises."""
+        ...
+
+
+class KubeClient(Protocol):
+    """Everything the controller asks of the API server (the seam a test double implements)."""
+
+    def list_objects(self, what: Watched) -> Obj:
+        """LIST `what`: the raw body (items, metadata.resourceVersion)."""
+        ...
+
+    def watch_objects(self, what: Watched, resource_version: str, timeout_s: int) -> WatchStream:
+        """WATCH `what` from `resource_version`."""
+        ...
+
+    def get_pod(self, namespace: str, name: str) -> Obj | None:
+        """GET one pod, None when absent."""
+        ...
+
+    def annotate_pod(self, namespace: str, name: str, uid: str, key: str, value: str) -> None:
+        """Set one annotation on the pod with this uid."""
+        ...
+
+    def patch_node_capacity(self, node: str, resource: str, value: int) -> None:
+        """Set status.capacity[resource] of the node."""
+        ...
+
+    def create_event(self, namespace: str, body: Obj) -> Obj:
+        """POST a core/v1 Event."""
+        ...
+
+    def patch_event_count(self, namespace: str, name: str, count: int) -> None:
+        """Bump an aggregated Event's count."""
+        ...
+
+
+class _HttpWatch:
+    """A streamed watch response of the kubernetes client."""
+
+    def __init__(self, resp: Any) -> None:
+        self._resp = resp
+
+    def events(self) -> Iterator[Obj]:
+        try:
+            for line in iter_lines(self._resp):
+                yield json.loads(line)
+        finally:
+            self._resp.release_conn()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._resp.close()
+
+
 class KubeApi:
-    """Thin, rate-limited wrapper over a kubernetes ApiClient."""
+    """Thin, rate-limited wrapper over a kubernetes ApiClient (a `KubeClient`)."""
 
     def __init__(self, api_client: kclient.ApiClient, *, qps: float, burst: int) -> None:
         self.api_client = api_client
         self.core = kclient.CoreV1Api(api_client)
-        self._bucket = TokenBucket(qps, burst)
-        self._event_bucket = TokenBucket(qps, burst)
+        self._bucket = rate_limiter(qps, burst)
+        self._event_bucket = rate_limiter(qps, burst)
 
     # ------------------------------------------------------------------ reads
-    def list_raw(self, list_fn: Callable[..., Any], **kw: Any) -> Obj:
-        """Call a list function and return the parsed JSON body."""
+    def _list_call(self, what: Watched) -> tuple[Callable[..., Any], dict[str, Any]]:
+        kw: dict[str, Any] = {}
+        if what.field_selector:
+            kw["field_selector"] = what.field_selector
+        if what.resource == "nodes":
+            return self.core.list_node, kw
+        if what.resource == "pods":
+            if what.namespace:
+                return self.core.list_namespaced_pod, {"namespace": what.namespace, **kw}
+            return self.core.list_pod_for_all_namespaces, kw
+        if what.resource == "configmaps" and what.namespace:
+            return self.core.list_namespaced_config_map, {"namespace": what.namespace, **kw}
+        raise ValueError(
+            f"watched resource {what.resource!r} (namespace {what.namespace!r}): expected "
+            "nodes, pods, or configmaps in a namespace"
+        )
+
+    def list_objects(self, what: Watched) -> Obj:
+        """LIST `what` and return the parsed JSON body."""
+        fn, kw = self._list_call(what)
         self._bucket.acquire()
-        resp = list_fn(_preload_content=False, **kw)
+        resp = fn(_preload_content=False, **kw)
         return json.loads(_finish(resp))  # type: ignore[no-any-return]
+
+    def watch_objects(self, what: Watched, resource_version: str, timeout_s: int) -> WatchStream:
+        """WATCH `what` from `resource_version` (with bookmarks), streamed raw."""
+        fn, kw = self._list_call(what)
+        resp = fn(
+            watch=True,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_s,
+            _preload_content=False,
+            **kw,
+        )
+        return _HttpWatch(resp)
 
     def get_pod(self, namespace: str, name: str) -> Obj | None:
         """GET one pod (raw), None when absent."""
@@ -142,25 +255,23 @@ class Informer:
     def __init__(
         self,
         name: str,
-        api: KubeApi,
-        list_fn: Callable[..., Any],
+        api: KubeClient,
+        what: Watched,
         handler: EventHandler,
         *,
         transform: Callable[[Obj], Obj] = lambda o: o,
-        list_kwargs: dict[str, Any] | None = None,
         watch_timeout_s: int = 300,
     ) -> None:
         self.name = name
         self._api = api
-        self._list_fn = list_fn
+        self._what = what
         self._handler = handler
         self._transform = transform
-        self._kw = dict(list_kwargs or {})
         self._watch_timeout_s = watch_timeout_s
         self.store: dict[str, Obj] = {}
         self.synced = threading.Event()
         self._stop = threading.Event()
-        self._resp: Any = None
+        self._stream: WatchStream | None = None
         self._thread = threading.Thread(target=self._run, name=f"informer-{name}", daemon=True)
 
     @staticmethod
@@ -177,10 +288,14 @@ class Informer:
     def stop(self) -> None:
         """Stop watching."""
         self._stop.set()
-        resp = self._resp
-        if resp is not None:
-            with contextlib.suppress(Exception):
-                resp.close()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the list+watch thread to end (after stop)."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _emit(self, kind: str, obj: Obj, old: Obj | None) -> None:
         try:
@@ -189,7 +304,7 @@ class Informer:
             log.exception("informer %s: handler failed", self.name)
 
     def _relist(self) -> str:
-        body = self._api.list_raw(self._list_fn, **self._kw)
+        body = self._api.list_objects(self._what)
         rv = str(body.get("metadata", {}).get("resourceVersion", ""))
         seen: set[str] = set()
         for raw in body.get("items") or []:
@@ -225,20 +340,14 @@ class Informer:
                 backoff = min(backoff * 2, 10.0)
 
     def _watch(self, rv: str) -> tuple[str, bool]:
-        resp = self._list_fn(
-            watch=True,
-            resource_version=rv,
-            allow_watch_bookmarks=True,
-            timeout_seconds=self._watch_timeout_s,
-            _preload_content=False,
-            **self._kw,
-        )
-        self._resp = resp
+        stream = self._api.watch_objects(self._what, rv, self._watch_timeout_s)
+        self._stream = stream
         try:
-            for line in iter_lines(resp):
+            if self._stop.is_set():  # stopped while the watch was being opened
+                return rv, False
+            for ev in stream.events():
                 if self._stop.is_set():
                     return rv, False
-                ev = json.loads(line)
                 kind = ev.get("type")
                 raw = ev.get("object", {})
                 if kind == "ERROR":
@@ -260,8 +369,7 @@ class Informer:
                     self.store[k] = obj
                     self._emit(kind or "MODIFIED", obj, old)
         finally:
-            self._resp = None
-            resp.release_conn()
+            self._stream = None
         return rv, False
 
 
@@ -276,7 +384,7 @@ class EventRecorder:
     SPAM_BURST = 25
     SPAM_REFILL_S = 300.0
 
-    def __init__(self, api: KubeApi, *, host: str = "") -> None:
+    def __init__(self, api: KubeClient, *, host: str = "") -> None:
         self._api = api
         self._host = host
         self._q: list[tuple[Obj, str, str, str]] = []

@@ -12,8 +12,10 @@ See docs/controller-webhook.md for the list.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -30,6 +32,9 @@ from prometheus_client import (
 from controller.httpd import ReplyHandler
 
 log = logging.getLogger(__name__)
+
+# (path, query) -> (status, JSON body), or None when the path is not the resolver's.
+JsonResolver = Callable[[str, dict[str, list[str]]], tuple[int, Any] | None]
 
 POOL_STATES = ("used", "warm", "cooling", "pending_create", "pending_delete")
 # EC2 calls take milliseconds to seconds (retries, throttling): buckets cover both.
@@ -183,7 +188,8 @@ class _HealthHandler(ReplyHandler):
     server: _HealthHTTPServer
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
         if path in ("/healthz", "/livez"):
             self._send(200, b"ok", "text/plain; charset=utf-8")
         elif path == "/readyz":
@@ -198,8 +204,21 @@ class _HealthHandler(ReplyHandler):
                 self._send(503, b"not ready", "text/plain; charset=utf-8")
         elif path == "/metrics":
             self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        elif (found := self._json(path, urllib.parse.parse_qs(url.query))) is not None:
+            code, body = found
+            self._send(code, json.dumps(body, indent=1).encode(), "application/json")
         else:
             self._send(404, b"not found", "text/plain; charset=utf-8")
+
+    def _json(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any] | None:
+        resolve = self.server.json_routes
+        if resolve is None:
+            return None
+        try:
+            return resolve(path, query)
+        except Exception as exc:  # a broken view is a 500 with the reason, not a dead server
+            log.exception("GET %s failed", path)
+            return 500, {"error": f"{type(exc).__name__}: {exc}"}
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("health %s - %s", self.address_string(), format % args)
@@ -213,9 +232,11 @@ class _HealthHTTPServer(ThreadingHTTPServer):
         addr: tuple[str, int],
         registry: CollectorRegistry,
         ready: Callable[[], bool],
+        json_routes: JsonResolver | None,
     ) -> None:
         self.registry = registry
         self.ready = ready
+        self.json_routes = json_routes
         super().__init__(addr, _HealthHandler)
 
 
@@ -253,9 +274,11 @@ def serve_health(
     registry: CollectorRegistry,
     ready: Callable[[], bool],
     host: str = "127.0.0.1",
+    json_routes: JsonResolver | None = None,
 ) -> HealthServer:
-    """Serve /healthz (200 while alive), /readyz (200 if ready() else 503), /metrics.
+    """Serve /healthz (200 while alive), /readyz (200 if ready() else 503), /metrics, and
+    whatever JSON paths `json_routes` answers (the controller's introspection).
 
     `port` 0 picks a free port; read it back from `.port`.
     """
-    return HealthServer(_HealthHTTPServer((host, port), registry, ready))
+    return HealthServer(_HealthHTTPServer((host, port), registry, ready, json_routes))

@@ -12,6 +12,7 @@ SetToDraining, SetToActive) and pkg/utils/helper.go DeconstructIPsFromPrefix.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import ipaddress
 import threading
@@ -19,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller import config as cfgmod
 from controller.goparse import ceil_division, go_div, wrap_int64
@@ -99,6 +101,10 @@ class WarmPoolJob:
     resources: list[str] = field(default_factory=list)
 
 
+def _rfc3339(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def deconstruct_ips_from_prefix(prefix: str) -> list[str]:
     """utils.DeconstructIPsFromPrefix: the /32 resource ids of a prefix ("10.0.0.16/28")."""
     net = ipaddress.IPv4Network(prefix, strict=False)
@@ -168,6 +174,39 @@ class WarmPool:
                 capacity=self.capacity,
                 groups=len([g for g, r in self.warm.items() if r]),
             )
+
+    def effective_config(self) -> cfgmod.WarmPoolConfig:
+        """The targets this pool reconciles to, after its normalisation (not changing its own)."""
+        with self._lock:
+            mode = cfgmod.PoolMode.PREFIX if self.is_pd else cfgmod.PoolMode.SECONDARY
+            return cfgmod.normalise(self.config, mode)
+
+    def introspect(self) -> dict[str, Any]:
+        """pool.go Introspect, JSON-ready: UsedResources, WarmResources, CoolingResources.
+
+        A cooling entry's DeletionTimestamp (when its owner freed it) is the wall-clock
+        time that lies as far back as the pool's clock says.
+        """
+        with self._lock:
+            now = self._clock()
+            wall = time.time()
+            return {
+                "UsedResources": {
+                    owner: {"GroupID": r.group_id, "ResourceID": r.resource_id}
+                    for owner, r in self.used.items()
+                },
+                "WarmResources": {
+                    g: [{"GroupID": r.group_id, "ResourceID": r.resource_id} for r in rs]
+                    for g, rs in self.warm.items()
+                },
+                "CoolingResources": [
+                    {
+                        "Resource": {"GroupID": r.group_id, "ResourceID": r.resource_id},
+                        "DeletionTimestamp": _rfc3339(wall - (now - since)),
+                    }
+                    for r, since in self.cool_down
+                ],
+            }
 
     def get_assigned(self, requester: str) -> str | None:
         """GetAssignedResource: the resource id the requester holds, or None."""
@@ -361,11 +400,10 @@ class WarmPool:
 
     def _pd_deviation(self) -> int:
         """getPDDeviation: IPs to add (+) or remove (-), always a multiple of 16."""
-        c = self.config
-        warm_def, min_def, prefix_def = cfgmod.normalise_prefix_config(c)
+        c, prefix_only = cfgmod.normalise_prefix_config(self.config)
         per = NUM_IPV4_ADDR_PER_PREFIX
         free_prefixes = [g for g, rs in self.warm.items() if rs and len(rs) == per]
-        if not warm_def and not min_def and prefix_def:
+        if prefix_only:
             dev = wrap_int64(
                 c.warm_prefix_target - len(free_prefixes) - ceil_division(self.pending_create, per)
             )
@@ -382,10 +420,9 @@ class WarmPool:
 
     def _secondary_deviation(self) -> int:
         """calculateSecondaryIPDeviation: IPs to add (+) or remove (-)."""
-        c = self.config
+        c = cfgmod.normalise_secondary_config(self.config)
         num_warm = self.num_warm()
         assigned = len(self.used) + num_warm + self.pending_create + len(self.cool_down)
-        cfgmod.normalise_secondary_config(c)
         available = num_warm + self.pending_create
         short = max(wrap_int64(c.warm_ip_target - available), 0)
         short = max(short, wrap_int64(c.min_ip_target - assigned))

@@ -17,9 +17,12 @@ import pytest
 
 from controller import goparse
 from controller.config import (
+    PoolMode,
     WarmPoolConfig,
     WindowsIPAMConfig,
     load_resource_config,
+    normalise,
+    normalise_prefix_config,
     parse_win_ip_target_configs,
 )
 
@@ -371,3 +374,26 @@ def test_disabled_has_no_pool_config() -> None:
     cfg = WindowsIPAMConfig.from_configmap(None)
     with pytest.raises(ValueError, match="disabled"):
         cfg.active_pool_config()
+
+
+@pytest.mark.parametrize(
+    ("data", "nitro", "flag"),
+    [pytest.param(d, n, f, id=name) for name, d, n, f, _ in CASES],
+)
+def test_normalising_twice_changes_nothing(data: dict[str, str], nitro: bool, flag: bool) -> None:
+    # The pool re-normalises the (already normalised) config it is given on every reconcile.
+    cfg = WindowsIPAMConfig.from_configmap(data, nitro=nitro, prefix_delegation_flag=flag)
+    assert cfg.pool_mode is not None
+    once = cfg.active_pool_config()
+    assert normalise(once, cfg.pool_mode) == once
+    if cfg.pool_mode is PoolMode.PREFIX:
+        raw = load_resource_config(data)["vpc.amazonaws.com/PrivateIPv4AddressFromPrefix"]
+        # The same getPDDeviation branch from the raw and from the normalised config.
+        assert normalise_prefix_config(raw)[1] == normalise_prefix_config(once)[1]
+
+
+def test_pool_configs_are_frozen() -> None:
+    cfg = load_resource_config(None)["vpc.amazonaws.com/PrivateIPv4Address"]
+    with pytest.raises(AttributeError):
+        cfg.warm_ip_target = 9  # type: ignore[misc]
+    assert WindowsIPAMConfig.from_configmap(PD).pool_mode is PoolMode.PREFIX

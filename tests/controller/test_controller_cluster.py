@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -43,13 +45,23 @@ def test_capacity_and_annotations(
         data["enable-windows-prefix-delegation"] = "true"
     win = windows_node(ekswin_cluster, fake_ec2, data, itype)
     core, c, eni, cidr, node = win.core, win.ec2, win.eni, win.cidr, win.name
-    start_controller(controller_kubeconfig, fake_ec2)
+    ctl = start_controller(controller_kubeconfig, fake_ec2)
     wait_until(lambda: capacity(core, node) == expected_cap, what=f"capacity {expected_cap}")
     pods = [make_pod(core, node) for _ in range(3)]
     anns = [wait_until(lambda p=p: annotation(core, p), what=f"annotation of {p}") for p in pods]
     assert len(set(anns)) == 3
-    d = c.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
     nitro_pd = pd and itype != "t2.medium"
+
+    def introspect_row() -> dict[str, Any] | None:
+        with urllib.request.urlopen(f"{ctl.url}/introspect/summary", timeout=5) as r:
+            s = json.loads(r.read())
+        row = next((n for n in s["nodes"] if n["name"] == node), None)
+        return row if row and not s["pending"] and row["used"] == 3 else None
+
+    row = wait_until(introspect_row, what="introspection: 3 IPs used, no EC2 work in flight")
+    assert row["mode"] == ("prefix" if nitro_pd else "secondary")
+    assert row["capacity"] == int(expected_cap) and row["managed"] and row["ready"]
+    d = c.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
     for a in anns:
         ip, plen = a.split("/")
         if nitro_pd:

@@ -1,0 +1,414 @@
+"""Node lifecycle of the Windows IPAM: which nodes are managed, their init, mode toggles,
+capacity, and the jobs of their pools.
+
+Mirrors pkg/node/manager (init / update / delete of a managed node) and the providers'
+UpdateResourceCapacity of the real controller @ b8d42511. A Nitro node has a pool per
+`PoolMode`; one is active, the other drains, as upstream toggles them. A node's pools are
+built once, at init, with the configuration in force then.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controller.config import RESOURCE_NAME_IP, PoolMode, WarmPoolConfig, WindowsIPAMConfig
+from controller.ec2 import EC2Client, EC2Error
+from controller.eni import EniLedger
+from controller.jobs import JobDispatcher
+from controller.kube import EventRecorder, KubeClient
+from controller.pool import WarmPool, WarmPoolJob
+from controller.provider import PROVIDERS, NodeProvider
+from controller.workqueue import TimerScheduler, WorkQueue
+
+log = logging.getLogger(__name__)
+
+REASON_INSUFFICIENT_CIDR = "InsufficientCidrBlocks"
+REASON_UNSUPPORTED = "Unsupported"
+INSUFFICIENT_CIDR_MSG = (
+    "InsufficientCidrBlocks: The specified subnet does not have enough free cidr blocks "
+    "to satisfy the request"
+)
+# A node whose DescribeInstances failed is retried after this (scaled by --retry-scale).
+REQUEUE_NODE_INIT_FAILED_S = 5.0
+
+# Why a node is not managed (introspection).
+NOT_WINDOWS = "not a Windows node (label kubernetes.io/os)"
+NO_INSTANCE_ID = "no EC2 instance id in spec.providerID"
+IPAM_DISABLED = "Windows IPAM is disabled (ConfigMap kube-system/amazon-vpc-cni)"
+
+
+@dataclass
+class Settings:
+    """Runtime settings; the time scaling knobs never patch the clock."""
+
+    cool_down_seconds: float = 30.0
+    retry_scale: float = 1.0
+    pd_feature_flag: bool = True
+    resync_period_seconds: float = 1800.0
+    pod_workers: int = 8
+    node_workers: int = 4
+    job_workers: int = 4
+
+
+@dataclass(frozen=True)
+class Ec2Failure:
+    """An EC2 call that failed for a node: action, error code and message, wall time."""
+
+    action: str
+    code: str
+    message: str
+    at: float
+
+    @classmethod
+    def of(cls, err: EC2Error) -> Ec2Failure:
+        """Record `err` now."""
+        return cls(err.action, err.code, err.message, time.time())
+
+
+@dataclass(frozen=True)
+class InitFailure:
+    """A node whose init failed: the error and when it is retried (monotonic)."""
+
+    error: Ec2Failure
+    retry_at: float
+
+
+class ConfigSource(Protocol):
+    """Where the node manager reads the effective configuration from."""
+
+    def effective_config(self, *, nitro: bool) -> WindowsIPAMConfig:
+        """The settings a node of this Nitro-ness works with now."""
+        ...
+
+
+class Observer:
+    """Hooks for metrics; the default does nothing."""
+
+    def allocation(self, seconds: float, hit: bool) -> None:
+        """An IP was annotated `seconds` after the pod was first seen bound."""
+
+    def pool_changed(self, node: str, mode: PoolMode | None, pool: WarmPool | None) -> None:
+        """A pool's counts may have changed (None: node dropped)."""
+
+
+@dataclass
+class NodeState:
+    """A managed Windows node: its instance, ENI ledger and one provider per mode."""
+
+    name: str
+    instance_id: str
+    instance_type: str
+    subnet_cidr: str
+    nitro: bool
+    ledger: EniLedger
+    providers: dict[PoolMode, NodeProvider]
+    applied: PoolMode  # the mode last made active (upstream's isPrevPDEnabled)
+    ready: bool = False
+    last_ec2_error: Ec2Failure | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def instance_id_from_provider_id(provider_id: str) -> str:
+    """GetNodeInstanceID: last path element of aws:///<az>/<instance-id>."""
+    return provider_id.split("/")[-1] if provider_id else ""
+
+
+def node_os(node: dict[str, Any]) -> str:
+    """GetNodeOS: kubernetes.io/os, else the beta label."""
+    labels = node.get("metadata", {}).get("labels") or {}
+    return str(labels.get("kubernetes.io/os") or labels.get("beta.kubernetes.io/os") or "")
+
+
+def node_ref(node: dict[str, Any] | None, name: str) -> dict[str, Any]:
+    """The ObjectReference of a node for Events."""
+    uid = node["metadata"].get("uid", "") if node else ""
+    return {"kind": "Node", "name": name, "uid": uid, "apiVersion": "v1"}
+
+
+class NodeManager:
+    """Reconciles nodes (a work queue keyed by node name) and runs their pools' jobs."""
+
+    def __init__(
+        self,
+        *,
+        kube: KubeClient,
+        ec2: EC2Client,
+        events: EventRecorder,
+        settings: Settings,
+        config: ConfigSource,
+        node_lookup: Callable[[str], dict[str, Any] | None],
+        pods_on_node: Callable[[str], list[dict[str, Any]]],
+        observer: Observer,
+        timers: TimerScheduler,
+    ) -> None:
+        self._kube = kube
+        self._ec2 = ec2
+        self._events = events
+        self._s = settings
+        self._config = config
+        self._node_lookup = node_lookup
+        self._pods_on_node = pods_on_node
+        self._obs = observer
+        self._timers = timers
+        self._lock = threading.RLock()
+        self._nodes: dict[str, NodeState] = {}
+        self._unmanaged: dict[str, str] = {}  # name -> why
+        self._init_failures: dict[str, InitFailure] = {}
+        self.jobs = JobDispatcher(self._run_job, workers=settings.job_workers, timers=timers)
+        self.queue = WorkQueue(
+            "nodes", self.reconcile, workers=settings.node_workers, timers=timers
+        )
+
+    # ------------------------------------------------------------------ queries
+    def get(self, name: str) -> NodeState | None:
+        """The managed node `name`, if initialised."""
+        with self._lock:
+            return self._nodes.get(name)
+
+    def managed(self) -> list[NodeState]:
+        """Every managed node."""
+        with self._lock:
+            return list(self._nodes.values())
+
+    def unmanaged(self) -> dict[str, str]:
+        """Nodes seen but not managed, with the reason."""
+        with self._lock:
+            return dict(self._unmanaged)
+
+    def unmanaged_reason(self, name: str) -> str | None:
+        """Why `name` is not managed (None: managed or never seen)."""
+        with self._lock:
+            return self._unmanaged.get(name)
+
+    def init_failure(self, name: str) -> InitFailure | None:
+        """The last failed init of a node not yet managed."""
+        with self._lock:
+            return self._init_failures.get(name)
+
+    def init_failures(self) -> dict[str, InitFailure]:
+        """Every node whose init failed and waits for its retry."""
+        with self._lock:
+            return dict(self._init_failures)
+
+    def known_names(self) -> list[str]:
+        """Every node reconciled so far, managed or not."""
+        with self._lock:
+            return [*self._nodes, *self._unmanaged, *self._init_failures]
+
+    def active_mode(self, st: NodeState) -> PoolMode:
+        """The pool the node's new pods get now (pod_controller updateResourceName)."""
+        mode = self._config.effective_config(nitro=st.nitro).pool_mode
+        return mode if mode is not None and mode in st.providers else PoolMode.SECONDARY
+
+    def _retry(self, seconds: float) -> float:
+        return seconds * self._s.retry_scale
+
+    # ------------------------------------------------------------------ reconcile
+    def reconcile(self, key: Hashable) -> float | None:
+        """Add, update or drop one node."""
+        name = str(key)
+        node = self._node_lookup(name)
+        if node is None:
+            self._drop(name, "deleted: pools dropped")
+            with self._lock:
+                self._unmanaged.pop(name, None)
+                self._init_failures.pop(name, None)
+            return None
+        iid = instance_id_from_provider_id(node.get("spec", {}).get("providerID", ""))
+        why = self._unmanaged_because(node, iid)
+        if why is not None:
+            self._drop(name, "no longer managed")
+            with self._lock:
+                self._unmanaged[name] = why
+                self._init_failures.pop(name, None)
+            return None
+        with self._lock:
+            self._unmanaged.pop(name, None)
+            st = self._nodes.get(name)
+        fresh = st is None
+        if st is None:
+            try:
+                st = self._init(name, iid)
+            except EC2Error as exc:
+                delay = self._retry(REQUEUE_NODE_INIT_FAILED_S)
+                log.warning("node %s: init failed (%s); will retry", name, exc)
+                with self._lock:
+                    self._init_failures[name] = InitFailure(
+                        Ec2Failure.of(exc), time.monotonic() + delay
+                    )
+                return delay
+            with self._lock:
+                self._nodes[name] = st
+                self._init_failures.pop(name, None)
+            # Only now may the pools' jobs run: a job for a node not yet registered would
+            # be dropped and leave its pool's pending_create stuck.
+            self._start(st)
+        self._update(st, node, fresh=fresh)
+        return None
+
+    def _unmanaged_because(self, node: dict[str, Any], iid: str) -> str | None:
+        if node_os(node) != "windows":
+            return NOT_WINDOWS
+        if not iid:
+            return NO_INSTANCE_ID
+        if not self._config.effective_config(nitro=True).enabled:
+            return IPAM_DISABLED
+        return None
+
+    def _drop(self, name: str, what: str) -> None:
+        """DeleteNode: forget the pools, no EC2 calls."""
+        with self._lock:
+            st = self._nodes.pop(name, None)
+        if st is not None:
+            st.ready = False
+            self._obs.pool_changed(name, None, None)
+            log.info("node %s %s", name, what)
+
+    # ------------------------------------------------------------------ init (InitResource)
+    def _init(self, name: str, instance_id: str) -> NodeState:
+        inst = self._ec2.describe_instance(instance_id)
+        itype = self._ec2.instance_type(inst.instance_type)
+        cidr = self._ec2.subnet_cidr(inst.subnet_id)
+        mask = cidr.split("/")[1]
+        ledger = EniLedger(itype.ipv4_per_eni)
+        held = ledger.load(inst)
+        running = [
+            p
+            for p in self._pods_on_node(name)
+            if p["status"].get("phase") not in ("Succeeded", "Failed")
+        ]
+        eff = self._config.effective_config(nitro=itype.nitro)
+        active = eff.pool_mode or PoolMode.SECONDARY
+        providers: dict[PoolMode, NodeProvider] = {}
+        for mode, cls in PROVIDERS.items():
+            if not cls.supports(itype):
+                continue
+            providers[mode] = cls(
+                node_name=name,
+                instance_id=instance_id,
+                itype=itype,
+                ledger=ledger,
+                subnet_mask=mask,
+                held=held,
+                running=running,
+                # The inactive pool starts draining (DesiredSize 0).
+                config=eff.active_pool_config() if mode is active else WarmPoolConfig(),
+                cool_down_seconds=self._s.cool_down_seconds,
+            )
+        if PoolMode.PREFIX not in providers:
+            self._events.event(
+                node_ref(self._node_lookup(name), name),
+                "Warning",
+                REASON_UNSUPPORTED,
+                f"The instance type {inst.instance_type} is not supported for "
+                "Windows prefix delegation",
+            )
+        log.info(
+            "node %s initialised: %s nitro=%s secondary=%d prefixes=%d",
+            name,
+            inst.instance_type,
+            itype.nitro,
+            len(held.secondary_ips),
+            len(held.prefixes),
+        )
+        return NodeState(
+            name=name,
+            instance_id=instance_id,
+            instance_type=inst.instance_type,
+            subnet_cidr=cidr,
+            nitro=itype.nitro,
+            ledger=ledger,
+            providers=providers,
+            applied=active if active in providers else PoolMode.SECONDARY,
+        )
+
+    def _start(self, st: NodeState) -> None:
+        """First reconcile of each pool and its cool-down job; then pods may be served."""
+        for mode, prov in st.providers.items():
+            self.jobs.submit(st.name, mode, prov.pool.reconcile())
+            self._schedule_cool_down(st, mode)
+        st.ready = True
+
+    # ------------------------------------------------------------------ UpdateResourceCapacity
+    def _update(self, st: NodeState, node: dict[str, Any], *, fresh: bool) -> None:
+        if not st.ready:
+            return
+        eff = self._config.effective_config(nitro=st.nitro)
+        active = self.active_mode(st)
+        with st.lock:
+            # A node just built already has these configs: toggling again changes nothing.
+            if not fresh:
+                for mode, prov in st.providers.items():
+                    if mode is active:
+                        # Re-read on every update, as upstream's SetToActive does.
+                        cfg = eff.active_pool_config() if eff.enabled else WarmPoolConfig()
+                        self.jobs.submit(st.name, mode, prov.pool.set_to_active(cfg))
+                    elif mode is st.applied:
+                        self.jobs.submit(st.name, mode, prov.pool.set_to_draining())
+                st.applied = active
+            capacity = st.providers[active].capacity
+        self._advertise(node, capacity)
+        self.observe(st)
+
+    def _advertise(self, node: dict[str, Any], capacity: int) -> None:
+        """AdvertiseCapacityIfNotSet: patch status.capacity only when it differs."""
+        current = (node.get("status", {}).get("capacity") or {}).get(RESOURCE_NAME_IP)
+        if current is not None and str(current) == str(capacity) and capacity != 0:
+            return
+        name = node["metadata"]["name"]
+        self._kube.patch_node_capacity(name, RESOURCE_NAME_IP, capacity)
+        log.info("advertised %s=%d on node %s", RESOURCE_NAME_IP, capacity, name)
+
+    def observe(self, st: NodeState) -> None:
+        """Report the active pool's counts to the observer."""
+        mode = self.active_mode(st)
+        self._obs.pool_changed(st.name, mode, st.providers[mode].pool)
+
+    # ------------------------------------------------------------------ pool jobs
+    def submit(self, node: str, mode: PoolMode, job: WarmPoolJob) -> None:
+        """Queue a pool's job."""
+        self.jobs.submit(node, mode, job)
+
+    def _run_job(self, node: str, mode: PoolMode, job: WarmPoolJob) -> None:
+        st = self.get(node)
+        prov = st.providers.get(mode) if st is not None else None
+        if st is None or prov is None:
+            return
+        log.debug("node %s: %s job %s count=%d", node, mode, job.op.name, job.resource_count)
+        outcome = prov.run(job, self._ec2)
+        if outcome.error is not None:
+            st.last_ec2_error = Ec2Failure.of(outcome.error)
+            log.warning("node %s: %s failed: %s", node, outcome.error.action, outcome.error)
+        if outcome.no_cidr:
+            self._events.event(
+                node_ref(self._node_lookup(node), node),
+                "Warning",
+                REASON_INSUFFICIENT_CIDR,
+                INSUFFICIENT_CIDR_MSG,
+            )
+        if outcome.follow_up is not None:
+            self.jobs.submit(node, mode, outcome.follow_up)
+        self.observe(st)
+
+    def _schedule_cool_down(self, st: NodeState, mode: PoolMode) -> None:
+        """ProcessDeleteQueue job: every cool-down period, per pool, while the node lasts."""
+
+        def tick() -> None:
+            if self.get(st.name) is not st:
+                return  # dropped (or re-created: the new state has its own timer)
+            pool = st.providers[mode].pool
+            pool.process_cool_down()
+            self.jobs.submit(st.name, mode, pool.reconcile())
+            self._timers.call_later(self._s.cool_down_seconds, tick)
+
+        self._timers.call_later(self._s.cool_down_seconds, tick)
+
+    def stop(self) -> None:
+        """Stop the node queue and the job workers."""
+        self.queue.stop()
+        self.jobs.stop()

@@ -1,0 +1,441 @@
+"""The whole controller in-process (`ControllerRunner`) against FakeKube and FakeEC2.
+
+The runner's real health/introspection server is queried over HTTP on a free loopback
+port; EC2 follows fake_ec2's address rules in-process.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from controller.runner import ControllerRunner, RunnerOptions
+from harness.waiting import wait_until
+
+from .fakes import FakeEC2, FakeKube  # type: ignore[import-not-found]
+
+IPAM = {"enable-windows-ipam": "true"}
+PD = {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"}
+PREFIX_RES = "vpc.amazonaws.com/PrivateIPv4AddressFromPrefix"
+SECONDARY_RES = "vpc.amazonaws.com/PrivateIPv4Address"
+
+
+def get(runner: ControllerRunner, path: str) -> tuple[int, Any]:
+    """GET `path` on the runner's health server: (status, parsed JSON or text)."""
+    try:
+        with urllib.request.urlopen(runner.health_url + path, timeout=5) as r:
+            body = r.read().decode()
+            status = r.status
+    except urllib.error.HTTPError as e:
+        body, status = e.read().decode(), e.code
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body
+
+
+def summary(runner: ControllerRunner) -> dict[str, Any]:
+    status, body = get(runner, "/introspect/summary")
+    assert status == 200, body
+    return body  # type: ignore[no-any-return]
+
+
+def row(runner: ControllerRunner, node: str) -> dict[str, Any] | None:
+    return next((r for r in summary(runner)["nodes"] if r["name"] == node), None)
+
+
+def node_view(runner: ControllerRunner, node: str) -> dict[str, Any]:
+    status, body = get(runner, f"/introspect/node?name={node}")
+    assert status == 200, body
+    return body  # type: ignore[no-any-return]
+
+
+def settled(runner: ControllerRunner) -> bool:
+    s = summary(runner)
+    return not s["pending"] and all(r["ready"] for r in s["nodes"] if r["managed"])
+
+
+class Env:
+    """FakeKube + FakeEC2 + one subnet, and runners stopped at teardown."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self.kube = FakeKube()
+        self.ec2 = FakeEC2()
+        self.subnet = self.ec2.add_subnet("10.0.0.0/19")
+        self._stack = stack
+
+    def node(self, name: str, itype: str = "m5.large") -> tuple[str, str]:
+        """A Windows node on a new `itype` instance: (instance id, ENI id)."""
+        iid, eni = self.ec2.run_instance(itype, self.subnet)
+        self.kube.add_node(name, iid)
+        return iid, eni
+
+    def start(self, **overrides: Any) -> ControllerRunner:
+        opts = RunnerOptions(
+            components=frozenset({"controller"}),
+            leader_elect=False,
+            cooldown_seconds=0.3,
+            retry_scale=0.05,
+            resync_period_seconds=0,
+            identity="test-controller",
+        )
+        for k, v in overrides.items():
+            setattr(opts, k, v)
+        runner = ControllerRunner(opts, kube=self.kube, ec2=self.ec2)
+        self._stack.enter_context(runner)
+        return runner
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    with ExitStack() as stack:
+        yield Env(stack)
+
+
+def annotations(kube: FakeKube, pods: list[str]) -> list[str]:
+    return [wait_until(lambda p=p: kube.annotation(p), what=f"annotation of {p}") for p in pods]
+
+
+# ------------------------------------------------------------------ allocation + views
+@pytest.mark.parametrize(
+    ("cm", "capacity", "mode", "plen"),
+    [(IPAM, "9", "secondary", "19"), (PD, "144", "prefix", "32")],
+)
+def test_allocates_and_reports_per_node(
+    env: Env, cm: dict[str, str], capacity: str, mode: str, plen: str
+) -> None:
+    env.kube.set_configmap(cm)
+    iid, eni = env.node("win-a")
+    runner = env.start()
+    wait_until(lambda: env.kube.capacity("win-a") == capacity, what=f"capacity {capacity}")
+    pods = [env.kube.add_pod("win-a") for _ in range(3)]
+    anns = annotations(env.kube, pods)
+    assert len(set(anns)) == 3 and all(a.endswith(f"/{plen}") for a in anns)
+    ips, prefixes = env.ec2.held(eni)
+    for a in anns:
+        ip = ipaddress.ip_address(a.split("/")[0])
+        if mode == "prefix":
+            assert any(ip in ipaddress.ip_network(p) for p in prefixes), (a, prefixes)
+        else:
+            assert str(ip) in ips
+    wait_until(lambda: settled(runner), what="no EC2 work in flight")
+
+    r = row(runner, "win-a")
+    assert r is not None
+    assert (r["managed"], r["mode"], r["capacity"], r["used"]) == (True, mode, int(capacity), 3)
+    assert r["waiting"] is None and r["last_ec2_error"] is None
+    s = summary(runner)
+    assert s["ipam_enabled"] is True and s["waiting_pods"] == 0
+    assert s["prefix_delegation_enabled"] is (mode == "prefix")
+
+    v = node_view(runner, "win-a")
+    assert (v["instance_id"], v["instance_type"], v["nitro"]) == (iid, "m5.large", True)
+    assert v["subnet_cidr"] == "10.0.0.0/19"
+    assert v["ips"]["used"] == 3
+    assert v["pending"] == {"create": 0, "delete": 0, "jobs": 0}
+    assert v["enis"][0]["eni_id"] == eni
+    if mode == "prefix":
+        # PD defaults after normalisation: warm 1, minimum 3 -> one /28 serves 3 pods + 1.
+        assert v["targets"]["warm_ip_target"] == 1
+        assert v["targets"]["minimum_ip_target"] == 3
+        assert v["prefixes"] == {"total": len(prefixes), "free": 0}
+        assert v["ips"]["used"] + v["ips"]["warm"] == 16 * len(prefixes)
+        assert v["pools"]["secondary"]["state"] == "draining"
+        assert v["pools"]["prefix"]["state"] == "active"
+    else:
+        assert (v["targets"]["warm_ip_target"], v["targets"]["minimum_ip_target"]) == (3, 3)
+        assert v["prefixes"] is None
+        # used 3 + warm 3 = 6 secondary IPs, all on the ENI.
+        assert v["ips"]["warm"] == 3 and len(ips) == 6
+        assert set(v["pools"]) == {"secondary", "prefix"}
+        assert v["pools"]["prefix"]["state"] == "draining"
+
+    # Upstream's shapes: keyed by resource name, then node.
+    status, upstream = get(runner, "/resources/summary")
+    res = PREFIX_RES if mode == "prefix" else SECONDARY_RES
+    assert status == 200
+    assert upstream[res]["win-a"]["UsedResourcesCount"] == 3
+    status, one = get(runner, "/node/win-a")
+    assert status == 200
+    used = one[res]["UsedResources"]
+    assert sorted(r["ResourceID"] for r in used.values()) == sorted(anns)
+    status, everything = get(runner, "/resources/all")
+    assert status == 200 and set(everything[res]) == {"win-a"}
+
+
+def test_unknown_node_and_bad_queries(env: Env) -> None:
+    env.kube.set_configmap(IPAM)
+    runner = env.start()
+    assert get(runner, "/introspect/node?name=nope")[0] == 404
+    assert get(runner, "/introspect/node")[0] == 400
+    assert get(runner, "/introspect/nope")[0] == 404
+    # Upstream answers {} per resource for a node it does not know.
+    assert get(runner, "/node/nope") == (200, {SECONDARY_RES: {}, PREFIX_RES: {}})
+
+
+# ------------------------------------------------------------------ ConfigMap switch
+def test_configmap_switch_secondary_to_pd_and_back_with_pods_running(env: Env) -> None:
+    env.kube.set_configmap(IPAM)
+    _, eni = env.node("win-a")
+    runner = env.start()
+    old = [env.kube.add_pod("win-a") for _ in range(3)]
+    old_ips = annotations(env.kube, old)
+    assert all(a.endswith("/19") for a in old_ips)
+
+    # -> PD: capacity 144, new pods from a /28, the secondary pool drains to the pods' IPs.
+    env.kube.set_configmap(PD)
+    wait_until(lambda: env.kube.capacity("win-a") == "144", what="capacity 144")
+    new = [env.kube.add_pod("win-a") for _ in range(2)]
+    new_ips = annotations(env.kube, new)
+    assert all(a.endswith("/32") for a in new_ips)
+    wait_until(lambda: len(env.ec2.held(eni)[0]) == 3, what="secondary IPs drained to 3")
+    secondaries, prefixes = env.ec2.held(eni)
+    assert {f"{ip}/19" for ip in secondaries} == set(old_ips)
+    assert prefixes
+    wait_until(lambda: settled(runner), what="settled after the switch")
+    v = node_view(runner, "win-a")
+    assert (v["mode"], v["capacity"]) == ("prefix", 144)
+    assert v["pools"]["secondary"]["state"] == "draining"
+    assert v["pools"]["secondary"]["used"] == 3  # the old pods keep their IPs
+    assert v["pools"]["prefix"]["used"] == 2
+
+    # The old pods go: their IPs cool down, then EC2 gets them back.
+    for p in old:
+        env.kube.delete_pod(p)
+    wait_until(lambda: env.ec2.held(eni)[0] == [], what="secondary IPs released")
+
+    # -> secondary again: the prefixes drain once their pods are gone.
+    env.kube.set_configmap(IPAM)
+    wait_until(lambda: env.kube.capacity("win-a") == "9", what="capacity 9")
+    back = annotations(env.kube, [env.kube.add_pod("win-a")])
+    assert back[0].endswith("/19")
+    for p in new:
+        env.kube.delete_pod(p)
+    wait_until(lambda: env.ec2.held(eni)[1] == [], what="prefixes released")
+    wait_until(lambda: settled(runner), what="settled")
+    v = node_view(runner, "win-a")
+    assert (v["mode"], v["pools"]["prefix"]["state"]) == ("secondary", "draining")
+    assert v["ips"]["used"] == 1
+
+
+# ------------------------------------------------------------------ non-Nitro
+def test_node_replaced_by_non_nitro_instance(env: Env) -> None:
+    env.kube.set_configmap(PD)
+    env.node("win-a", "m5.large")
+    runner = env.start()
+    wait_until(lambda: env.kube.capacity("win-a") == "144", what="capacity 144")
+    pod = env.kube.add_pod("win-a")
+    assert annotations(env.kube, [pod])[0].endswith("/32")
+
+    # The node is re-registered under the same name on a t2.medium (Xen, no prefixes).
+    env.kube.delete_pod(pod)
+    env.kube.delete_node("win-a")
+    wait_until(lambda: row(runner, "win-a") is None, what="node dropped")
+    _, eni = env.node("win-a", "t2.medium")
+    wait_until(lambda: env.kube.capacity("win-a") == "5", what="capacity 5 (6 per ENI - 1)")
+    ann = annotations(env.kube, [env.kube.add_pod("win-a")])[0]
+    assert ann.endswith("/19") and ann.split("/")[0] in env.ec2.held(eni)[0]
+    unsupported = wait_until(
+        lambda: env.kube.events_about("Node", "win-a", "Unsupported"), what="Unsupported event"
+    )
+    assert unsupported[0]["message"] == (
+        "The instance type t2.medium is not supported for Windows prefix delegation"
+    )
+    v = node_view(runner, "win-a")
+    assert (v["mode"], v["nitro"], v["capacity"]) == ("secondary", False, 5)
+    assert set(v["pools"]) == {"secondary"}
+    assert summary(runner)["prefix_delegation_enabled"] is True
+    assert env.ec2.held(eni)[1] == []
+
+
+# ------------------------------------------------------------------ restart
+def test_restart_rebuilds_state_from_ec2_and_annotations(env: Env) -> None:
+    env.kube.set_configmap(PD)
+    _, eni = env.node("win-a")
+    first = env.start()
+    pods = [env.kube.add_pod("win-a") for _ in range(4)]
+    before = set(annotations(env.kube, pods))
+    wait_until(lambda: settled(first), what="first controller settled")
+    held = env.ec2.held(eni)
+    first.stop()
+    assigns = env.ec2.count("AssignPrivateIpAddresses")
+
+    second = env.start()
+    wait_until(lambda: (row(second, "win-a") or {}).get("used") == 4, what="4 IPs used again")
+    wait_until(lambda: settled(second), what="second controller settled")
+    # Nothing was re-created: what EC2 holds covers the pods and the warm target.
+    assert env.ec2.held(eni) == held
+    assert env.ec2.count("AssignPrivateIpAddresses") == assigns
+    v = node_view(second, "win-a")
+    assert v["ips"]["used"] == 4 and v["ips"]["used"] + v["ips"]["warm"] == 16 * len(held[1])
+    more = [env.kube.add_pod("win-a") for _ in range(4)]
+    after = set(annotations(env.kube, more))
+    assert not before & after and len(after) == 4
+
+
+# ------------------------------------------------------------------ why pods wait
+def _pods(runner: ControllerRunner, node: str | None = None) -> list[dict[str, Any]]:
+    status, body = get(runner, "/introspect/pods" + (f"?node={node}" if node else ""))
+    assert status == 200
+    assert body["count"] == len(body["pods"])
+    return body["pods"]  # type: ignore[no-any-return]
+
+
+def _reason(runner: ControllerRunner, pod: str) -> str | None:
+    return next((p["reason"] for p in _pods(runner) if p["name"] == pod), None)
+
+
+def test_waiting_pods_at_capacity_then_cooling(env: Env) -> None:
+    env.kube.set_configmap(IPAM)
+    env.node("win-a", "t2.medium")  # capacity 5
+    runner = env.start(cooldown_seconds=600.0)
+    pods = [env.kube.add_pod("win-a") for _ in range(5)]
+    annotations(env.kube, pods)
+    extra = env.kube.add_pod("win-a")
+    wait_until(lambda: _reason(runner, extra) == "at_capacity", what="at_capacity")
+    w = next(p for p in _pods(runner, "win-a") if p["name"] == extra)
+    assert w["node"] == "win-a" and w["attempts"] >= 1
+    assert w["retry_in_seconds"] is not None and w["retry_in_seconds"] <= 20 * 0.05
+    assert (row(runner, "win-a") or {})["waiting"] == "at_capacity"
+
+    env.kube.delete_pod(pods[0])  # its IP cools down for 600 s
+    wait_until(lambda: _reason(runner, extra) == "cooling", what="cooling")
+    w = next(p for p in _pods(runner) if p["name"] == extra)
+    assert "are being cooled down, will retry in 1s" in w["message"]
+    assert node_view(runner, "win-a")["waiting"]["reason"] == "cooling"
+    assert summary(runner)["waiting_pods"] == 1
+    assert _pods(runner, "other") == []
+
+
+def test_waiting_pod_no_cidr_and_node_error(env: Env) -> None:
+    env.kube.set_configmap(PD)
+    env.ec2.fail("AssignPrivateIpAddresses", "InsufficientCidrBlocks", times=1000)
+    env.node("win-a")
+    runner = env.start()
+    pod = env.kube.add_pod("win-a")
+    wait_until(lambda: _reason(runner, pod) == "no_cidr", what="no_cidr")
+    wait_until(
+        lambda: env.kube.events_about("Node", "win-a", "InsufficientCidrBlocks"),
+        what="node event InsufficientCidrBlocks",
+    )
+    v = node_view(runner, "win-a")
+    assert v["last_ec2_error"]["code"] == "InsufficientCidrBlocks"
+    assert v["last_ec2_error"]["action"] == "AssignPrivateIpAddresses"
+    wait_until(
+        lambda: (
+            node_view(runner, "win-a")["waiting"]
+            == {
+                "reason": "no_cidr",
+                "message": "injected InsufficientCidrBlocks",
+            }
+        ),
+        what="node waiting no_cidr",
+    )
+    assert (row(runner, "win-a") or {})["last_ec2_error"] == "InsufficientCidrBlocks"
+
+
+def test_waiting_pods_node_not_managed_and_init_failure(env: Env) -> None:
+    env.kube.set_configmap(IPAM)
+    env.kube.add_node("linux-a", "i-00000000000000001", os_label="linux")
+    env.ec2.fail("DescribeInstances", "RequestLimitExceeded", times=1000)
+    env.node("win-a")
+    runner = env.start()
+    on_linux = env.kube.add_pod("linux-a")
+    on_win = env.kube.add_pod("win-a")
+    wait_until(lambda: _reason(runner, on_linux) == "node_not_managed", what="not managed")
+    wait_until(lambda: _reason(runner, on_win) == "node_not_ready", what="node not ready")
+    linux = next(p for p in _pods(runner) if p["name"] == on_linux)
+    assert linux["retry_at"] is None  # no resync period: only a change retries it
+    assert "not a Windows node" in linux["message"]
+    wait_until(lambda: (row(runner, "win-a") or {}).get("waiting") == "init_failed", what="init")
+    r = row(runner, "win-a")
+    assert r is not None and r["last_ec2_error"] == "RequestLimitExceeded"
+    v = node_view(runner, "win-a")
+    assert v["waiting"]["reason"] == "init_failed" and v["managed"] is True
+    assert get(runner, "/introspect/node?name=linux-a")[1] == {
+        "name": "linux-a",
+        "managed": False,
+        "mode": "disabled",
+        "unmanaged_reason": "not a Windows node (label kubernetes.io/os)",
+    }
+    env.ec2.clear_faults()
+    annotations(env.kube, [on_win])
+    wait_until(lambda: _reason(runner, on_win) is None, what="the pod no longer waits")
+    assert _reason(runner, on_linux) == "node_not_managed"
+
+
+# ------------------------------------------------------------------ periodic resync
+def test_periodic_resync_retries_pool_and_waiting_pods(env: Env) -> None:
+    env.kube.set_configmap(PD)
+    env.ec2.fail("AssignPrivateIpAddresses", "InsufficientCidrBlocks", times=1)
+    iid, eni = env.ec2.run_instance("m5.large", env.subnet)
+    env.kube.add_node("win-a", iid)
+    env.kube.patch_node_capacity("win-a", SECONDARY_RES, 144)  # no capacity patch, no event
+    env.kube.add_node("win-b", iid, os_label="linux")
+    # Long cool-down: only the 0.5 s resync can reconcile the pool after the failed create.
+    runner = env.start(cooldown_seconds=600.0, resync_period_seconds=0.5)
+    wait_until(lambda: env.ec2.held(eni)[1], what="a prefix created by a resync")
+    assert env.ec2.count("AssignPrivateIpAddresses") >= 2
+    # A pod on an unmanaged node is retried at each resync.
+    pod = env.kube.add_pod("win-b")
+    wait_until(lambda: _reason(runner, pod) == "node_not_managed", what="not managed")
+    w = next(p for p in _pods(runner) if p["name"] == pod)
+    assert w["retry_at"] is not None and w["retry_in_seconds"] <= 0.5
+    wait_until(
+        lambda: next(p for p in _pods(runner) if p["name"] == pod)["attempts"] >= 3,
+        what="retried at the next resyncs",
+    )
+
+
+# ------------------------------------------------------------------ wiring
+def test_one_configmap_informer_shared_with_the_webhook(env: Env) -> None:
+    env.kube.set_configmap(IPAM)
+    env.node("win-a")
+    runner = env.start(components=frozenset({"controller", "webhook"}))
+    names = [inf.name for inf in runner.informers]
+    assert sorted(names) == ["configmap", "nodes", "pods"]
+    assert runner.webhook_url is not None and runner.webhook_url.startswith("https://127.0.0.1:")
+    wait_until(lambda: env.kube.capacity("win-a") == "9", what="capacity 9")
+    assert runner._ipam_enabled() is True
+    env.kube.set_configmap({"enable-windows-ipam": "false"})
+    wait_until(lambda: not runner._ipam_enabled(), what="webhook sees IPAM off")
+    wait_until(lambda: (row(runner, "win-a") or {}).get("managed") is False, what="unmanaged")
+    assert get(runner, "/readyz") == (200, "ok")
+
+
+def test_webhook_only_has_no_introspection(env: Env) -> None:
+    runner = env.start(components=frozenset({"webhook"}))
+    assert [inf.name for inf in runner.informers] == ["configmap"]
+    assert get(runner, "/introspect/summary")[0] == 404
+    wait_until(lambda: get(runner, "/readyz")[0] == 200, what="ready")
+
+
+def test_stop_releases_the_port(env: Env) -> None:
+    runner = env.start()
+    url = runner.health_url
+    runner.stop()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/healthz", timeout=2)
+
+
+def test_leader_election_needs_a_kubeconfig(env: Env) -> None:
+    with pytest.raises(ValueError, match="leader election needs"):
+        ControllerRunner(
+            RunnerOptions(components=frozenset({"controller"})), kube=env.kube, ec2=env.ec2
+        )
+
+
+def test_waits_are_listed_oldest_first(env: Env) -> None:
+    env.kube.set_configmap(IPAM)
+    env.kube.add_node("linux-a", "i-00000000000000001", os_label="linux")
+    runner = env.start()
+    names = [env.kube.add_pod("linux-a") for _ in range(3)]
+    wait_until(lambda: len(_pods(runner)) == 3, what="3 waiting pods")
+    assert [p["name"] for p in _pods(runner)] == names
