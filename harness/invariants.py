@@ -569,6 +569,26 @@ def _check_capacity(state: ClusterState) -> list[Violation]:
             state.configmap, nitro=node.nitro, prefix_delegation_flag=state.prefix_delegation_flag
         )
         want = expected_capacity(mode, node.ipv4_per_interface)
+        reachable = _reachable_capacity(node, mode)
+        if node.capacity == want and want is not None and reachable is not None:
+            if reachable < want:
+                eni = node.eni
+                assert eni is not None
+                other = (
+                    f"{len(eni.secondary_ips)} secondary IPs"
+                    if mode == "prefix"
+                    else f"{len(eni.prefixes)} /28 prefixes"
+                )
+                out.append(
+                    Violation(
+                        "capacity-matches-mode",
+                        node.name,
+                        f"{IP_RESOURCE} capacity {want} advertised in {mode} mode, but the ENI "
+                        f"can hold at most {reachable}: {other} of the other mode still "
+                        f"take address slots (the mode switch caveat)",
+                    )
+                )
+            continue
         if node.capacity != want:
             shown = "none" if node.capacity is None else str(node.capacity)
             wanted = "none" if want is None else str(want)
@@ -582,6 +602,20 @@ def _check_capacity(state: ClusterState) -> list[Violation]:
                 )
             )
     return out
+
+
+def _reachable_capacity(node: NodeState, mode: Mode) -> int | None:
+    """Pod IPs the ENI can really give in `mode` while it still holds addresses of the
+    other mode (after a secondary<->PD switch with pods running); None when not mixed."""
+    eni = node.eni
+    if eni is None or mode == "unmanaged":
+        return None
+    slots = node.ipv4_per_interface - 1  # the primary IP takes one
+    if mode == "prefix" and eni.secondary_ips:
+        return (slots - len(eni.secondary_ips)) * IPS_PER_PREFIX + len(eni.secondary_ips)
+    if mode == "secondary" and eni.prefixes:
+        return (slots - len(eni.prefixes)) + len(eni.prefixes) * IPS_PER_PREFIX
+    return None
 
 
 def _subnet_reserved(cidr: ipaddress.IPv4Network) -> list[ipaddress.IPv4Address]:

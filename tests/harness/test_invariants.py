@@ -217,8 +217,10 @@ def test_a_lost_warm_pool_breaks_no_leak() -> None:
 
 def test_secondary_ips_left_in_prefix_mode_break_no_leak() -> None:
     state = with_nodes(WIN0, node_eni(WIN1, secondary_ips=("192.168.0.21",)))
-    (v,) = only(state, "no-leak-after-cooldown")
-    assert "1 secondary IP(s) and 1 prefix(es)" in v.message
+    found = {v.id: v for v in check(state, cooldown_passed=True)}
+    # The leftover secondary IP also takes a slot a prefix could use (capacity check).
+    assert set(found) == {"no-leak-after-cooldown", "capacity-matches-mode"}
+    assert "1 secondary IP(s) and 1 prefix(es)" in found["no-leak-after-cooldown"].message
 
 
 def test_a_secondary_node_without_pods_holds_the_default_three() -> None:
@@ -274,6 +276,15 @@ def test_missing_capacity_and_capacity_with_ipam_off_break_capacity() -> None:
         ("capacity-matches-mode", "win-1"),
     }
     assert "expected none" in found[0].message and "unmanaged mode" in found[0].message
+
+
+def test_secondary_ips_left_by_a_switch_to_pd_break_capacity() -> None:
+    # The mode-switch caveat: after secondary -> PD with pods running, 5 of the 14 slots
+    # still hold secondary IPs, so the 224 advertised cannot all be given.
+    mixed = node_eni(WIN1, secondary_ips=tuple(f"192.168.0.{i}" for i in range(21, 26)))
+    (v,) = only(with_nodes(WIN0, mixed), "capacity-matches-mode", cooldown_passed=False)
+    assert v.node == "win-1"
+    assert "capacity 224 advertised in prefix mode, but the ENI can hold at most 149" in v.message
 
 
 def test_capacity_follows_the_instance_type_and_mode() -> None:
