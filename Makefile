@@ -13,7 +13,8 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 e2e: setup
-	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+	@mkdir -p results
+	$(PY) -m pytest -m e2e -s --junitxml=results/junit.xml $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)

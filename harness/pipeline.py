@@ -227,8 +227,8 @@ class Pipeline:
     def restart_hns(self) -> None:
         """Start fake_hns again on the same port, so every client reconnects to it."""
         port = self.hns_target.rsplit(":", 1)[1]
-        argv = [("--port=" + port) if a == "--port=0" else a for a in self.hns.argv]
-        argv = [port if prev == "--port" else a for prev, a in zip(["", *argv], argv, strict=True)]
+        argv = list(self.hns.argv)
+        argv[argv.index("--port") + 1] = port
         self.hns.restart(START_TIMEOUT_S, argv)
 
     def restart_agents(self) -> None:

@@ -67,6 +67,7 @@ class ManagedProcess:
     # stderr only, so a caller can read the first stdout line exactly.
     stdout_path: Path | None = None
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log_offset: int = field(default=0, init=False, repr=False)
 
     @property
     def log_path(self) -> Path:
@@ -85,6 +86,8 @@ class ManagedProcess:
         env.setdefault("PYTHONUNBUFFERED", "1")
         with contextlib.ExitStack() as files:
             log = files.enter_context(self.log_path.open("ab"))
+            # A restarted process appends to its log: its lines start here.
+            self._log_offset = log.tell() if self.stdout_path is None else 0
             out = files.enter_context(self.stdout_path.open("wb")) if self.stdout_path else None
             self.popen = subprocess.Popen(
                 list(self.argv),
@@ -127,14 +130,19 @@ class ManagedProcess:
     def wait_for_line(self, pattern: str, timeout_s: float) -> re.Match[str]:
         """Wait until a line of stdout matches `pattern` (e.g. a 'listening on URL' line).
 
-        Without `stdout_path` stdout is the log, so this searches the whole log.
+        Without `stdout_path` stdout is the log, so this searches what this run of the
+        process wrote to it (a restart appends).
         """
         rx = re.compile(pattern, re.MULTILINE)
         found: list[re.Match[str]] = []
         source = self.stdout_path or self.log_path
+        offset = self._log_offset
 
         def probe() -> bool:
-            m = rx.search(source.read_text(errors="replace"))
+            with source.open("rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+            m = rx.search(text)
             if m:
                 found.append(m)
             return m is not None

@@ -139,3 +139,73 @@ def ekswin_env_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env
         yield factory
     finally:
         factory.stop_all()
+
+
+#: (scenario, ok, duration_s) of every scenario run in the session, for the summary table.
+SCENARIO_RUNS = pytest.StashKey[list[tuple[str, bool, float]]]()
+
+
+class ScenarioRunner:
+    """Runs scenario files (or documents) to their report: the `run_scenario` fixture."""
+
+    def __init__(
+        self, base: Path, progress: Any = None, record: list[tuple[str, bool, float]] | None = None
+    ) -> None:
+        self.base = base
+        self.progress = progress
+        self.count = 0
+        self.record = record if record is not None else []
+
+    def __call__(
+        self,
+        scenario: Path | str | dict[str, Any],
+        *,
+        seed: int | None = None,
+        timing: str | None = None,
+    ) -> dict[str, Any]:
+        """Run a scenario file path (or a scenario mapping) on a fresh environment and
+        return its report (SCENARIOS.md, report v1); `seed` / `timing` override the
+        file's. A bad file raises harness.spec.SpecError naming the field."""
+        from harness.scenario import load_scenario, parse_scenario, run_scenario
+
+        if isinstance(scenario, dict):
+            parsed = parse_scenario(scenario, "run_scenario")
+        else:
+            parsed = load_scenario(Path(scenario))
+        self.count += 1
+        run_dir = self.base / f"{self.count}-{parsed.name}"[:60]
+        run_dir.mkdir(parents=True)
+        report = run_scenario(parsed, run_dir, seed=seed, timing=timing, progress=self.progress)
+        self.record.append((report["scenario"], bool(report["ok"]), float(report["duration_s"])))
+        return report
+
+
+@pytest.fixture
+def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> ScenarioRunner:
+    """``run_scenario(path_or_mapping, seed=None, timing=None) -> report``: run a scenario on
+    its own fresh local environment (stopped afterwards) and assert on the report. Step
+    progress goes to the terminal when pytest runs with ``-s``."""
+    import sys
+
+    _require_local_backend("run_scenario")
+    live = request.config.getoption("capture") == "no"
+    progress = (lambda m: print(m, file=sys.__stderr__, flush=True)) if live else None
+    return ScenarioRunner(tmp_path, progress, request.config.stash.setdefault(SCENARIO_RUNS, []))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """A table of every scenario the session ran: scenario, verdict, duration."""
+    runs = config.stash.get(SCENARIO_RUNS, [])
+    if not runs:
+        return
+    width = max(len(name) for name, _, _ in runs)
+    terminalreporter.section("ekswin scenarios")
+    terminalreporter.write_line(f"{'scenario':<{width}}  verdict  duration")
+    for name, ok, duration in runs:
+        terminalreporter.write_line(
+            f"{name:<{width}}  {'passed' if ok else 'FAILED':<7}  {duration:7.1f} s",
+            green=ok,
+            red=not ok,
+        )
+    passed = sum(1 for _, ok, _ in runs if ok)
+    terminalreporter.write_line(f"{passed} of {len(runs)} scenarios passed")

@@ -119,8 +119,6 @@ def _step_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[
             hns = args.get("hns") or {}
             if "node" in hns:
                 node_ref((*here, "hns", "node"), hns["node"])
-        elif kind in ("restart", "stop", "start") and args.startswith("node:"):
-            node_ref(here, args.removeprefix("node:"))
         elif kind == "hns_ports" and "node" in args:
             node_ref((*here, "node"), args["node"])
         elif kind == "expect":

@@ -3,6 +3,7 @@ the expectations and invariants, and build the report (SCENARIOS.md, report v1).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -165,9 +166,13 @@ class ScenarioRun:
         deadline = time.monotonic() + timeout
         needs_invariants = "invariant_broken" in step.args
         while True:
-            snap = take(live)
-            violations = check(snap.state) if needs_invariants else []
-            outcomes = evaluate(step.args, snap, live.log.events(), violations)
+            try:
+                snap = take(live)
+            except Exception as e:  # a stopped or restarting component: not yet
+                outcomes = [Outcome("observe", False, f"{type(e).__name__}: {e}", "observable")]
+            else:
+                violations = check(snap.state) if needs_invariants else []
+                outcomes = evaluate(step.args, snap, live.log.events(), violations)
             if all(o.ok for o in outcomes) or time.monotonic() >= deadline:
                 return outcomes
             time.sleep(POLL_S)
@@ -178,7 +183,10 @@ class ScenarioRun:
         expected = set(self.scenario.expected_broken())
         deadline = time.monotonic() + self.timing.cooldown_s + self.timing.scaled(60.0)
         while True:
-            violations = check(take(live).state, cooldown_passed=True)
+            try:
+                violations = check(take(live).state, cooldown_passed=True)
+            except Exception:  # a component the scenario left stopped: nothing to check
+                return []
             unexpected = [
                 v for v in violations
                 if (v.id, v.node) not in expected and (v.id, None) not in expected
@@ -210,9 +218,13 @@ class ScenarioRun:
             for step in self.scenario.steps:
                 sampler.step = step.index
                 self._do(live, settler, step)
-                sampler.sample()
+                with contextlib.suppress(Exception):  # a component the scenario stopped
+                    sampler.sample()
             self.violations = self._final_invariants(live)
-            final = take(live)
+            try:
+                final = take(live)
+            except Exception as e:  # a component left stopped: report what is known
+                self.error = f"final state not observable: {type(e).__name__}: {e}"
             timeline = sampler.close()
             sampler = None
             return self.report(final, timeline, live)
@@ -227,7 +239,7 @@ class ScenarioRun:
 
     def _do(self, live: Live, settler: Settler, step: Step) -> None:
         started = time.monotonic()
-        rec = StepRecord(step, started - self.t0)
+        rec = StepRecord(step, time.time() - live.log.t0)  # the events' and timeline's clock
         self.records.append(rec)
         self.say(f"step {step.index}: {step.describe()}")
         try:

@@ -1,0 +1,35 @@
+"""Every shipped scenario (e2e/scenarios/*.yaml) runs to a passing report.
+
+Each report is written to results/<scenario>.json and checked against the report's
+JSON Schema; the summary table at the end of `make e2e` lists them all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.scenario.report import validate_report
+
+HERE = Path(__file__).parent
+SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
+RESULTS = HERE.parent / "results"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.slow]
+
+
+def test_scenarios_are_shipped() -> None:
+    assert len(SCENARIOS) >= 15, [p.name for p in SCENARIOS]
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_shipped_scenario_passes(path: Path, run_scenario: Any) -> None:
+    report = run_scenario(path)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{path.stem}.json").write_text(json.dumps(report, indent=1, default=str))
+    validate_report(report)
+    failed = [e for e in report["expectations"] if not e["ok"]]
+    broken = [v for v in report["invariants"]["violations"] if not v["expected"]]
+    assert report["ok"], f"{path.name}: {report['failure']}\nexpectations: {failed}\n{broken}"
