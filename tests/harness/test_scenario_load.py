@@ -30,7 +30,11 @@ steps:
   - delete_pods: {name: app, count: 1}
   - set_configmap: {warm-ip-target: "5"}
   - create_services: {count: 3, name: web, type: NodePort, selector: app}
-  - faults: {ec2: {throttle_rate: 0.3, latency_ms: 50, errors: {AssignPrivateIpAddresses: {code: InsufficientCidrBlocks, count: 2}}}}
+  - faults:
+      ec2:
+        throttle_rate: 0.3
+        latency_ms: 50
+        errors: {AssignPrivateIpAddresses: {code: InsufficientCidrBlocks, count: 2}}
   - faults: {ec2: {}}
   - restart: controller
   - wait: {seconds: 1}
