@@ -13,6 +13,11 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+# What fake_ec2's server requires of an admin request (fake_ec2.server.admin_refusal);
+# kept here too so this client stays standard library only.
+ADMIN_HEADER = "X-Ekswin-Admin"
+JSON = "application/json"
+
 
 class AdminError(RuntimeError):
     """The admin API refused a request (HTTP status and its error text)."""
@@ -41,7 +46,7 @@ class AdminClient:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         data = json.dumps(payload).encode() if payload is not None else None
         req = urllib.request.Request(
-            url, data=data, method=method, headers={"Content-Type": "application/json"}
+            url, data=data, method=method, headers={"Content-Type": JSON, ADMIN_HEADER: "1"}
         )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:

@@ -25,7 +25,41 @@ from fake_ec2.request_log import RequestLog
 log = logging.getLogger("fake_ec2")
 
 ADMIN_PREFIX = "/_ekswin/"
+# A browser cannot send a custom header, nor a JSON body, to another origin without a
+# CORS preflight, which this server never grants: both together keep a web page the
+# user visits from resetting or re-faulting fake_ec2 behind their back.
+ADMIN_HEADER = "X-Ekswin-Admin"
+ADMIN_HEADER_VALUE = "1"
+JSON = "application/json"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 StartResponse = Callable[..., Any]
+
+
+def admin_refusal(environ: dict[str, Any]) -> tuple[int, str] | None:
+    """Why an admin request is refused (status, message), or None to serve it.
+
+    Requires ``X-Ekswin-Admin: 1`` on every request and ``Content-Type:
+    application/json`` on every request that may change state; refuses requests that
+    carry an ``Origin`` (browsers add it, the AdminClient never does) or name a
+    non-loopback ``Host`` (DNS rebinding)."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    if environ.get("HTTP_" + ADMIN_HEADER.upper().replace("-", "_")) != ADMIN_HEADER_VALUE:
+        return 403, (
+            f"the admin API needs the header {ADMIN_HEADER}: {ADMIN_HEADER_VALUE} "
+            "(fake_ec2.admin.AdminClient sends it)"
+        )
+    origin = environ.get("HTTP_ORIGIN")
+    if origin:
+        return 403, f"cross-origin requests are refused (Origin: {origin})"
+    host = str(environ.get("HTTP_HOST", ""))
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if host and name not in _LOOPBACK_HOSTS:
+        return 403, f"Host {host!r} is not a loopback address"
+    if method not in ("GET", "HEAD"):
+        ctype = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
+        if ctype != JSON:
+            return 415, f"Content-Type: expected {JSON} for {method}, got {ctype or 'none'!r}"
+    return None
 
 
 def error_xml(code: str, message: str, request_id: str) -> bytes:
@@ -156,20 +190,30 @@ class Ec2Front:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")[len(ADMIN_PREFIX) :].strip("/")
         query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-        try:
-            raw = self._read_body(environ)
-            payload = json.loads(raw) if raw.strip() else {}
-            if not isinstance(payload, dict):
-                raise ValueError("the request body must be a JSON object")
-            status, result = self._route(method, path, payload, query)
-        except (ValueError, KeyError, TypeError, Ec2Error) as err:
-            status, result = 400, {"error": str(err)}
+        refused = admin_refusal(environ)
+        if refused is not None:
+            log.warning("admin API: refused %s %s%s: %s", method, ADMIN_PREFIX, path, refused[1])
+            status, result = refused[0], {"error": refused[1]}
+        else:
+            status, result = self._admin_call(environ, method, path, query)
         body = json.dumps(result).encode()
         start_response(
             _status_line(status),
             [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
         )
         return [body]
+
+    def _admin_call(
+        self, environ: dict[str, Any], method: str, path: str, query: dict[str, str]
+    ) -> tuple[int, Any]:
+        try:
+            raw = self._read_body(environ)
+            payload = json.loads(raw) if raw.strip() else {}
+            if not isinstance(payload, dict):
+                raise ValueError("the request body must be a JSON object")
+            return self._route(method, path, payload, query)
+        except (ValueError, KeyError, TypeError, Ec2Error) as err:
+            return 400, {"error": str(err)}
 
     def _route(
         self, method: str, path: str, payload: dict[str, Any], query: dict[str, str]

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from harness.privfiles import write_private
+
 _VALIDITY = dt.timedelta(days=365)
 
 
@@ -41,10 +43,9 @@ class KeyPair:
     key_pem: bytes
 
     def write(self, cert_path: Path, key_path: Path) -> None:
-        """Write both files (the key readable by the owner only)."""
+        """Write both files; the key is created owner-only (0600) from its first byte."""
         cert_path.write_bytes(self.cert_pem)
-        key_path.write_bytes(self.key_pem)
-        key_path.chmod(0o600)
+        write_private(key_path, self.key_pem)
 
 
 class CertificateAuthority:
@@ -124,12 +125,18 @@ class CertificateAuthority:
         cert = builder.sign(self._key, hashes.SHA256())
         return KeyPair(_cert_pem(cert), _key_pem(key))
 
-    def issue_server(self, common_name: str, dns: list[str], ips: list[str]) -> KeyPair:
-        """A serving certificate for the given DNS names and IP addresses."""
+    def issue_server(
+        self, common_name: str, dns: list[str], ips: list[str], *, client_auth: bool = False
+    ) -> KeyPair:
+        """A serving certificate for the given DNS names and IP addresses (`client_auth`:
+        usable as a client too, as an etcd peer certificate must be)."""
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
         sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        return self._issue(subject, [ExtendedKeyUsageOID.SERVER_AUTH], sans)
+        usage = [ExtendedKeyUsageOID.SERVER_AUTH]
+        if client_auth:
+            usage.append(ExtendedKeyUsageOID.CLIENT_AUTH)
+        return self._issue(subject, usage, sans)
 
     def issue_client(self, user: str, groups: list[str] | tuple[str, ...] = ()) -> KeyPair:
         """A client certificate: CN is the Kubernetes user, O entries its groups."""

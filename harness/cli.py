@@ -7,6 +7,7 @@ Exit status for every command: 0 ok, 1 failure (including a start that failed),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dsr", action="store_true", default=None, help="kube-proxy --enable-dsr (WinDSR=true)"
     )
     up.add_argument("--_supervise", action="store_true", help=argparse.SUPPRESS)
+    up.add_argument("--_lock-fd", type=int, help=argparse.SUPPRESS)
 
     st = sub.add_parser("status", help="show a running environment")
     where(st)
@@ -138,11 +140,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
+    """Where environment `args.name` lives: --run-dir, else the registered run directory,
+    else the per-name default."""
+    from harness import registry
+
     try:
         rundir.check_name(args.name)
     except ValueError as e:
         raise UsageError(str(e)) from e
-    return (args.run_dir or rundir.default_run_dir(args.name)).resolve()
+    if args.run_dir is not None:
+        return Path(args.run_dir).resolve()
+    return (registry.lookup(args.name) or rundir.default_run_dir(args.name)).resolve()
+
+
+def _known(args: argparse.Namespace, run_dir: Path) -> bool:
+    """True when `down`/`status` have an environment to talk about: --run-dir given, the
+    name is registered, or the default run directory exists (made before the registry)."""
+    from harness import registry
+
+    return args.run_dir is not None or registry.lookup(args.name) is not None or run_dir.exists()
 
 
 # -- up ---------------------------------------------------------------------------------
@@ -200,16 +216,57 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise UsageError(
             f"backend {backend!r} is not supported by `ekswin up` yet; use --backend local"
         )
-    owner = rundir.supervisor_pid(run_dir)
-    if owner is not None and owner != os.getpid():
-        _err(
-            f"environment {args.name!r} is already running (pid {owner}, {run_dir}); "
-            f"run `ekswin down --name {args.name}` first"
-        )
+    lock = _own_run_dir(args, run_dir)
+    if lock is None:
         return EXIT_FAIL
-    if args.detach and not args._supervise:
-        return _up_detached(args, run_dir, spec)
-    return _up_foreground(args, run_dir, spec)
+    try:
+        if args.detach and not args._supervise:
+            return _up_detached(args, run_dir, spec, lock)
+        return _up_foreground(args, run_dir, spec)
+    finally:
+        lock.release()
+
+
+def _own_run_dir(args: argparse.Namespace, run_dir: Path) -> rundir.RunDirLock | None:
+    """Lock the run directory for this `up` and register the name; None (with the
+    holder's pid printed) when another `up` owns it. Nothing in it is touched before."""
+    from harness import registry
+
+    try:
+        if args._lock_fd is not None:  # the detached supervisor: its parent locked it
+            lock = rundir.RunDirLock.adopt(run_dir, args._lock_fd)
+            lock.set_owner(os.getpid())
+        else:
+            rundir.prepare_run_dir(run_dir)
+            elsewhere = registry.lookup(args.name)
+            if elsewhere is not None and elsewhere.resolve() != run_dir:
+                pid = rundir.locked_by(elsewhere)
+                if pid is not None:
+                    _err(_already_running(args.name, pid, elsewhere))
+                    return None
+            lock = rundir.RunDirLock(run_dir)
+            if not lock.acquire():
+                _err(_already_running(args.name, lock.holder(), run_dir))
+                return None
+        try:
+            registry.register(args.name, run_dir)
+        except BaseException:
+            lock.release()
+            raise
+    except rundir.RunDirError as e:
+        raise UsageError(str(e)) from None
+    return lock
+
+
+def _already_running(name: str, pid: int | None, run_dir: Path) -> str:
+    from harness import registry
+
+    owner = next((n for n in registry.names() if registry.lookup(n) == run_dir), name)
+    who = f"`ekswin up` pid {pid}" if pid and pid > 0 else "another `ekswin up`"
+    return (
+        f"environment {owner!r} is already running in run directory {run_dir} "
+        f"(locked by {who}); run `ekswin down --name {owner}` first"
+    )
 
 
 def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> int:
@@ -298,7 +355,6 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
 
 
 def _reset_run_dir(run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("ready", "env.json", "cluster.json", "summary.txt"):
         (run_dir / stale).unlink(missing_ok=True)
     logs = run_dir / "logs"
@@ -343,20 +399,26 @@ def _supervisor_argv(args: argparse.Namespace, run_dir: Path, spec_file: Path) -
     return argv
 
 
-def _up_detached(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> int:
-    """Re-run `up` as a background supervisor and relay its progress until ready."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+def _up_detached(
+    args: argparse.Namespace, run_dir: Path, spec: EnvSpec, lock: rundir.RunDirLock
+) -> int:
+    """Re-run `up` as a background supervisor and relay its progress until ready.
+
+    The supervisor inherits the locked descriptor, so the run directory stays owned
+    from this check until the supervisor exits; ours is closed by the caller."""
     (run_dir / "ready").unlink(missing_ok=True)
     spec_file = run_dir / "spec.json"
     spec_file.write_text(json.dumps(spec.to_dict(), indent=1))
     log = run_dir / "ekswin-up.log"
+    assert lock.fd is not None
     with log.open("wb") as out:
         child = subprocess.Popen(
-            _supervisor_argv(args, run_dir, spec_file),
+            [*_supervisor_argv(args, run_dir, spec_file), "--_lock-fd", str(lock.fd)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=(lock.fd,),
         )
     printed = 0
     try:
@@ -485,23 +547,42 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 # -- down -------------------------------------------------------------------------------
 def cmd_down(args: argparse.Namespace) -> int:
-    """`ekswin down`: stop the owner, reap anything left, unmerge the context."""
+    """`ekswin down`: stop the owner, reap anything left, unmerge the context, remove
+    runtime state (etcd data, sockets). 1 for a name nothing knows; 0 when it is
+    already stopped."""
+    from harness import registry
     from harness.env import remove_runtime_state
     from harness.process import PidRegistry
 
     run_dir = _run_dir(args)
+    if not _known(args, run_dir):
+        known = registry.names()
+        _err(
+            f"no environment named {args.name!r} (known: {', '.join(known) or 'none'}); "
+            "give --run-dir for one started elsewhere"
+        )
+        return EXIT_FAIL
     if not run_dir.exists():
         print(f"ekswin {args.name!r}: nothing to stop ({run_dir} does not exist)", file=sys.stderr)
+        registry.forget(args.name)
         return EXIT_OK
-    pid = rundir.signal_supervisor(run_dir)
-    if pid is not None and not rundir.wait_exit(pid, timeout_s=30):
-        os.kill(pid, signal.SIGKILL)
-        rundir.wait_exit(pid, timeout_s=5)
+    # The lock holder is the owner even before it wrote supervisor.pid (still starting).
+    holder = rundir.locked_by(run_dir)
+    pid = rundir.supervisor_pid(run_dir) or (holder if holder and holder > 0 else None)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if not rundir.wait_exit(pid, timeout_s=30):
+            os.kill(pid, signal.SIGKILL)
+            rundir.wait_exit(pid, timeout_s=5)
     reaped = PidRegistry(run_dir).reap()
     remove_runtime_state(run_dir)
     _unmerge(run_dir, args.name)
     for f in ("ready", rundir.SUPERVISOR_PID):
         (run_dir / f).unlink(missing_ok=True)
+    if pid is None and not reaped:
+        print(f"ekswin {args.name!r} is not running; nothing to stop ({run_dir})", file=sys.stderr)
+        return EXIT_OK
     extra = f" (reaped leftovers: {', '.join(reaped)})" if reaped else ""
     print(f"ekswin {args.name!r} stopped{extra}; logs kept in {run_dir / 'logs'}", file=sys.stderr)
     return EXIT_OK

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,7 +96,9 @@ def read_state(run_dir: Path) -> dict[str, object]:
 
 
 def remove_runtime_state(run_dir: Path) -> None:
-    """Remove what a stopped run no longer needs (the tmpfs etcd data), keep logs."""
+    """Remove what a stopped run no longer needs, keep logs: the tmpfs etcd data and
+    unix sockets a killed component could not remove (the node agent's cni.sock)."""
+    remove_sockets(run_dir)
     try:
         info = json.loads((run_dir / "cluster.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -103,3 +106,16 @@ def remove_runtime_state(run_dir: Path) -> None:
     data = info.get("etcd_data")
     if data and Path(data).name.startswith("ekswin-etcd-"):
         shutil.rmtree(data, ignore_errors=True)
+
+
+def remove_sockets(run_dir: Path) -> list[Path]:
+    """Unlink every unix socket under `run_dir` (call once its processes are stopped)."""
+    removed = []
+    for path in run_dir.rglob("*"):
+        try:
+            if stat.S_ISSOCK(path.lstat().st_mode):
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 from filelock import FileLock
+
+from harness.privfiles import write_private
 
 
 def _b64(data: bytes) -> str:
@@ -28,14 +31,21 @@ def build(
     cert_pem: bytes | None = None,
     key_pem: bytes | None = None,
     token: str | None = None,
+    token_file: Path | None = None,
 ) -> dict[str, Any]:
-    """A kubeconfig dict with one cluster, user and context, all called `name`."""
-    user: dict[str, str] = {}
+    """A kubeconfig dict with one cluster, user and context, all called `name`.
+
+    With `token_file` the user is an ``exec`` credential plugin that hands the file's
+    current token (and its expiry) to the client, so a token the harness rewrites is
+    picked up without a restart (see harness.identity)."""
+    user: dict[str, Any] = {}
     if cert_pem is not None and key_pem is not None:
         user["client-certificate-data"] = _b64(cert_pem)
         user["client-key-data"] = _b64(key_pem)
     if token is not None:
         user["token"] = token
+    if token_file is not None:
+        user["exec"] = token_exec(token_file)
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -52,14 +62,24 @@ def build(
     }
 
 
+def token_exec(token_file: Path) -> dict[str, Any]:
+    """The kubeconfig ``exec`` stanza that reads a token file (harness/kube/tokenexec.py).
+
+    Run isolated and without site (``-I -S``): the plugin needs the standard library
+    only, and a client runs it each time its token nears expiry."""
+    from harness.kube import tokenexec
+
+    return {
+        "apiVersion": tokenexec.API_VERSION,
+        "command": sys.executable,
+        "args": ["-I", "-S", str(Path(tokenexec.__file__).resolve()), str(token_file.resolve())],
+    }
+
+
 def write(path: Path, config: dict[str, Any]) -> Path:
-    """Write a kubeconfig readable by the owner only."""
+    """Write a kubeconfig, created owner-only (0600) from its first byte."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return path
+    return write_private(path, yaml.safe_dump(config, sort_keys=False))
 
 
 def user_kubeconfig_path(env: dict[str, str] | None = None) -> Path:

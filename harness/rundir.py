@@ -1,11 +1,15 @@
 """Run directories: where one named environment keeps its state, logs and pids.
 
 The default is ``<user state dir>/ekswin/<name>`` (``$XDG_STATE_HOME`` or
-``~/.local/state``), so ``status`` and ``down`` find it without flags.
+``~/.local/state``), so ``status`` and ``down`` find it without flags; one started with
+``--run-dir`` is found through the registry (harness.registry). A run directory is
+owner-only (0700) and owned by one ``ekswin up`` at a time: :class:`RunDirLock`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import signal
@@ -13,8 +17,100 @@ from pathlib import Path
 
 from platformdirs import user_state_path
 
+from harness.privfiles import FILE_MODE, private_dir
+
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
 SUPERVISOR_PID = "supervisor.pid"
+LOCK_FILE = "up.lock"
+
+
+class RunDirError(Exception):
+    """A run or state directory that cannot be used; the message names the path and the
+    reason (exit status 2)."""
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def prepare_run_dir(run_dir: Path) -> Path:
+    """Create `run_dir` owner-only (0700) and check that files can be created in it."""
+    try:
+        private_dir(run_dir)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise RunDirError(f"run directory {run_dir}: {_reason(e)}") from None
+    return run_dir
+
+
+class RunDirLock:
+    """Exclusive ownership of a run directory by one ``ekswin up`` (flock on up.lock).
+
+    The kernel drops the lock when the owner dies, so a crashed ``up`` never leaves it
+    held. The file holds the owner's pid, so a second ``up`` can name it. A detached
+    ``up`` hands its locked descriptor to the supervisor it starts (:meth:`adopt`),
+    so the lock is held without a gap from the first check until the supervisor exits.
+    """
+
+    def __init__(self, run_dir: Path, fd: int | None = None) -> None:
+        self.path = run_dir / LOCK_FILE
+        self.fd = fd
+
+    @classmethod
+    def adopt(cls, run_dir: Path, fd: int) -> RunDirLock:
+        """Take over a descriptor that already holds the lock (inherited)."""
+        return cls(run_dir, fd)
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except OSError as e:
+            raise RunDirError(f"run directory {self.path.parent}: {_reason(e)}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        self.set_owner(os.getpid())
+        return True
+
+    def set_owner(self, pid: int) -> None:
+        """Record `pid` as the holder (the process that will release it by exiting)."""
+        assert self.fd is not None, "lock not held"
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{pid}\n".encode(), 0)
+
+    def holder(self) -> int | None:
+        """The pid recorded by the current holder (None when unreadable)."""
+        try:
+            return int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        """Close the descriptor (the lock is free once no process holds it open)."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+def locked_by(run_dir: Path) -> int | None:
+    """The pid of the ``ekswin up`` that holds `run_dir`'s lock; None when it is free."""
+    if not (run_dir / LOCK_FILE).exists():
+        return None
+    probe = RunDirLock(run_dir)
+    try:
+        if probe.acquire():
+            probe.release()  # nobody held it (our pid was written; harmless)
+            return None
+    except RunDirError:
+        return None
+    return probe.holder() or -1
 
 
 def check_name(name: str) -> str:

@@ -3,6 +3,13 @@
 Thin wire layer: TLS, HTTP/1.1 keep-alive and routing; every decision is in review.py /
 admission.py. The real controller serves the same paths on port 9443 with the
 certificate cert-manager writes to tls.crt / tls.key.
+
+One thread per connection, but bounded (:class:`Limits`): at most `max_connections`
+at once (one more is closed at accept), and deadlines like Go's http.Server timeouts:
+the TLS handshake, the wait for a connection's first request, each whole request
+(headers, body and reply, however slowly its bytes trickle in) and the idle wait
+between kept-alive requests. A watchdog thread cuts a connection past its deadline,
+so stalled or slow clients cannot pin threads.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,6 +43,33 @@ log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024 * 1024  # larger than any pod the API server accepts (etcd limit 1.5 MiB)
 HANDSHAKE_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 90.0  # Go's HTTP client drops idle connections after 90 s
+WATCHDOG_PERIOD_S = 0.25
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on the webhook's connections (the defaults suit the API server)."""
+
+    max_connections: int = 64
+    handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S
+    first_request_timeout_s: float = 10.0
+    # The API server waits at most 30 s for a webhook (timeoutSeconds 1..30).
+    request_timeout_s: float = 30.0
+    idle_timeout_s: float = IDLE_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections: expected >= 1, got {self.max_connections}")
+        for name in (
+            "handshake_timeout_s",
+            "first_request_timeout_s",
+            "request_timeout_s",
+            "idle_timeout_s",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: expected > 0, got {getattr(self, name)}")
+
+
 WEBHOOK_NAMES = {MUTATE_PATH: "mpod.vpc.k8s.aws", VALIDATE_PATH: "vpod.vpc.k8s.aws"}
 
 
@@ -42,13 +77,36 @@ class _Handler(ReplyHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the API server reuses connections
     timeout = IDLE_TIMEOUT_S
     server: _TLSServer
+    _served: int
 
     def setup(self) -> None:
         # The handshake runs here, in the connection's own thread, so a slow or broken
         # client cannot stall accept() for everyone else.
-        self.request.settimeout(HANDSHAKE_TIMEOUT_S)
+        limits = self.server.limits
+        self.server.arm(self.request, limits.handshake_timeout_s)
+        self.request.settimeout(limits.handshake_timeout_s)
         self.request.do_handshake()
         super().setup()
+        self._served = 0
+
+    def handle_one_request(self) -> None:
+        # Wait for the next request's first byte (bounded), then give the whole request
+        # and its reply one deadline: a client trickling bytes cannot stretch it.
+        limits = self.server.limits
+        wait = limits.idle_timeout_s if self._served else limits.first_request_timeout_s
+        self.server.arm(self.request, wait)
+        self.connection.settimeout(wait)
+        try:
+            started = self.rfile.peek(1)  # type: ignore[attr-defined]
+        except OSError:  # timed out, or cut by the watchdog
+            started = b""
+        if not started:
+            self.close_connection = True
+            return
+        self.server.arm(self.request, limits.request_timeout_s)
+        self.connection.settimeout(limits.request_timeout_s)
+        super().handle_one_request()
+        self._served += 1
 
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] in ("/healthz", "/readyz"):
@@ -122,12 +180,18 @@ class _TLSServer(ThreadingHTTPServer):
         ipam_enabled: Callable[[], bool],
         controller_username: str,
         metrics: Any,
+        limits: Limits,
     ) -> None:
         self.ipam_enabled = ipam_enabled
         self.controller_username = controller_username
         self.metrics = metrics
-        self._conns: set[socket.socket] = set()
+        self.limits = limits
+        self.rejected = 0  # connections closed at accept: max_connections were open
+        self.timed_out = 0  # connections cut by the watchdog
+        self._conns: dict[socket.socket, float] = {}  # open connection -> its deadline
         self._conns_lock = threading.Lock()
+        self._watchdog_stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="webhook-watchdog", daemon=True)
         super().__init__(addr, _Handler, bind_and_activate=False)
         self.socket = context.wrap_socket(
             self.socket, server_side=True, do_handshake_on_connect=False
@@ -139,27 +203,73 @@ class _TLSServer(ThreadingHTTPServer):
             self.server_close()
             raise
 
-    def process_request(self, request: Any, client_address: Any) -> None:
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Admit a connection while fewer than max_connections are open."""
         with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
+            if len(self._conns) >= self.limits.max_connections:
+                self.rejected += 1
+                rejected = self.rejected
+            else:
+                self._conns[request] = time.monotonic() + self.limits.handshake_timeout_s
+                return True
+        if rejected == 1 or rejected % 100 == 0:
+            log.warning(
+                "webhook: %d connections open (the limit); closed the one from %s "
+                "(%d refused so far)",
+                self.limits.max_connections, client_address, rejected,
+            )  # fmt: skip
+        return False
+
+    def arm(self, request: Any, seconds: float) -> None:
+        """Give a connection a deadline `seconds` from now (the watchdog enforces it)."""
+        with self._conns_lock:
+            if request in self._conns:
+                self._conns[request] = time.monotonic() + seconds
 
     def shutdown_request(self, request: Any) -> None:
         with self._conns_lock:
-            self._conns.discard(request)
+            self._conns.pop(request, None)
         super().shutdown_request(request)
 
+    def start_watchdog(self) -> None:
+        """Start cutting connections that pass their deadline."""
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        while not self._watchdog_stop.wait(WATCHDOG_PERIOD_S):
+            now = time.monotonic()
+            with self._conns_lock:
+                late = [c for c, deadline in self._conns.items() if deadline <= now]
+                for conn in late:
+                    self._conns[conn] = float("inf")  # cut once
+            for conn in late:
+                self.timed_out += 1
+                log.debug("webhook: cutting a connection past its deadline")
+                _cut(conn)
+
     def close_connections(self) -> None:
-        """Cut kept-alive connections so a stopped webhook really stops answering."""
+        """Stop the watchdog; cut open connections so a stopped webhook stops answering."""
+        self._watchdog_stop.set()
         with self._conns_lock:
             conns = list(self._conns)
         for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+            _cut(conn)
+
+    def open_connections(self) -> int:
+        """Connections being served now."""
+        with self._conns_lock:
+            return len(self._conns)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Handshake failures and dropped connections are the client's business.
         log.debug("webhook connection from %s failed", client_address, exc_info=True)
+
+
+def _cut(conn: socket.socket) -> None:
+    # Shut the descriptor down below TLS: the handler's blocked read or write returns
+    # at once; the SSL object stays intact for the thread that still uses it.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(conn, socket.SHUT_RDWR)
 
 
 class WebhookServer:
@@ -169,7 +279,7 @@ class WebhookServer:
     a self-signed CA and a serving certificate for `host`, 127.0.0.1 and localhost are
     generated there (or in a temporary directory) and the CA PEM is `.ca_bundle`, ready for
     the webhook configurations' caBundle. `ipam_enabled` is asked on every request, so a
-    ConfigMap change applies at once.
+    ConfigMap change applies at once. `limits` bounds connections and their timeouts.
     """
 
     def __init__(
@@ -181,7 +291,9 @@ class WebhookServer:
         controller_username: str,
         host: str = "127.0.0.1",
         registry: Any = None,
+        limits: Limits | None = None,
     ) -> None:
+        self.limits = limits or Limits()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if not cert_dir:
             self._tmp = tempfile.TemporaryDirectory(prefix="vpc-rc-webhook-")
@@ -223,7 +335,9 @@ class WebhookServer:
             ipam_enabled=self._ipam_enabled,
             controller_username=self._controller_username,
             metrics=self._metrics,
+            limits=self.limits,
         )
+        self._httpd.start_watchdog()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.2},
@@ -239,6 +353,17 @@ class WebhookServer:
         if self._httpd is None:
             raise RuntimeError("WebhookServer not started")
         return int(self._httpd.server_address[1])
+
+    def connection_stats(self) -> dict[str, int]:
+        """Connections open now, refused at the limit and cut at a deadline so far."""
+        httpd = self._httpd
+        if httpd is None:
+            return {"open": 0, "rejected": 0, "timed_out": 0}
+        return {
+            "open": httpd.open_connections(),
+            "rejected": httpd.rejected,
+            "timed_out": httpd.timed_out,
+        }
 
     @property
     def url(self) -> str:

@@ -6,8 +6,14 @@ Layout of a run directory::
     pki/          CA, serving and client certificates, service-account keys
     logs/         one log per component
     kubeconfig    the admin kubeconfig (system:masters)
-    components/   per-component kubeconfigs (own identities, never admin)
+    components/   per-component kubeconfigs (own identities, never admin) and the
+                  ServiceAccount token files the harness keeps fresh
     cluster.json  what status/down and other processes need to find the cluster
+
+The run directory and pki/ are owner-only (0700) and every key, token and kubeconfig
+is created 0600. etcd serves TLS on loopback and accepts only clients with a
+certificate from the cluster CA (the API server's ``apiserver-etcd-client``), so nothing
+else on the machine reads the cluster's Secrets from it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from harness.binaries import Resolved, resolve_all
 from harness.certs import CertificateAuthority, KeyPair, service_account_keys
 from harness.components import Component, Probe
 from harness.netutil import LOOPBACK, admin_ssl_context, free_port, https_ok, insecure_context
+from harness.privfiles import private_dir
 from harness.process import ComponentFailed, Supervisor
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -50,6 +57,7 @@ class ClusterInfo:
     service_cidr: str
     etcd_data: str
     started_at: float
+    etcd_url: str = ""
 
     def save(self, run_dir: Path) -> None:
         """Write cluster.json."""
@@ -127,6 +135,10 @@ class LocalCluster:
         self.ca: CertificateAuthority | None = None
         self._etcd_data: Path | None = None
         self._api: Any = None
+        self.token_ttl_s = identity.TOKEN_TTL_S
+        self.tokens = identity.TokenRefresher(
+            lambda ns, name: identity.request_token(self.api, ns, name, self.token_ttl_s)
+        )
 
     # -- public surface --------------------------------------------------------------
     @property
@@ -165,7 +177,7 @@ class LocalCluster:
         """
         step = progress or (lambda msg: None)
         bins = resolve_all()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.run_dir)
         try:
             step("generating certificates")
             ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "sched")}
@@ -183,6 +195,7 @@ class LocalCluster:
                 service_cidr=SERVICE_CIDR,
                 etcd_data=str(self._etcd_data),
                 started_at=time.time(),
+                etcd_url=f"https://{LOOPBACK}:{ports['etcd']}",
             )
             self.info.save(self.run_dir)
             ctx = self.admin_ssl_context()
@@ -215,6 +228,7 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stop every component (process groups, SIGKILL after a short grace)."""
+        self.tokens.stop()
         if self._api is not None:
             self._api.close()
             self._api = None
@@ -239,9 +253,18 @@ class LocalCluster:
         return kc.write(path, config)
 
     def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
-        """A kubeconfig with a TokenRequest token for ServiceAccount namespace/name."""
+        """A kubeconfig for ServiceAccount namespace/name: a TokenRequest token in
+        ``<path stem>.token``, rewritten before it expires while this cluster runs."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         return identity.service_account_kubeconfig(
-            self.api, self.server, self.ca_file.read_bytes(), namespace, name, path, self.name
+            self.api,
+            self.tokens,
+            self.server,
+            self.ca_file.read_bytes(),
+            namespace,
+            name,
+            path,
+            self.name,
         )
 
     @property
@@ -259,7 +282,8 @@ class LocalCluster:
 
     # -- internals -------------------------------------------------------------------
     def _write_pki(self, server: str) -> None:
-        self.pki.mkdir(parents=True, exist_ok=True)
+        private_dir(self.pki)
+        private_dir(self.run_dir / "components")
         ca = self.ca = CertificateAuthority(f"ekswin-{self.name}-ca")
         ca.pair().write(self.ca_file, self.pki / "ca.key")
         ca.issue_server(
@@ -273,6 +297,13 @@ class LocalCluster:
             ],
             ips=[LOOPBACK, SERVICE_FIRST_IP],
         ).write(self.pki / "apiserver.crt", self.pki / "apiserver.key")
+        # etcd's serving certificate and the one client it accepts (the API server).
+        ca.issue_server("etcd", dns=["localhost"], ips=[LOOPBACK], client_auth=True).write(
+            self.pki / "etcd.crt", self.pki / "etcd.key"
+        )
+        ca.issue_client("kube-apiserver-etcd-client").write(
+            self.pki / "apiserver-etcd-client.crt", self.pki / "apiserver-etcd-client.key"
+        )
         sa = service_account_keys()
         sa.write(self.pki / "sa.pub", self.pki / "sa.key")
         identities = {
@@ -294,9 +325,31 @@ class LocalCluster:
     def _component_kubeconfig(self, name: str) -> Path:
         return self.run_dir / "components" / f"{name}.kubeconfig"
 
+    def etcd_client_context(self) -> ssl.SSLContext:
+        """TLS context for etcd's client URL: the cluster CA and the API server's etcd
+        client certificate (etcd refuses a client without one)."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        ctx.load_cert_chain(
+            str(self.pki / "apiserver-etcd-client.crt"), str(self.pki / "apiserver-etcd-client.key")
+        )
+        return ctx
+
     def _etcd(self, binary: Resolved, ports: dict[str, int]) -> Component:
-        client = f"http://{LOOPBACK}:{ports['etcd']}"
-        peer = f"http://{LOOPBACK}:{ports['etcd_peer']}"
+        client = f"https://{LOOPBACK}:{ports['etcd']}"
+        peer = f"https://{LOOPBACK}:{ports['etcd_peer']}"
+        p = self.pki
+        tls = [
+            # Clients and the (single-member) peer listener both need a CA-signed cert.
+            f"--cert-file={p / 'etcd.crt'}",
+            f"--key-file={p / 'etcd.key'}",
+            "--client-cert-auth",
+            f"--trusted-ca-file={self.ca_file}",
+            f"--peer-cert-file={p / 'etcd.crt'}",
+            f"--peer-key-file={p / 'etcd.key'}",
+            "--peer-client-cert-auth",
+            f"--peer-trusted-ca-file={self.ca_file}",
+        ]
+        ctx = self.etcd_client_context()
         return Component(
             "etcd",
             [
@@ -319,8 +372,9 @@ class LocalCluster:
                 "warn",
                 "--snapshot-count",
                 "100000",
+                *tls,
             ],
-            Probe(lambda: https_ok(f"{client}/health"), "healthy", client),
+            Probe(lambda: https_ok(f"{client}/health", ctx), "healthy", client),
         )
 
     def _apiserver(self, binary: Resolved, ports: dict[str, int], ctx: ssl.SSLContext) -> Component:
@@ -330,7 +384,10 @@ class LocalCluster:
             "kube-apiserver",
             [
                 str(binary.path),
-                f"--etcd-servers=http://{LOOPBACK}:{ports['etcd']}",
+                f"--etcd-servers=https://{LOOPBACK}:{ports['etcd']}",
+                f"--etcd-cafile={self.ca_file}",
+                f"--etcd-certfile={p / 'apiserver-etcd-client.crt'}",
+                f"--etcd-keyfile={p / 'apiserver-etcd-client.key'}",
                 f"--bind-address={LOOPBACK}",
                 f"--advertise-address={LOOPBACK}",
                 f"--secure-port={ports['apiserver']}",

@@ -34,7 +34,8 @@ class KubeClient:
     ) -> None:
         self.server = config.server
         self.context = config.ssl_context
-        self.headers = {**config.headers, "User-Agent": user_agent}
+        self.config = config
+        self.user_agent = user_agent
         self.keep_alive = keep_alive
         self._idle: list[http.client.HTTPSConnection] = []
         self._lock = threading.Lock()
@@ -43,6 +44,10 @@ class KubeClient:
     def from_kubeconfig(cls, path: str, keep_alive: bool = False) -> KubeClient:
         """A client for the kubeconfig's current context."""
         return cls(kubeconfig.load(path), keep_alive=keep_alive)
+
+    def headers(self) -> dict[str, str]:
+        """The headers of one request (the current token, when it is refreshed)."""
+        return {**self.config.request_headers(), "User-Agent": self.user_agent}
 
     def close(self) -> None:
         """Close idle kept-alive connections."""
@@ -84,7 +89,7 @@ class KubeClient:
                     url.hostname or "", url.port or 443, context=self.context, timeout=timeout
                 )
             try:
-                conn.request("GET", path, headers=self.headers)
+                conn.request("GET", path, headers=self.headers())
                 resp = conn.getresponse()
                 body = resp.read()
             except (OSError, http.client.HTTPException) as e:
@@ -104,7 +109,7 @@ class KubeClient:
         raise ApiError(0, f"{self.server}: no connection")  # pragma: no cover
 
     def _open(self, path: str, timeout: float) -> Any:
-        req = urllib.request.Request(self.server + path, headers=self.headers)
+        req = urllib.request.Request(self.server + path, headers=self.headers())
         try:
             return urllib.request.urlopen(req, context=self.context, timeout=timeout)
         except urllib.error.HTTPError as e:

@@ -24,7 +24,7 @@ class RestClient:
     def __init__(self, kubeconfig_path: str, maxsize: int = 4) -> None:
         cfg = kubeconfig.load(kubeconfig_path)
         self.server = cfg.server
-        self.headers = {**cfg.headers, "User-Agent": "ekswin-node-agent"}
+        self.config = cfg
         self.pool = urllib3.PoolManager(
             num_pools=2,
             maxsize=maxsize,
@@ -32,6 +32,10 @@ class RestClient:
             ssl_context=cfg.ssl_context,
             retries=urllib3.Retry(total=3, connect=3, read=0, status=0, backoff_factor=0.2),
         )
+
+    def headers(self) -> dict[str, str]:
+        """The headers of one request (the current token, when it is refreshed)."""
+        return {**self.config.request_headers(), "User-Agent": "ekswin-node-agent"}
 
     def request(
         self,
@@ -45,7 +49,7 @@ class RestClient:
     ) -> dict[str, Any]:
         """One call; returns the decoded JSON body or raises ApiError."""
         url = self.server + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        headers = dict(self.headers)
+        headers = self.headers()
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -105,7 +109,7 @@ class RestClient:
         resp = self.pool.request(
             "GET",
             self.server + path + "?" + urllib.parse.urlencode(q),
-            headers=self.headers,
+            headers=self.headers(),
             preload_content=False,
             timeout=urllib3.Timeout(connect=5.0, read=timeout_s + 30),
         )

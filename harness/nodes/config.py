@@ -175,9 +175,9 @@ class AgentConfig:
 
     def write(self, path: Path) -> Path:
         """Write as JSON (owner-readable only: it names credential files)."""
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        path.chmod(0o600)
-        return path
+        from harness.privfiles import write_private
+
+        return write_private(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def read(cls, path: Path) -> AgentConfig:

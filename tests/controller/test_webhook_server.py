@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from controller.webhook import certs
 from controller.webhook.server import WebhookServer
 from harness.testing import pod_manifest
+from harness.waiting import wait_until
 
 SA = "system:serviceaccount:kube-system:vpc-resource-controller"
 KEY = "vpc.amazonaws.com/PrivateIPv4Address"
@@ -193,3 +196,98 @@ def test_webhook_metrics_count_requests(tmp_path: Path, ipam: Flag) -> None:
         )
         == 3
     )
+
+
+# -- bounded concurrency and client timeouts ----------------------------------------------
+def _limited(tmp_path: Path, ipam: Flag, **limits: Any) -> WebhookServer:
+    from controller.webhook.server import Limits
+
+    srv = WebhookServer(
+        tmp_path / "certs", 0, ipam_enabled=ipam, controller_username=SA, limits=Limits(**limits)
+    )
+    srv.start()
+    return srv
+
+
+def _closed_by_server(sock: socket.socket, timeout_s: float) -> bool:
+    """True once the server closed `sock` (EOF or reset), False while it stays open."""
+    sock.settimeout(timeout_s)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_connections_over_the_limit_are_closed_and_threads_stay_bounded(
+    tmp_path: Path, ipam: Flag
+) -> None:
+    srv = _limited(tmp_path, ipam, max_connections=4, first_request_timeout_s=60)
+    threads_before = threading.active_count()
+    stalled = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(4)]
+    try:
+        wait_until(lambda: srv.connection_stats()["open"] == 4, 10, "4 connections admitted")
+        extra = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(20)]
+        for sock in extra:
+            assert _closed_by_server(sock, 10), "a connection over the limit was kept open"
+            sock.close()
+        assert srv.connection_stats()["rejected"] == 20
+        assert threading.active_count() <= threads_before + 4
+        # The admitted ones are still served: none of them was cut.
+        assert not _closed_by_server(stalled[0], 0.2)
+    finally:
+        for sock in stalled:
+            sock.close()
+        srv.stop()
+
+
+def test_stalled_and_slow_clients_are_cut_and_the_slot_is_freed(tmp_path: Path, ipam: Flag) -> None:
+    srv = _limited(
+        tmp_path,
+        ipam,
+        max_connections=2,
+        handshake_timeout_s=1.0,
+        first_request_timeout_s=1.0,
+        request_timeout_s=1.5,
+    )
+    try:
+        # No TLS handshake at all.
+        silent = socket.create_connection(("127.0.0.1", srv.port))
+        # Handshake done, then a request whose bytes trickle in, never complete.
+        assert srv.ca_bundle is not None
+        ctx = ssl.create_default_context(cadata=srv.ca_bundle.decode())
+        slow = ctx.wrap_socket(
+            socket.create_connection(("127.0.0.1", srv.port)), server_hostname="127.0.0.1"
+        )
+        slow.sendall(b"POST /mutate-v1-pod HTTP/1.1\r\n")
+
+        def trickle_until_cut() -> bool:
+            try:
+                slow.sendall(b"X")
+                slow.settimeout(0.1)
+                return slow.recv(1) == b""
+            except TimeoutError:
+                return False
+            except (OSError, ssl.SSLError):
+                return True
+
+        wait_until(trickle_until_cut, 15, "the trickling client to be cut at its deadline")
+        assert _closed_by_server(silent, 15)
+        wait_until(lambda: srv.connection_stats()["open"] == 0, 10, "both slots freed")
+        # The trickler never idles long enough for a read timeout: the watchdog cut it.
+        assert srv.connection_stats()["timed_out"] >= 1
+        # A well-behaved client is served afterwards.
+        status, out = post(client(srv), "/mutate-v1-pod", windows_review(uid="after"))
+        assert status == 200 and out["response"]["uid"] == "after"
+    finally:
+        srv.stop()
+
+
+def test_limits_reject_nonsense() -> None:
+    from controller.webhook.server import Limits
+
+    with pytest.raises(ValueError, match="max_connections: expected >= 1, got 0"):
+        Limits(max_connections=0)
+    with pytest.raises(ValueError, match="request_timeout_s: expected > 0"):
+        Limits(request_timeout_s=0)

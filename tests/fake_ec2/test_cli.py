@@ -11,7 +11,8 @@ from typing import Any
 
 def test_first_line_and_sigterm(spawn_fake_ec2: Any) -> None:
     server = spawn_fake_ec2("--seed", "3")  # asserts the first-line convention
-    with urllib.request.urlopen(f"{server.url}/_ekswin/health", timeout=10) as resp:
+    req = urllib.request.Request(f"{server.url}/_ekswin/health", headers={"X-Ekswin-Admin": "1"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200
     server.popen.terminate()
     try:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import ssl
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +190,109 @@ def test_orphaned_etcd_dirs_of_dead_processes_are_removed(tmp_path: Path) -> Non
     _remove_orphaned_etcd_dirs(tmp_path)
     assert not orphan.exists()
     assert mine.exists() and unrelated.exists()
+
+
+def _etcd_range(url: str, ctx: Any) -> bytes:
+    """etcd v3 JSON gateway: the keys of every Secret (what an attacker would list)."""
+
+    def b64(s: str) -> str:
+        return base64.b64encode(s.encode()).decode()
+
+    body = json.dumps(
+        {
+            "key": b64("/registry/secrets/"),
+            "range_end": b64("/registry/secrets0"),
+            "keys_only": True,
+        }
+    ).encode()
+    req = urllib.request.Request(f"{url}/v3/kv/range", data=body, method="POST")
+    with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+        return bytes(resp.read())
+
+
+def test_etcd_answers_only_the_api_servers_client_certificate(
+    ekswin_cluster: LocalCluster,
+) -> None:
+    info = ekswin_cluster.info
+    assert info is not None and info.etcd_url.startswith("https://127.0.0.1:")
+    # The API server's own certificate reads Secrets' keys (the positive control) ...
+    listed = json.loads(_etcd_range(info.etcd_url, ekswin_cluster.etcd_client_context()))
+    keys = [base64.b64decode(kv["key"]) for kv in listed["kvs"]]
+    assert keys and all(k.startswith(b"/registry/secrets/") for k in keys)
+    # ... a client that trusts the CA but has no certificate is refused in the handshake,
+    no_cert = ssl.create_default_context(cafile=str(ekswin_cluster.ca_file))
+    with pytest.raises(OSError):
+        _etcd_range(info.etcd_url, no_cert)
+    # ... and so is plain HTTP on the same port.
+    with pytest.raises(OSError):
+        _etcd_range(info.etcd_url.replace("https://", "http://"), None)
+
+
+def _mode(path: Path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+def test_run_dir_and_secrets_are_owner_only(ekswin_cluster: LocalCluster, tmp_path: Path) -> None:
+    run = ekswin_cluster.run_dir
+    assert _mode(run) == 0o700 and _mode(run / "pki") == 0o700
+    sa = ekswin_cluster.service_account_kubeconfig("kube-system", "t-modes", tmp_path / "m.cfg")
+    secrets = [*sorted((run / "pki").glob("*.key")), run / "kubeconfig", sa, tmp_path / "m.token"]
+    secrets += sorted((run / "components").glob("*.kubeconfig"))
+    assert len(secrets) >= 9
+    assert {str(p): _mode(p) for p in secrets} == {str(p): 0o600 for p in secrets}
+
+
+def test_service_account_token_file_is_refreshed_and_clients_follow(
+    ekswin_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """The kubeconfig's exec plugin reads the token file the cluster keeps fresh: the
+    kubernetes client (as the controller builds it) and harness.kube both authenticate,
+    and a refresh writes a new, working TokenRequest token owner-only."""
+    from kubernetes import config as kconfig
+
+    from harness.kube.api import ApiError
+    from harness.kube.rest import RestClient
+
+    path = ekswin_cluster.service_account_kubeconfig("kube-system", "t-refresh", tmp_path / "r.cfg")
+    token_file = tmp_path / "r.token"
+    first = token_file.read_text()
+
+    def discovery(token: str | None) -> int:
+        req = urllib.request.Request(f"{ekswin_cluster.server}/apis")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        ctx = ssl.create_default_context(cafile=str(ekswin_cluster.ca_file))  # no client cert
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert discovery(None) == 403  # anonymous may not list API groups: the check means it
+    assert discovery(first) == 200
+    api = kconfig.new_client_from_config(config_file=str(path))
+    try:
+        assert api.call_api("/apis", "GET", auth_settings=["BearerToken"], _preload_content=False)
+    finally:
+        api.close()
+    rest = RestClient(str(path))
+    assert "groups" in rest.get("/apis")
+    with pytest.raises(ApiError) as err:
+        rest.get("/api/v1/secrets")
+    assert "system:serviceaccount:kube-system:t-refresh" in str(err.value)
+
+    # A refresh replaces the file (a new inode: renamed over, never rewritten in place).
+    # Two TokenRequests in the same second may give the same token (no jti in 1.20).
+    first_issue = ekswin_cluster.tokens.current(token_file)
+    inode = os.stat(token_file).st_ino
+    ekswin_cluster.tokens.refresh_now()
+    wait_until(
+        lambda: ekswin_cluster.tokens.current(token_file).issued_at > first_issue.issued_at,
+        20,
+        "the token refreshed",
+    )
+    issued = ekswin_cluster.tokens.current(token_file)
+    assert os.stat(token_file).st_ino != inode
+    assert token_file.read_text() == issued.token and discovery(issued.token) == 200
+    assert os.stat(token_file).st_mode & 0o777 == 0o600
+    assert issued.issued_at < issued.refresh_at < issued.expires_at
