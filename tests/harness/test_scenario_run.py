@@ -37,6 +37,8 @@ steps:
   - expect: {node: win, prefixes: 3, timeout: 60}
   - replace_configmap: {enable-windows-ipam: "true", enable-windows-prefix-delegation: "true"}
   - faults: {ec2: {errors: {AssignPrivateIpAddresses: {code: InsufficientCidrBlocks, count: 1}}}}
+  - set_configmap: {warm-prefix-target: "1"}
+  - expect: {event: InsufficientCidrBlocks, timeout: 30}
   - faults: {ec2: {}}
   - restart: controller
   - create_pods: {count: 1, name: late}
