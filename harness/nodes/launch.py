@@ -95,19 +95,7 @@ def kube_proxy_settings(spec: EnvSpec) -> dict[str, Any]:
 
 def hns_host_settings(spec: EnvSpec) -> dict[str, Any]:
     """fake_hns CreateHost fields for the spec's port-pool parameters (unset: defaults)."""
-    h = spec.hns
-    out: dict[str, Any] = {}
-    if h.dynamic_port_range is not None:
-        out["dynamic_port_range"] = list(h.dynamic_port_range)
-    if h.port_block_size is not None:
-        out["port_block_size"] = h.port_block_size
-    if h.excluded_port_ranges:
-        out["excluded_port_ranges"] = [list(r) for r in h.excluded_port_ranges]
-    if h.host_held_ports:
-        out["host_held_ports"] = list(h.host_held_ports)
-    if h.max_non_dsr_backends is not None:
-        out["max_non_dsr_backends"] = h.max_non_dsr_backends
-    return out
+    return spec.hns.to_dict()
 
 
 def agent_config(

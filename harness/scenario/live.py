@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,6 +174,22 @@ class EventLog:
         self._thread.join(timeout=10)
 
 
+def _delete_newest(
+    groups: dict[str, list[str]], args: Mapping[str, Any], delete: Callable[[str, str], Any]
+) -> int:
+    """Delete the newest `count` objects (default all) of group `name`; return how many."""
+    from kubernetes.client.rest import ApiException
+
+    names = groups.get(args["name"], [])
+    count = min(int(args.get("count", len(names))), len(names))
+    victims = names[len(names) - count :]
+    groups[args["name"]] = names[: len(names) - count]
+    for name in reversed(victims):
+        with contextlib.suppress(ApiException):  # already gone
+            delete(name, NAMESPACE)
+    return len(victims)
+
+
 class Live:
     """The scenario runner's handle on a started environment."""
 
@@ -221,15 +237,8 @@ class Live:
 
     def delete_pods(self, args: Mapping[str, Any]) -> str:
         """delete_pods: the newest `count` pods of group `name` (default: all)."""
-        from kubernetes.client.rest import ApiException
-
-        names = self.pods.get(args["name"], [])
-        count = int(args.get("count", len(names)))
-        victims, self.pods[args["name"]] = names[len(names) - count :], names[: len(names) - count]
-        for n in reversed(victims):
-            with contextlib.suppress(ApiException):
-                self.core.delete_namespaced_pod(n, NAMESPACE)
-        return f"deleted {len(victims)} pod(s)"
+        gone = _delete_newest(self.pods, args, self.core.delete_namespaced_pod)
+        return f"deleted {gone} pod(s)"
 
     def create_services(self, args: Mapping[str, Any]) -> str:
         """create_services: `count` Services of group `name`."""
@@ -252,16 +261,8 @@ class Live:
 
     def delete_services(self, args: Mapping[str, Any]) -> str:
         """delete_services: the newest `count` Services of group `name`."""
-        from kubernetes.client.rest import ApiException
-
-        names = self.services.get(args["name"], [])
-        count = int(args.get("count", len(names)))
-        victims = names[len(names) - count :]
-        self.services[args["name"]] = names[: len(names) - count]
-        for n in reversed(victims):
-            with contextlib.suppress(ApiException):
-                self.core.delete_namespaced_service(n, NAMESPACE)
-        return f"deleted {len(victims)} Service(s)"
+        gone = _delete_newest(self.services, args, self.core.delete_namespaced_service)
+        return f"deleted {gone} Service(s)"
 
     def scenario_pods(self) -> list[Any]:
         """Every pod a step created (V1Pod objects)."""
@@ -409,15 +410,7 @@ class Live:
     def add_nodes(self, args: Mapping[str, Any]) -> str:
         """add_nodes: a node group joining the running cluster (its own node agent)."""
         pipe = self.need_pipeline("add_nodes")
-        group = NodeGroup(
-            name=args["name"],
-            instance_type=args.get("instance_type", "m5.large"),
-            subnet=args.get("subnet", ""),
-            count=int(args.get("count", 1)),
-            max_pods=int(args.get("max_pods", 110)),
-            windows_build=args.get("windows_build", "10.0.17763"),
-        )
-        names = pipe.add_nodes(group, lambda m: None)
+        names = pipe.add_nodes(NodeGroup.from_dict(args), lambda m: None)
         return f"nodes {', '.join(names)} joined"
 
     def set_dsr(self, enabled: bool) -> str:

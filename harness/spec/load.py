@@ -347,17 +347,7 @@ def build(d: Mapping[str, Any]) -> EnvSpec:
         timing=resolve(d.get("timing")),
         vpc=Vpc(cidr=vpc.get("cidr", DEFAULT_VPC_CIDR), subnets=subnets or Vpc().subnets),
         configmap=dict(d["configmap"]) if d.get("configmap") is not None else None,
-        nodes=tuple(
-            NodeGroup(
-                name=g["name"],
-                instance_type=g.get("instance_type", "m5.large"),
-                subnet=g.get("subnet", ""),
-                count=int(g.get("count", 1)),
-                max_pods=int(g.get("max_pods", 110)),
-                windows_build=g.get("windows_build", "10.0.17763"),
-            )
-            for g in d.get("nodes") or []
-        ),
+        nodes=tuple(NodeGroup.from_dict(g) for g in d.get("nodes") or []),
         kube_proxy=KubeProxy(
             dsr=bool(kp.get("dsr", False)),
             sync_period_s=float(kp.get("sync_period_s", 30.0)),

@@ -72,6 +72,18 @@ class NodeGroup:
     max_pods: int = DEFAULT_MAX_PODS
     windows_build: str = DEFAULT_WINDOWS_BUILD
 
+    @classmethod
+    def from_dict(cls, g: Mapping[str, Any]) -> NodeGroup:
+        """From a validated `nodes` entry (or an `add_nodes` step)."""
+        return cls(
+            name=g["name"],
+            instance_type=g.get("instance_type", DEFAULT_INSTANCE_TYPE),
+            subnet=g.get("subnet", ""),
+            count=int(g.get("count", 1)),
+            max_pods=int(g.get("max_pods", DEFAULT_MAX_PODS)),
+            windows_build=g.get("windows_build", DEFAULT_WINDOWS_BUILD),
+        )
+
     def node_names(self) -> list[str]:
         """`name` alone for one node, else `name-0` … `name-<count-1>` (SCENARIOS.md)."""
         if self.count == 1:
@@ -97,6 +109,22 @@ class Hns:
     excluded_port_ranges: tuple[tuple[int, int], ...] = ()
     host_held_ports: tuple[int, ...] = ()
     max_non_dsr_backends: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The set parameters only (spec form; also fake_hns CreateHost fields)."""
+        h = self
+        d: dict[str, Any] = {}
+        if h.dynamic_port_range is not None:
+            d["dynamic_port_range"] = list(h.dynamic_port_range)
+        if h.port_block_size is not None:
+            d["port_block_size"] = h.port_block_size
+        if h.excluded_port_ranges:
+            d["excluded_port_ranges"] = [list(r) for r in h.excluded_port_ranges]
+        if h.host_held_ports:
+            d["host_held_ports"] = list(h.host_held_ports)
+        if h.max_non_dsr_backends is not None:
+            d["max_non_dsr_backends"] = h.max_non_dsr_backends
+        return d
 
 
 @dataclass(frozen=True)
@@ -206,7 +234,7 @@ class EnvSpec:
                 "sync_period_s": self.kube_proxy.sync_period_s,
                 "min_sync_period_s": self.kube_proxy.min_sync_period_s,
             },
-            "hns": _hns_dict(self.hns),
+            "hns": self.hns.to_dict(),
             "controller": {
                 "replicas": self.controller.replicas,
                 "log_level": self.controller.log_level,
@@ -234,21 +262,6 @@ def _subnet_dict(s: Subnet) -> dict[str, Any]:
         d["reservations"] = [{"cidr": r.cidr, "type": r.type} for r in s.reservations]
     if s.fragment is not None:
         d["fragment"] = {"every": s.fragment.every, "offset": s.fragment.offset}
-    return d
-
-
-def _hns_dict(h: Hns) -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    if h.dynamic_port_range is not None:
-        d["dynamic_port_range"] = list(h.dynamic_port_range)
-    if h.port_block_size is not None:
-        d["port_block_size"] = h.port_block_size
-    if h.excluded_port_ranges:
-        d["excluded_port_ranges"] = [list(r) for r in h.excluded_port_ranges]
-    if h.host_held_ports:
-        d["host_held_ports"] = list(h.host_held_ports)
-    if h.max_non_dsr_backends is not None:
-        d["max_non_dsr_backends"] = h.max_non_dsr_backends
     return d
 
 
