@@ -136,8 +136,11 @@ def test_readme_walkthrough(user: User) -> None:
         "line": "invariants hold (6 checked)",
     }
     assert status["spec"]["nodes"][0]["instance_type"] == "t3.2xlarge"
+    # the controller's own pool view, from its introspection endpoint
+    assert node["pool"]["mode"] == "prefix" and node["pool"]["used"] == 110
+    assert status["controller"]["ipam_enabled"] is True
     text = user.ekswin("status", "--name", "demo").stdout
-    assert "invariants hold" in text
+    assert "invariants hold" in text and "pool used/warm/cooling" in text
 
     down = user.ekswin("down", "--name", "demo")
     assert down.returncode == 0

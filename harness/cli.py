@@ -468,10 +468,16 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
     status["api_ready"] = _api_ready(run_dir, info["server"])
     status["running"] = bool(status["api_ready"])
     if status["running"]:
-        from harness.status import summarize_nodes
+        from harness.status import controller_pools, summarize_nodes
 
         try:
             status["nodes"] = summarize_nodes(run_dir)
+            status["controller"] = controller_pools(run_dir)
+            pools = {r["name"]: r for r in (status["controller"] or {}).get("nodes", [])}
+            for n in status["nodes"]:
+                if n["name"] in pools:  # the controller's own view of the mode
+                    n["pool"] = pools[n["name"]]
+                    n["mode"] = pools[n["name"]].get("mode") or "unmanaged"
         except Exception as e:  # status must still print the rest
             status["nodes_error"] = str(e)
         status["invariants"] = invariants_now(run_dir)
@@ -524,8 +530,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(table)
     nodes = status.get("nodes") or []
     if nodes:
-        nt = Table("node", "instance type", "mode", "capacity", "IPs in use", "free", "prefixes")
+        nt = Table(
+            "node", "instance type", "mode", "capacity", "IPs in use", "free", "prefixes",
+            "pool used/warm/cooling", "pending", "waiting", "last EC2 error",
+        )  # fmt: skip
         for n in nodes:
+            pool = n.get("pool") or {}
+            pending = pool.get("pending_create", 0) + pool.get("pending_delete", 0)
             nt.add_row(
                 n["name"],
                 n.get("instance_type", "?"),
@@ -534,8 +545,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                 str(n.get("assigned_ips", "")),
                 str(n.get("free_ips", "")),
                 str(len(n.get("eni", {}).get("prefixes", []))),
+                f"{pool['used']}/{pool['warm']}/{pool['cooling']}" if pool else "-",
+                str(pending) if pool else "-",
+                str(pool.get("waiting") or "") if pool else "",
+                str(pool.get("last_ec2_error") or "") if pool else "",
             )
         console.print(nt)
+        if status.get("controller") is None:
+            console.print("[yellow]controller introspection not answering[/]")
     inv = status.get("invariants")
     if inv:
         colour = "green" if inv["ok"] else ("yellow" if inv["ok"] is None else "red")

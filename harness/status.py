@@ -81,3 +81,18 @@ def summarize_nodes(run_dir: Path) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def controller_pools(run_dir: Path) -> dict[str, Any] | None:
+    """The controller's introspection summary (per-node pool view), None when it does not
+    answer (no controller, or it is down)."""
+    import urllib.request
+
+    try:
+        env = json.loads((run_dir / "env.json").read_text())
+        url = env["endpoints"]["controller"]
+        with urllib.request.urlopen(f"{url}/introspect/summary", timeout=5) as resp:
+            data = json.loads(resp.read())
+    except (OSError, KeyError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
