@@ -25,7 +25,7 @@ from typing import Any
 import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from harness.pictures.model import BLOCK_STATES, CELL_STATES, ROW, NodeMap
 from harness.pictures.timeline import Timeline, timeline_from_report, total
@@ -128,22 +128,29 @@ def _legend(
     labels: Mapping[str, str],
     states: tuple[str, ...],
 ) -> None:
-    ax.text(x, y, title, fontsize=8, fontweight="bold", va="center")
-    cx = x
-    for state in states:
-        y2 = y + 0.22
-        ax.add_patch(
-            Rectangle(
-                (cx, y2 - 0.07),
-                0.14,
-                0.14,
-                facecolor=colours[state],
-                edgecolor="#555555",
-                linewidth=0.4,
-            )
-        )
-        ax.text(cx + 0.19, y2, labels[state], fontsize=7, va="center")
-        cx += 0.3 + 0.056 * len(labels[state])
+    """One row of coloured squares and labels, its top-left corner at (x, y) inches."""
+    handles = [
+        Patch(facecolor=colours[s], edgecolor="#555555", linewidth=0.4, label=labels[s])
+        for s in states
+    ]
+    legend = ax.legend(
+        handles=handles,
+        title=title,
+        loc="upper left",
+        bbox_to_anchor=(x, y),
+        bbox_transform=ax.transData,
+        ncol=len(states),
+        frameon=False,
+        fontsize=7,
+        title_fontproperties={"weight": "bold", "size": 8},
+        alignment="left",
+        borderaxespad=0,
+        borderpad=0,
+        handlelength=1.0,
+        handleheight=1.0,
+        columnspacing=1.6,
+    )
+    ax.add_artist(legend)  # a second legend call must not replace this one
 
 
 # ------------------------------------------------------------------ node map
@@ -203,11 +210,13 @@ def _draw_nodes(
         ax.text(x0, y + 0.2, "no Windows nodes", fontsize=9, style="italic", va="center")
     for n in node_map.nodes:
         c = n.counts()
-        ax.text(x0, y + 0.1, n.name, fontsize=9.5, fontweight="bold", va="center")
-        ax.text(
-            x0 + 0.1 + 0.075 * len(n.name),
-            y + 0.1,
+        name = ax.text(x0, y + 0.1, n.name, fontsize=9.5, fontweight="bold", va="center")
+        ax.annotate(  # placed after the name's own extent, whatever its length
             f"{n.instance_type}  {n.instance_id}  {n.eni_id or 'no ENI'}",
+            xy=(1, 0.5),
+            xycoords=name,
+            xytext=(6, 0),
+            textcoords="offset points",
             fontsize=7,
             color="#444444",
             va="center",
@@ -413,6 +422,9 @@ def render_timeline(report: Mapping[str, Any], path: str | Path, fmt: str | None
         for r, row in enumerate(axes):
             for ax in row:
                 _mark_steps(ax, tl, labels=r == 0, attrs=attrs)
+        if tl.steps:  # room for the step labels between the top panels and their titles
+            for ax in axes[0]:
+                ax.set_title(ax.get_title(loc="left"), loc="left", fontsize=9, pad=14)
         for ax in axes[-1]:
             ax.set_xlabel("seconds since the scenario started")
         return _save(fig, out, kind, attrs)
@@ -498,6 +510,7 @@ def _mark_steps(ax: Any, tl: Timeline, *, labels: bool, attrs: dict[str, dict[st
                 color=FAULT_COLOUR,
                 alpha=0.18,
                 linewidth=0,
+                zorder=0,
                 gid=gid,
             )
             attrs[gid] = {
