@@ -4,6 +4,7 @@ controller's introspection (`/resources/all`: the addresses cooling down per nod
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import urllib.error
 import urllib.request
@@ -24,14 +25,17 @@ class InspectError(RuntimeError):
 def cooling_from_resources(resources: Mapping[str, Any]) -> dict[str, set[str]]:
     """Node -> addresses cooling down, from a `/resources/all` document
     (``{resource name: {node: {"CoolingResources": [{"Resource": {"ResourceID"}}]}}}``;
-    a resource id is the address, in either pool)."""
+    a resource id is the address, ``IP/32`` in a prefix pool)."""
     out: dict[str, set[str]] = {}
     for pools in resources.values():
         for node, pool in (pools or {}).items():
             for entry in (pool or {}).get("CoolingResources") or []:
                 rid = (entry.get("Resource") or {}).get("ResourceID")
-                if rid:
-                    out.setdefault(node, set()).add(str(rid))
+                try:  # a prefix pool's ids are "IP/32", a secondary pool's the bare IP
+                    address = str(ipaddress.IPv4Interface(str(rid)).ip)
+                except ValueError:
+                    continue
+                out.setdefault(node, set()).add(address)
     return out
 
 

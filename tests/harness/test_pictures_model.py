@@ -324,3 +324,24 @@ def test_rows_cover_the_prefix_addresses_exactly() -> None:
     eni = Eni("e", "s", "10.0.0.4", prefixes=("10.0.0.224/28",))
     addrs = [c.address for r in eni_rows(eni, {}) for c in r.cells if r.kind == "prefix"]
     assert addrs == [str(a) for a in ipaddress.IPv4Network("10.0.0.224/28")]
+
+
+def test_cooling_from_the_controllers_resources_document() -> None:
+    from harness.pictures.gather import cooling_from_resources
+
+    doc = {
+        "vpc.amazonaws.com/PrivateIPv4Address": {
+            "win-a": {"CoolingResources": [{"Resource": {"GroupID": "10.0.0.9",
+                                                        "ResourceID": "10.0.0.9"}}]},
+            "win-b": {"UsedResources": {}, "WarmResources": {}, "CoolingResources": []},
+        },
+        "vpc.amazonaws.com/PrivateIPv4AddressFromPrefix": {
+            "win-a": {"CoolingResources": [
+                {"Resource": {"GroupID": "10.0.0.16/28", "ResourceID": "10.0.0.17/32"},
+                 "DeletionTimestamp": "2026-01-01T00:00:00.000000Z"},
+                {"Resource": {"GroupID": "10.0.0.16/28", "ResourceID": "garbage"}},
+            ]},
+            "win-c": {},
+        },
+    }  # fmt: skip
+    assert cooling_from_resources(doc) == {"win-a": {"10.0.0.9", "10.0.0.17"}}
