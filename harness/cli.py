@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     dn = sub.add_parser("down", help="stop an environment (also after a crashed up)")
     where(dn)
 
+    from harness.pictures.cli import add_parser as add_inspect
+
+    where(add_inspect(sub))
+
     sc = sub.add_parser("scenario", help="run or validate scenario files (SCENARIOS.md)")
     scsub = sc.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
     run = scsub.add_parser("run", help="run a scenario: exit 0 when it holds, 1 when not")
@@ -609,9 +613,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `ekswin` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from harness.pictures.cli import cmd_inspect
     from harness.scenario.cli import cmd_scenario
 
     handlers = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "scenario": cmd_scenario}
+    handlers["inspect"] = cmd_inspect
     try:
         return handlers[args.command](args)
     except UsageError as e:
