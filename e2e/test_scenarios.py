@@ -11,10 +11,20 @@ from typing import Any
 
 import pytest
 
+from harness.scenario import load_scenario
 from harness.scenario.report import validate_report
+from harness.scenario.shared import share_key
 
 HERE = Path(__file__).parent
-SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
+
+
+def _by_spec(path: Path) -> tuple[str, str]:
+    """Scenarios with equal environment specs run one after another, so they share one
+    (reset) environment instead of starting their own."""
+    return (share_key(load_scenario(path).spec), path.name)
+
+
+SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"), key=_by_spec)
 RESULTS = HERE.parent / "results"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.slow]

@@ -149,12 +149,17 @@ class ScenarioRunner:
     """Runs scenario files (or documents) to their report: the `run_scenario` fixture."""
 
     def __init__(
-        self, base: Path, progress: Any = None, record: list[tuple[str, bool, float]] | None = None
+        self,
+        base: Path,
+        progress: Any = None,
+        record: list[tuple[str, bool, float]] | None = None,
+        shared: Any = None,
     ) -> None:
         self.base = base
         self.progress = progress
         self.count = 0
         self.record = record if record is not None else []
+        self.shared = shared
 
     def __call__(
         self,
@@ -162,10 +167,12 @@ class ScenarioRunner:
         *,
         seed: int | None = None,
         timing: str | None = None,
+        fresh: bool = False,
     ) -> dict[str, Any]:
-        """Run a scenario file path (or a scenario mapping) on a fresh environment and
-        return its report (SCENARIOS.md, report v1); `seed` / `timing` override the
-        file's. A bad file raises harness.spec.SpecError naming the field."""
+        """Run a scenario file path (or a scenario mapping) and return its report
+        (SCENARIOS.md, report v1); `seed` / `timing` override the file's. Scenarios with
+        equal environment specs share one environment, reset between them, unless
+        `fresh`. A bad file raises harness.spec.SpecError naming the field."""
         from harness.scenario import load_scenario, parse_scenario, run_scenario
 
         if isinstance(scenario, dict):
@@ -175,13 +182,34 @@ class ScenarioRunner:
         self.count += 1
         run_dir = self.base / f"{self.count}-{parsed.name}"[:60]
         run_dir.mkdir(parents=True)
-        report = run_scenario(parsed, run_dir, seed=seed, timing=timing, progress=self.progress)
+        report = run_scenario(
+            parsed,
+            run_dir,
+            seed=seed,
+            timing=timing,
+            progress=self.progress,
+            shared=None if fresh else self.shared,
+        )
         self.record.append((report["scenario"], bool(report["ok"]), float(report["duration_s"])))
         return report
 
 
+@pytest.fixture(scope="session")
+def ekswin_shared_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Environments kept between scenarios with equal specs (stopped at session end)."""
+    from harness.scenario.shared import SharedEnvironments
+
+    shared = SharedEnvironments(tmp_path_factory.mktemp("ekswin-shared"))
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
 @pytest.fixture
-def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> ScenarioRunner:
+def run_scenario(
+    request: pytest.FixtureRequest, tmp_path: Path, ekswin_shared_environments: Any
+) -> ScenarioRunner:
     """``run_scenario(path_or_mapping, seed=None, timing=None) -> report``: run a scenario on
     its own fresh local environment (stopped afterwards) and assert on the report. Step
     progress goes to the terminal when pytest runs with ``-s``."""
@@ -190,7 +218,8 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> ScenarioRunn
     _require_local_backend("run_scenario")
     live = request.config.getoption("capture") == "no"
     progress = (lambda m: print(m, file=sys.__stderr__, flush=True)) if live else None
-    return ScenarioRunner(tmp_path, progress, request.config.stash.setdefault(SCENARIO_RUNS, []))
+    runs = request.config.stash.setdefault(SCENARIO_RUNS, [])
+    return ScenarioRunner(tmp_path, progress, runs, ekswin_shared_environments)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -16,6 +16,7 @@ from harness.scenario.expect import Outcome, evaluate
 from harness.scenario.live import Live, StepError
 from harness.scenario.model import DEFAULT_EXPECT_TIMEOUT_S, Scenario, Step
 from harness.scenario.settle import Settler, SettleResult
+from harness.scenario.shared import SharedEnvironments
 from harness.scenario.snapshot import Snapshot, take
 
 REPORT_VERSION = 1
@@ -142,8 +143,16 @@ def _run_step(live: Live, step: Step) -> str:
 class ScenarioRun:
     """One run of a scenario against a fresh environment."""
 
-    def __init__(self, scenario: Scenario, run_dir: Path, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        run_dir: Path,
+        progress: Progress | None = None,
+        shared: SharedEnvironments | None = None,
+    ) -> None:
         self.scenario = scenario
+        self.shared = shared
+        self.environment: dict[str, Any] = {"reused": False, "reset_s": None}
         self.run_dir = run_dir
         self.say = progress or (lambda m: None)
         self.records: list[StepRecord] = []
@@ -199,14 +208,23 @@ class ScenarioRun:
         """Start, run every step, check, stop; return the report."""
         from harness.env import Environment
 
-        env = Environment(self.scenario.spec, self.run_dir, name=_env_name(self.scenario.name))
+        reused = self.shared.take(self.scenario) if self.shared is not None else None
+        env = reused or Environment(
+            self.scenario.spec, self.run_dir, name=_env_name(self.scenario.name)
+        )
+        if reused is not None and self.shared is not None:
+            reset_s = self.shared.last_reset_s or 0.0
+            self.environment = {"reused": True, "reset_s": round(reset_s, 3)}
+            self.say(f"  reusing the environment of an equal spec (reset in {reset_s:.1f} s)")
         live: Live | None = None
         settler: Settler | None = None
         sampler: Sampler | None = None
         final: Snapshot | None = None
+        keep = False
         try:
             try:
-                env.start(progress=lambda m: self.say(f"  {m}"))
+                if reused is None:
+                    env.start(progress=lambda m: self.say(f"  {m}"))
             except Exception as e:
                 self.error = f"environment failed to start: {e}"
                 self.failure = {"kind": "start", "step": None, "detail": str(e)}
@@ -227,6 +245,7 @@ class ScenarioRun:
                 self.error = f"final state not observable: {type(e).__name__}: {e}"
             timeline = sampler.close()
             sampler = None
+            keep = self.shared is not None
             return self.report(final, timeline, live)
         finally:
             if sampler is not None:
@@ -235,7 +254,10 @@ class ScenarioRun:
                 settler.close()
             if live is not None:
                 live.close()
-            env.stop()
+            if keep and self.shared is not None:
+                self.shared.give_back(self.scenario, env)
+            else:
+                env.stop()
 
     def _do(self, live: Live, settler: Settler, step: Step) -> None:
         started = time.monotonic()
@@ -305,6 +327,7 @@ class ScenarioRun:
         return {
             "report_version": REPORT_VERSION,
             "scenario": self.scenario.name,
+            "environment": self.environment,
             "seed": spec.seed,
             "backend": "local",
             "timing": spec.timing.to_spec(),
@@ -363,11 +386,13 @@ def run_scenario(
     seed: int | None = None,
     timing: str | None = None,
     progress: Progress | None = None,
+    shared: SharedEnvironments | None = None,
 ) -> dict[str, Any]:
-    """Run `scenario` (with `seed` / the `timing` profile overriding the file's)."""
+    """Run `scenario` (with `seed` / the `timing` profile overriding the file's); with
+    `shared`, on a reset environment of an equal spec when one is idle."""
     spec = scenario.spec
     if timing is not None:
         spec = spec.with_timing(timing)
     if seed is not None:
         spec = replace(spec, seed=seed)
-    return ScenarioRun(replace(scenario, spec=spec), run_dir, progress).run()
+    return ScenarioRun(replace(scenario, spec=spec), run_dir, progress, shared).run()
