@@ -18,12 +18,14 @@ import shutil
 import ssl
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import identity
 from harness import kubeconfig as kc
+from harness.backends.info import ClusterInfo
 from harness.binaries import Resolved, resolve_all
 from harness.certs import CertificateAuthority, KeyPair, service_account_keys
 from harness.components import Component, Probe
@@ -34,32 +36,6 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_FIRST_IP = "10.96.0.1"
 CLUSTER_CIDR = "10.244.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
-
-
-@dataclass
-class ClusterInfo:
-    """What other processes need to use a running cluster (cluster.json)."""
-
-    name: str
-    backend: str
-    server: str
-    kubeconfig: str
-    ca_file: str
-    run_dir: str
-    webhook_host: str
-    service_cidr: str
-    etcd_data: str
-    started_at: float
-
-    def save(self, run_dir: Path) -> None:
-        """Write cluster.json."""
-        (run_dir / "cluster.json").write_text(json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, run_dir: Path) -> ClusterInfo:
-        """Read cluster.json (raises FileNotFoundError when absent)."""
-        data = json.loads((run_dir / "cluster.json").read_text())
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass
@@ -227,12 +203,10 @@ class LocalCluster:
         """A TLS context trusting the cluster CA and presenting the admin certificate."""
         return admin_ssl_context(self.run_dir)
 
-    def issue_client_kubeconfig(
-        self, user: str, groups: list[str] | tuple[str, ...], path: Path
-    ) -> Path:
+    def issue_client_kubeconfig(self, user: str, groups: Sequence[str], path: Path) -> Path:
         """A kubeconfig with a client certificate for `user` in `groups`, signed by the CA."""
         ca = self.certificate_authority()
-        pair = ca.issue_client(user, groups)
+        pair = ca.issue_client(user, tuple(groups))
         config = kc.build(
             self.name, self.server, ca.cert_pem, cert_pem=pair.cert_pem, key_pem=pair.key_pem
         )
@@ -256,6 +230,26 @@ class LocalCluster:
         if self.ca is None:
             self.ca = CertificateAuthority.load(self.ca_file, self.pki / "ca.key")
         return self.ca
+
+    def preflight(self, objects: Any, progress: Any = None) -> None:
+        """Nothing to check: this environment created the cluster a moment ago."""
+
+    def install(self, manifests: Any) -> list[str]:
+        """Create or replace objects, labelled as this environment's like on any backend
+        (`down` stops the whole cluster, so nothing is recorded for deletion)."""
+        from harness.backends.owned import owner_labels
+        from harness.manifests import apply
+
+        labelled = []
+        for m in manifests:
+            meta = dict(m.get("metadata") or {})
+            meta["labels"] = {**(meta.get("labels") or {}), **owner_labels(self.name)}
+            labelled.append({**m, "metadata": meta})
+        return apply(self.api, labelled)
+
+    def webhook_url(self, local_url: str) -> str:
+        """The API server runs on this host's loopback: it calls webhooks where they listen."""
+        return local_url
 
     # -- internals -------------------------------------------------------------------
     def _write_pki(self, server: str) -> None:
