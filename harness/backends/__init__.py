@@ -242,14 +242,15 @@ def api_ready(run_dir: Path, timeout_s: float = 2.0) -> bool:
     except Exception:
         return False
     try:
-        _, status, _ = api.call_api(
+        resp = api.call_api(
             "/readyz",
             "GET",
             auth_settings=["BearerToken"],
             _preload_content=False,
+            _return_http_data_only=True,
             _request_timeout=timeout_s,
         )
-        return bool(status == 200)
+        return bool(resp.status == 200)
     except Exception:
         return False
     finally:

@@ -57,6 +57,31 @@ def _request_pem(user: str, groups: Sequence[str]) -> tuple[bytes, bytes]:
     return pem, key_pem
 
 
+def approve(certs: Any, name: str, user: str, attempts: int = 10) -> None:
+    """Add the Approved condition to CSR `name`; re-read and retry when the cluster's own
+    controllers updated it in between (409 Conflict)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    for attempt in range(attempts):
+        current = certs.read_certificate_signing_request(name)
+        current.status.conditions = [
+            *(current.status.conditions or []),
+            client.V1CertificateSigningRequestCondition(
+                type="Approved",
+                status="True",
+                reason="EkswinApproved",
+                message=f"approved by ekswin for {user}",
+            ),
+        ]
+        try:
+            certs.replace_certificate_signing_request_approval(name, current)
+            return
+        except ApiException as e:
+            if e.status != 409 or attempt == attempts - 1:
+                raise
+
+
 def issue(
     api: Any,
     name: str,
@@ -92,16 +117,7 @@ def issue(
             raise
     certs.create_certificate_signing_request(body)
     try:
-        current = certs.read_certificate_signing_request(name)
-        current.status.conditions = [
-            client.V1CertificateSigningRequestCondition(
-                type="Approved",
-                status="True",
-                reason="EkswinApproved",
-                message=f"approved by ekswin for {user}",
-            )
-        ]
-        certs.replace_certificate_signing_request_approval(name, current)
+        approve(certs, name, user)
         signed: dict[str, bytes] = {}
 
         def issued() -> bool:

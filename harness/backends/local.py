@@ -91,8 +91,11 @@ class LocalCluster:
         name: str = "ekswin",
         node_monitor: NodeMonitor | None = None,
         start_timeout_s: float = 60.0,
+        apiserver_args: Sequence[str] = (),
     ) -> None:
+        """`apiserver_args` are appended to kube-apiserver's flags."""
         self.name = name
+        self.apiserver_args = tuple(apiserver_args)
         self.run_dir = run_dir.resolve()
         self.pki = self.run_dir / "pki"
         self.node_monitor = node_monitor or NodeMonitor()
@@ -346,6 +349,7 @@ class LocalCluster:
                 "--enable-priority-and-fairness=false",
                 "--event-ttl=1h",
                 "--v=1",
+                *self.apiserver_args,
             ],
             Probe(lambda: https_ok(f"{server}/readyz", ctx), "ready (/readyz)", server),
             stop_grace_s=1.0,
