@@ -270,6 +270,8 @@ class TcpRelay:
         t.start()
         _pump(conn, upstream)
         t.join()
+        for sock in (conn, upstream):
+            sock.close()
 
     def close(self) -> None:
         """Stop accepting (open connections end with their peers)."""
@@ -280,6 +282,7 @@ class TcpRelay:
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
+    """Copy until `src` ends, then half-close `dst` (the other direction goes on)."""
     try:
         while data := src.recv(65536):
             dst.sendall(data)
@@ -288,5 +291,3 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
     finally:
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
-        with contextlib.suppress(OSError):
-            src.close()
