@@ -325,32 +325,36 @@ class LocalCluster:
         server = f"https://{LOOPBACK}:{ports['apiserver']}"
         return Component(
             "kube-apiserver",
-            [
-                str(binary.path),
-                f"--etcd-servers=http://{LOOPBACK}:{ports['etcd']}",
-                f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
-                f"--secure-port={ports['apiserver']}",
-                "--insecure-port=0",
-                f"--tls-cert-file={p / 'apiserver.crt'}",
-                f"--tls-private-key-file={p / 'apiserver.key'}",
-                f"--client-ca-file={p / 'ca.crt'}",
-                f"--service-account-key-file={p / 'sa.pub'}",
-                f"--service-account-signing-key-file={p / 'sa.key'}",
-                f"--service-account-issuer={SA_ISSUER}",
-                "--authorization-mode=Node,RBAC",
-                "--enable-admission-plugins=NodeRestriction",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--allow-privileged=true",
-                "--profiling=false",
-                # One local client drives hundreds of objects a second: lift the in-flight caps.
-                "--max-requests-inflight=1000",
-                "--max-mutating-requests-inflight=500",
-                "--enable-priority-and-fairness=false",
-                "--event-ttl=1h",
-                "--v=1",
-                *self.apiserver_args,
-            ],
+            _flags(
+                "kube-apiserver",
+                binary,
+                [
+                    str(binary.path),
+                    f"--etcd-servers=http://{LOOPBACK}:{ports['etcd']}",
+                    f"--bind-address={LOOPBACK}",
+                    f"--advertise-address={LOOPBACK}",
+                    f"--secure-port={ports['apiserver']}",
+                    "--insecure-port=0",
+                    f"--tls-cert-file={p / 'apiserver.crt'}",
+                    f"--tls-private-key-file={p / 'apiserver.key'}",
+                    f"--client-ca-file={p / 'ca.crt'}",
+                    f"--service-account-key-file={p / 'sa.pub'}",
+                    f"--service-account-signing-key-file={p / 'sa.key'}",
+                    f"--service-account-issuer={SA_ISSUER}",
+                    "--authorization-mode=Node,RBAC",
+                    "--enable-admission-plugins=NodeRestriction",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--allow-privileged=true",
+                    "--profiling=false",
+                    # One local client drives hundreds of objects a second: lift the in-flight caps.
+                    "--max-requests-inflight=1000",
+                    "--max-mutating-requests-inflight=500",
+                    "--enable-priority-and-fairness=false",
+                    "--event-ttl=1h",
+                    "--v=1",
+                    *self.apiserver_args,
+                ],
+            ),
             Probe(lambda: https_ok(f"{server}/readyz", ctx), "ready (/readyz)", server),
             stop_grace_s=1.0,
         )  # kube-apiserver ignores SIGTERM for a long time (FACTS.md)
@@ -361,28 +365,32 @@ class LocalCluster:
         health = f"https://{LOOPBACK}:{ports['kcm']}/healthz"
         return Component(
             "kube-controller-manager",
-            [
-                str(binary.path),
-                f"--kubeconfig={cfg}",
-                f"--authentication-kubeconfig={cfg}",
-                f"--authorization-kubeconfig={cfg}",
-                f"--bind-address={LOOPBACK}",
-                f"--secure-port={ports['kcm']}",
-                "--port=0",
-                "--controllers=*,-nodeipam",
-                "--leader-elect=false",
-                f"--service-account-private-key-file={self.pki / 'sa.key'}",
-                f"--root-ca-file={self.ca_file}",
-                "--use-service-account-credentials=true",
-                f"--cluster-signing-cert-file={self.ca_file}",
-                f"--cluster-signing-key-file={self.pki / 'ca.key'}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                f"--node-monitor-grace-period={nm.grace_period_s}s",
-                f"--node-monitor-period={nm.monitor_period_s}s",
-                "--kube-api-qps=200",
-                "--kube-api-burst=400",
-                "--v=1",
-            ],
+            _flags(
+                "kube-controller-manager",
+                binary,
+                [
+                    str(binary.path),
+                    f"--kubeconfig={cfg}",
+                    f"--authentication-kubeconfig={cfg}",
+                    f"--authorization-kubeconfig={cfg}",
+                    f"--bind-address={LOOPBACK}",
+                    f"--secure-port={ports['kcm']}",
+                    "--port=0",
+                    "--controllers=*,-nodeipam",
+                    "--leader-elect=false",
+                    f"--service-account-private-key-file={self.pki / 'sa.key'}",
+                    f"--root-ca-file={self.ca_file}",
+                    "--use-service-account-credentials=true",
+                    f"--cluster-signing-cert-file={self.ca_file}",
+                    f"--cluster-signing-key-file={self.pki / 'ca.key'}",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    f"--node-monitor-grace-period={nm.grace_period_s}s",
+                    f"--node-monitor-period={nm.monitor_period_s}s",
+                    "--kube-api-qps=200",
+                    "--kube-api-burst=400",
+                    "--v=1",
+                ],
+            ),
             Probe(lambda: https_ok(health, insecure), "healthy"),
             stop_grace_s=1.0,
         )
@@ -394,22 +402,33 @@ class LocalCluster:
         health = f"https://{LOOPBACK}:{ports['sched']}/healthz"
         return Component(
             "kube-scheduler",
-            [
-                str(binary.path),
-                f"--kubeconfig={cfg}",
-                f"--authentication-kubeconfig={cfg}",
-                f"--authorization-kubeconfig={cfg}",
-                f"--bind-address={LOOPBACK}",
-                f"--secure-port={ports['sched']}",
-                "--port=0",
-                "--leader-elect=false",
-                "--kube-api-qps=200",
-                "--kube-api-burst=400",
-                "--v=1",
-            ],
+            _flags(
+                "kube-scheduler",
+                binary,
+                [
+                    str(binary.path),
+                    f"--kubeconfig={cfg}",
+                    f"--authentication-kubeconfig={cfg}",
+                    f"--authorization-kubeconfig={cfg}",
+                    f"--bind-address={LOOPBACK}",
+                    f"--secure-port={ports['sched']}",
+                    "--port=0",
+                    "--leader-elect=false",
+                    "--kube-api-qps=200",
+                    "--kube-api-burst=400",
+                    "--v=1",
+                ],
+            ),
             Probe(lambda: https_ok(health, insecure), "healthy"),
             stop_grace_s=1.0,
         )
+
+
+def _flags(component: str, binary: Resolved, flags: list[str]) -> list[str]:
+    """The binary's path and those of `flags` its version still has (harness.backends.versions)."""
+    from harness.backends.versions import binary_version, supported
+
+    return [str(binary.path), *supported(component, flags[1:], binary_version(binary.path))]
 
 
 _PROBE_POD = json.dumps(
