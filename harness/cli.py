@@ -470,7 +470,10 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
     except (FileNotFoundError, json.JSONDecodeError):
         status["endpoints"] = {"kubernetes": info["server"]}
     status["api_ready"] = _api_ready(run_dir, info["server"])
-    status["running"] = bool(status["api_ready"])
+    status["backend"] = info.get("backend", "local")
+    # Someone else's cluster answers after `down` too: the environment runs while `up` is.
+    ours = status["backend"] == "local" or (run_dir / "ready").exists()
+    status["running"] = bool(status["api_ready"]) and ours
     if status["running"]:
         from harness.status import summarize_nodes
 

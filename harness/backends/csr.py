@@ -58,13 +58,18 @@ def _request_pem(user: str, groups: Sequence[str]) -> tuple[bytes, bytes]:
 
 
 def approve(certs: Any, name: str, user: str, attempts: int = 10) -> None:
-    """Add the Approved condition to CSR `name`; re-read and retry when the cluster's own
-    controllers updated it in between (409 Conflict)."""
+    """Add the Approved condition to CSR `name` unless it has one; re-read and retry when
+    the cluster's own controllers updated it in between (409 Conflict). The
+    controller-manager's csrapproving controller approves a kubelet client request by
+    itself ("AutoApproved") when the requester may create node client CSRs, as the
+    admin may."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
     for attempt in range(attempts):
         current = certs.read_certificate_signing_request(name)
+        if any(c.type == "Approved" for c in current.status.conditions or []):
+            return
         current.status.conditions = [
             *(current.status.conditions or []),
             client.V1CertificateSigningRequestCondition(
