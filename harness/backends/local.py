@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -428,7 +429,12 @@ def _flags(component: str, binary: Resolved, flags: list[str]) -> list[str]:
     """The binary's path and those of `flags` its version still has (harness.backends.versions)."""
     from harness.backends.versions import binary_version, supported
 
-    return [str(binary.path), *supported(component, flags[1:], binary_version(binary.path))]
+    try:
+        version = binary_version(binary.path)
+    except (ValueError, OSError, subprocess.TimeoutExpired):
+        # No version to read: pass no removed flag and let the binary speak for itself.
+        version = (1, 10**6)
+    return [str(binary.path), *supported(component, flags[1:], version)]
 
 
 _PROBE_POD = json.dumps(
