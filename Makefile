@@ -4,13 +4,17 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test e2e bench lint up down clean
+.PHONY: setup test unit e2e bench lint up down clean
 
 setup:
 	@bash scripts/setup.sh
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Tests that need no control plane and no Docker (the lint/unit CI job).
+unit: setup
+	$(PY) -m pytest -m "not cluster and not e2e and not docker" $(PYTEST_ARGS)
 
 e2e: setup
 	@mkdir -p results

@@ -42,12 +42,19 @@ def _running(pods: list[dict]) -> list[dict]:
     return [p for p in pods if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
 
 
-def test_readme_walkthrough(user: User) -> None:
+@pytest.mark.parametrize("backend", ["local", "existing"])
+def test_readme_walkthrough(user: User, backend: str) -> None:
+    extra: list[str] = []
+    if backend == "existing":  # "Use your own cluster": a separately started one
+        user.ekswin("up", "--bare", "--detach", "--name", "other")
+        kubeconfig = f"{user.env['EKSWIN_STATE_DIR']}/other/kubeconfig"
+        extra = ["--backend", "existing", "--kubeconfig", kubeconfig]
     up = user.ekswin(
         "up",
         "--detach",
         "--name",
         "demo",
+        *extra,
         "--windows-nodes",
         "1",
         "--instance-type",
@@ -145,3 +152,10 @@ def test_readme_walkthrough(user: User) -> None:
     down = user.ekswin("down", "--name", "demo")
     assert down.returncode == 0
     assert user.ekswin("status", "--name", "demo", check=False).returncode == 1
+    if backend == "existing":
+        user.kubectl("delete", "deployment/iis", "--wait=true")
+        nodes = json.loads(user.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        assert nodes == []  # down removed the fake Windows node from the other cluster
+        cms = user.kubectl("get", "configmaps", "-n", "kube-system", "-o", "name").stdout
+        assert "amazon-vpc-cni" not in cms
+        assert user.ekswin("down", "--name", "other").returncode == 0

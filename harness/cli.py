@@ -66,9 +66,32 @@ def build_parser() -> argparse.ArgumentParser:
     where(up)
     up.add_argument(
         "--backend",
-        choices=["auto", "local", "kind"],
+        choices=["auto", "local", "existing", "kind"],
         help="cluster backend (default: $EKSWIN_BACKEND, else the spec's, else auto)",
     )
+    up.add_argument(
+        "--bare",
+        action="store_true",
+        help="the local control plane alone, nothing of the pipeline (a plain cluster)",
+    )
+    up.add_argument(
+        "--kubeconfig",
+        type=Path,
+        metavar="PATH",
+        help="existing: the cluster's kubeconfig (default: $EKSWIN_KUBECONFIG)",
+    )
+    up.add_argument("--context", help="existing: kubeconfig context (default: its current one)")
+    up.add_argument(
+        "--webhook-host",
+        metavar="HOST",
+        help="existing/kind: address at which the API server reaches this host's webhooks "
+        "(default: loopback for a loopback API server, kind: the Docker network gateway)",
+    )
+    up.add_argument("--reuse", action="store_true", help="kind: reuse the cluster if it exists")
+    up.add_argument(
+        "--keep-cluster", action="store_true", help="kind: `down` keeps the cluster it created"
+    )
+    up.add_argument("--node-image", metavar="IMAGE", help="kind: node image (kindest/node:...)")
     up.add_argument("--detach", action="store_true", help="return once ready; `ekswin down` stops")
     up.add_argument(
         "--no-merge",
@@ -198,7 +221,17 @@ def build_spec(args: argparse.Namespace) -> EnvSpec:
             )
     except SpecError as e:
         raise UsageError(f"invalid environment spec:\n{e}") from None
-    backend = args.backend or os.environ.get("EKSWIN_BACKEND") or spec.backend
+    from harness.backends import requested_backend
+
+    backend = requested_backend(args.backend, spec.backend)
+    if getattr(args, "bare", False):
+        if args.file is not None or args.windows_nodes:
+            raise UsageError(
+                "--bare starts the control plane alone: no -f/--file, no --windows-nodes"
+            )
+        if backend not in ("auto", "local"):
+            raise UsageError(f"--bare runs the local control plane; got --backend {backend}")
+        backend = "local"
     if backend != spec.backend:
         from dataclasses import replace
 
@@ -216,10 +249,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         backend = choose(spec.backend)
     except BackendUnavailable as e:
         raise UsageError(str(e)) from e
-    if backend != "local":
+    if backend == "existing" and _backend_options(args).kubeconfig is None:
         raise UsageError(
-            f"backend {backend!r} is not supported by `ekswin up` yet; use --backend local"
+            "--backend existing needs --kubeconfig PATH (or EKSWIN_KUBECONFIG): the cluster "
+            "to install into"
         )
+    args.resolved_backend = backend
     lock = _own_run_dir(args, run_dir)
     if lock is None:
         return EXIT_FAIL
@@ -282,7 +317,11 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
     remove_runtime_state(run_dir)
     _reset_run_dir(run_dir)
     (run_dir / rundir.SUPERVISOR_PID).write_text(str(os.getpid()))
-    env = Environment(spec, run_dir, name=args.name)
+    from harness.backends import Refused, make_backend
+
+    backend = getattr(args, "resolved_backend", None) or spec.backend
+    cluster = make_backend(backend, run_dir, args.name, _backend_options(args))
+    env = Environment(spec, run_dir, name=args.name, cluster=cluster)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -294,6 +333,10 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
     t0 = time.monotonic()
     try:
         env.start(progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except Refused as e:  # this cluster cannot be used (as it is): bad input, exit 2
+        _err(str(e))
+        _cleanup(run_dir, args)
+        return EXIT_USAGE
     except ComponentFailed as e:
         _err(f"start failed: {e}")
         _cleanup(run_dir, args)
@@ -308,15 +351,9 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
         return EXIT_FAIL
     kubeconfig = env.cluster.kubeconfig
     merged = ""
-    if not args.no_merge:
+    if not args.no_merge and env.cluster.backend != "existing":  # yours has it already
         target = kc.user_kubeconfig_path()
-        config = kc.build(
-            f"ekswin-{args.name}",
-            env.cluster.server,
-            env.cluster.ca_file.read_bytes(),
-            cert_pem=(run_dir / "pki" / "admin.crt").read_bytes(),
-            key_pem=(run_dir / "pki" / "admin.key").read_bytes(),
-        )
+        config = kc.renamed(kc.flatten(kubeconfig), f"ekswin-{args.name}")
         kc.merge(config, target)
         (run_dir / "merged-into").write_text(str(target))
         merged = f"Context ekswin-{args.name} merged into {target} and selected.\n"
@@ -400,7 +437,36 @@ def _supervisor_argv(args: argparse.Namespace, run_dir: Path, spec_file: Path) -
     ]  # fmt: skip
     if args.no_merge:
         argv.append("--no-merge")
+    opts = _backend_options(args)
+    for flag, value in (
+        ("--kubeconfig", opts.kubeconfig and str(opts.kubeconfig.resolve())),
+        ("--context", opts.context),
+        ("--webhook-host", opts.webhook_host),
+        ("--node-image", opts.node_image),
+    ):
+        if value:
+            argv += [flag, value]
+    argv += ["--reuse"] if opts.reuse else []
+    argv += ["--keep-cluster"] if opts.keep_cluster else []
     return argv
+
+
+def _backend_options(args: argparse.Namespace) -> Any:
+    """The existing/kind options: flags over EKSWIN_* variables."""
+    from dataclasses import replace
+
+    from harness.backends import BackendOptions
+
+    opts = BackendOptions.from_env()
+    given: dict[str, Any] = {
+        "kubeconfig": getattr(args, "kubeconfig", None),
+        "context": getattr(args, "context", None),
+        "webhook_host": getattr(args, "webhook_host", None),
+        "node_image": getattr(args, "node_image", None),
+        "reuse": getattr(args, "reuse", False) or None,
+        "keep_cluster": getattr(args, "keep_cluster", False) or None,
+    }
+    return replace(opts, **{k: v for k, v in given.items() if v is not None})
 
 
 def _up_detached(
@@ -470,7 +536,10 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
     except (FileNotFoundError, json.JSONDecodeError):
         status["endpoints"] = {"kubernetes": info["server"]}
     status["api_ready"] = _api_ready(run_dir, info["server"])
-    status["running"] = bool(status["api_ready"])
+    status["backend"] = info.get("backend", "local")
+    # Someone else's cluster answers after `down` too: the environment runs while `up` is.
+    ours = status["backend"] == "local" or (run_dir / "ready").exists()
+    status["running"] = bool(status["api_ready"]) and ours
     if status["running"]:
         from harness.status import controller_pools, summarize_nodes
 
@@ -501,12 +570,9 @@ def invariants_now(run_dir: Path) -> dict[str, Any]:
 
 
 def _api_ready(run_dir: Path, server: str) -> bool:
-    from harness.netutil import admin_ssl_context, https_ok
+    from harness.backends import api_ready
 
-    try:
-        return https_ok(f"{server}/readyz", admin_ssl_context(run_dir))
-    except Exception:
-        return False
+    return api_ready(run_dir)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -598,6 +664,9 @@ def cmd_down(args: argparse.Namespace) -> int:
             rundir.wait_exit(pid, timeout_s=5)
     reaped = PidRegistry(run_dir).reap()
     remove_runtime_state(run_dir)
+    from harness.backends import cleanup_run_dir
+
+    left = cleanup_run_dir(run_dir)  # what a crashed existing/kind run installed
     _unmerge(run_dir, args.name)
     for f in ("ready", rundir.SUPERVISOR_PID):
         (run_dir / f).unlink(missing_ok=True)
@@ -605,6 +674,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         print(f"ekswin {args.name!r} is not running; nothing to stop ({run_dir})", file=sys.stderr)
         return EXIT_OK
     extra = f" (reaped leftovers: {', '.join(reaped)})" if reaped else ""
+    if left:
+        _err(f"{args.name!r}: could not remove from the cluster: {'; '.join(left)}")
+        return EXIT_FAIL
     print(f"ekswin {args.name!r} stopped{extra}; logs kept in {run_dir / 'logs'}", file=sys.stderr)
     return EXIT_OK
 

@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.backends.local import LocalCluster
+from harness.backends import (
+    BackendOptions,
+    ClusterBackend,
+    choose,
+    make_backend,
+    requested_backend,
+)
 from harness.pipeline import Pipeline, Progress, Step
 from harness.spec import EnvSpec
 
@@ -24,11 +30,24 @@ ENV_FILE = "env.json"
 class Environment:
     """Start and stop everything one `ekswin up` (or one test) owns."""
 
-    def __init__(self, spec: EnvSpec, run_dir: Path, name: str = "ekswin") -> None:
+    def __init__(
+        self,
+        spec: EnvSpec,
+        run_dir: Path,
+        name: str = "ekswin",
+        *,
+        cluster: ClusterBackend | None = None,
+        options: BackendOptions | None = None,
+    ) -> None:
+        """`cluster` given: use it; else the backend `EKSWIN_BACKEND` or the spec names
+        (auto resolved here), with `options` (default: from EKSWIN_* variables)."""
         self.spec = spec
         self.name = name
         self.run_dir = run_dir
-        self.cluster = LocalCluster(run_dir, name=name)
+        if cluster is None:
+            backend = choose(requested_backend(None, spec.backend))
+            cluster = make_backend(backend, run_dir, name, options)
+        self.cluster = cluster
         self._undo: list[tuple[str, Callable[[], None]]] = []
         self.endpoints: dict[str, str] = {}
         self.pipeline: Pipeline | None = (
@@ -37,13 +56,27 @@ class Environment:
 
     def steps(self) -> list[Step]:
         """The named steps `start` runs, in order."""
-        cluster_step: Step = (
-            "Starting the control plane (etcd, kube-apiserver, controller-manager, scheduler)",
-            self._start_cluster,
-        )
+        titles = {
+            "local": "Starting the control plane (etcd, kube-apiserver, controller-manager, "
+            "scheduler)",
+            "existing": "Connecting to the existing cluster",
+            "kind": "Creating the kind cluster",
+        }
+        cluster_step: Step = (titles.get(self.cluster.backend, "Cluster"), self._start_cluster)
         if self.pipeline is None:
             return [cluster_step]
-        return [*self.pipeline.pre_cluster_steps(), cluster_step, *self.pipeline.steps()]
+        preflight: Step = (
+            "Checking the cluster (objects to install, webhook reachability)",
+            self._preflight,
+        )
+        steps = [*self.pipeline.pre_cluster_steps(), cluster_step]
+        if self.cluster.backend != "local":  # a cluster made a moment ago needs no check
+            steps.append(preflight)
+        return [*steps, *self.pipeline.steps()]
+
+    def _preflight(self, say: Progress) -> None:
+        assert self.pipeline is not None
+        self.cluster.preflight(self.pipeline.planned_objects(), lambda m: say(f"    {m}"))
 
     def start(self, progress: Progress | None = None) -> None:
         """Run every step; on failure undo the steps done so far and re-raise."""
@@ -65,7 +98,7 @@ class Environment:
 
     def _start_cluster(self, say: Progress) -> None:
         self.cluster.start(progress=lambda m: say(f"    {m}"))
-        self.on_stop("control plane", self.cluster.stop)
+        self.on_stop(f"{self.cluster.backend} cluster", self.cluster.stop)
         self.endpoints["kubernetes"] = self.cluster.server
 
     def _write_state(self) -> None:

@@ -134,3 +134,91 @@ def unmerge(name: str, target: Path) -> bool:
         if removed:
             write(target, data)
         return removed
+
+
+class KubeconfigError(ValueError):
+    """A kubeconfig that cannot be used: names the file, the context and what is wrong."""
+
+
+_FILE_KEYS = {
+    "certificate-authority": "certificate-authority-data",
+    "client-certificate": "client-certificate-data",
+    "client-key": "client-key-data",
+}
+
+
+def _inline(entry: dict[str, Any], base: Path, where: str) -> dict[str, Any]:
+    out = dict(entry)
+    for key, data_key in _FILE_KEYS.items():
+        if key in out:
+            file = Path(out.pop(key)).expanduser()
+            file = file if file.is_absolute() else base / file
+            try:
+                out.setdefault(data_key, _b64(file.read_bytes()))
+            except OSError as e:
+                raise KubeconfigError(f"{where}: {key} {str(file)!r}: {e.strerror}") from None
+    return out
+
+
+def flatten(path: Path, context: str | None = None) -> dict[str, Any]:
+    """One context of a kubeconfig (`context`, else its current one) as a self-contained
+    single-context kubeconfig: file references inlined, exec and token users kept."""
+    try:
+        data = _load(path) if path.exists() else None
+    except yaml.YAMLError as e:
+        raise KubeconfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        raise KubeconfigError(f"{path}: no such kubeconfig file")
+    contexts = {c.get("name"): c.get("context") or {} for c in data.get("contexts") or []}
+    name = context or data.get("current-context") or ""
+    if not name:
+        raise KubeconfigError(
+            f"{path}: no current-context; pass --context (one of {sorted(contexts)})"
+        )
+    if name not in contexts:
+        raise KubeconfigError(
+            f"{path}: context {name!r} not found; expected one of {sorted(contexts) or 'none'}"
+        )
+    ctx = contexts[name]
+    clusters = {c.get("name"): c.get("cluster") or {} for c in data.get("clusters") or []}
+    users = {u.get("name"): u.get("user") or {} for u in data.get("users") or []}
+    if ctx.get("cluster") not in clusters:
+        raise KubeconfigError(f"{path}: context {name!r}: cluster {ctx.get('cluster')!r} not found")
+    cluster = _inline(clusters[ctx["cluster"]], path.parent, f"{path}: cluster {ctx['cluster']!r}")
+    if not cluster.get("server"):
+        raise KubeconfigError(f"{path}: cluster {ctx['cluster']!r} has no server")
+    user = _inline(users.get(ctx.get("user"), {}), path.parent, f"{path}: user {ctx.get('user')!r}")
+    context_body = {"cluster": name, "user": name}
+    if ctx.get("namespace"):
+        context_body["namespace"] = ctx["namespace"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": name, "user": user}],
+        "contexts": [{"name": name, "context": context_body}],
+        "current-context": name,
+        "preferences": {},
+    }
+
+
+def server_and_ca(config: dict[str, Any]) -> tuple[str, bytes | None]:
+    """The API server URL and CA certificate (PEM, None when not given) of a flattened
+    single-context kubeconfig."""
+    cluster = config["clusters"][0]["cluster"]
+    ca = cluster.get("certificate-authority-data")
+    return str(cluster["server"]), base64.b64decode(ca) if ca else None
+
+
+def renamed(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A single-context kubeconfig with its cluster, user and context all called `name`."""
+    cluster = config["clusters"][0]["cluster"]
+    user = config["users"][0]["user"]
+    context = {**config["contexts"][0]["context"], "cluster": name, "user": name}
+    return {
+        **config,
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": name, "user": user}],
+        "contexts": [{"name": name, "context": context}],
+        "current-context": name,
+    }

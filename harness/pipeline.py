@@ -5,7 +5,7 @@ Steps (each a named action shown with progress by `ekswin up`): fake EC2 + fake 
 subnets in EC2 (with CIDR reservations and fragmentation), RBAC + the
 `amazon-vpc-cni` ConfigMap, the VPC Resource Controller replicas with the admission
 webhook (own ServiceAccount identity), the webhook registrations (caBundle = the
-cluster CA that signed the serving cert), then the Windows nodes (EC2 instances and
+backend's CA that signed the serving cert), then the Windows nodes (EC2 instances and
 the node agent) and a wait until every node is schedulable.
 """
 
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends import ClusterAccess
+from harness.backends.owned import ObjectRef
+from harness.backends.reach import serving_sans
 from harness.components import Component, ListeningLine, python_module
-from harness.netutil import LOOPBACK
 from harness.nodes.ec2 import ec2_client
 from harness.nodes.launch import (
     NodeLaunch,
@@ -35,6 +36,7 @@ from harness.waiting import wait_until
 CONTROLLER_SA = ("kube-system", "vpc-resource-controller")
 START_TIMEOUT_S = 60.0
 WEBHOOK_LINE = r"(?m)^webhook on (\S+)"
+NODE_LEASES = "kube-node-lease"
 
 Progress = Callable[[str], None]
 Step = tuple[str, Callable[[Progress], None]]
@@ -147,22 +149,48 @@ class Pipeline:
     def install_config(self, say: Progress) -> None:
         """RBAC for the controller and, when the spec has one, the ConfigMap."""
         from controller import deploy
-        from harness.manifests import apply
 
-        api = self.cluster.api
-        apply(api, deploy.rbac_manifests())
+        self.cluster.install(deploy.rbac_manifests())
         if self.spec.configmap is not None:
-            apply(
-                api,
-                [
-                    {
-                        "apiVersion": "v1",
-                        "kind": "ConfigMap",
-                        "metadata": {"name": "amazon-vpc-cni", "namespace": "kube-system"},
-                        "data": dict(self.spec.configmap),
-                    }
-                ],
+            self.cluster.install([self.configmap_manifest()])
+
+    def configmap_manifest(self) -> dict[str, Any]:
+        """The amazon-vpc-cni ConfigMap of the spec."""
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "amazon-vpc-cni", "namespace": "kube-system"},
+            "data": dict(self.spec.configmap or {}),
+        }
+
+    def planned_objects(self) -> list[ObjectRef]:
+        """Every object the steps will create in the cluster, themselves or through the
+        identities they issue (the controller's leader Lease, the nodes and their Leases):
+        what a backend checks before anything is installed and deletes at `down`."""
+        from controller import deploy
+        from harness.kubeproxy.identity import binding_manifests
+
+        manifests = list(deploy.rbac_manifests())
+        if self.spec.configmap is not None:
+            manifests.append(self.configmap_manifest())
+        refs = [ObjectRef.of(m) for m in manifests]
+        if self.spec.controller.replicas > 0:
+            refs += [
+                ObjectRef("admissionregistration.k8s.io/v1", kind, name)
+                for kind, name in (
+                    ("MutatingWebhookConfiguration", deploy.MUTATING_WEBHOOK_CONFIGURATION),
+                    ("ValidatingWebhookConfiguration", deploy.VALIDATING_WEBHOOK_CONFIGURATION),
+                )
+            ]
+            refs.append(
+                ObjectRef("coordination.k8s.io/v1", "Lease", deploy.LEASE_NAME, deploy.NAMESPACE)
             )
+        if self.spec.node_count():
+            refs += [ObjectRef.of(m) for m in binding_manifests()]
+            for node in self.spec.node_names():
+                refs.append(ObjectRef("v1", "Node", node))
+                refs.append(ObjectRef("coordination.k8s.io/v1", "Lease", node, NODE_LEASES))
+        return refs
 
     def controller_argv(self, kubeconfig: Path, cert_dir: Path, webhook: bool) -> list[str]:
         """The controller's command line for this spec (timing flags, then the spec's)."""
@@ -190,8 +218,10 @@ class Pipeline:
         )
         cert_dir = comp / "webhook-certs"
         cert_dir.mkdir(parents=True, exist_ok=True)
+        # SANs for loopback and for the address the API server calls (webhook_url).
+        dns, ips = serving_sans(self.cluster.webhook_host)
         self.cluster.certificate_authority().issue_server(
-            "vpc-resource-controller-webhook", dns=["localhost"], ips=[LOOPBACK]
+            "vpc-resource-controller-webhook", dns=dns, ips=ips
         ).write(cert_dir / "tls.crt", cert_dir / "tls.key")
         for i in range(self.spec.controller.replicas):
             name = "controller" if i == 0 else f"controller-{i}"
@@ -205,15 +235,14 @@ class Pipeline:
     def register_webhook(self) -> None:
         """Point the webhook configurations at the first replica's (current) address."""
         from controller import deploy
-        from harness.manifests import apply
 
         first = self.controllers[0]
         assert first.process is not None
-        webhook = first.process.wait_for_line(WEBHOOK_LINE, START_TIMEOUT_S).group(1)
+        local = first.process.wait_for_line(WEBHOOK_LINE, START_TIMEOUT_S).group(1)
+        webhook = self.cluster.webhook_url(local)
         self.endpoints["webhook"] = webhook
-        apply(
-            self.cluster.api,
-            deploy.webhook_configurations(webhook, self.cluster.ca_file.read_bytes()),
+        self.cluster.install(
+            deploy.webhook_configurations(webhook, self.cluster.certificate_authority().cert_pem)
         )
 
     # -- changes to a running environment (scenario steps) ----------------------------

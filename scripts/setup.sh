@@ -25,6 +25,12 @@ else
     say "Python packages up to date"
 fi
 
+# EKSWIN_SETUP_K8S=0: Python packages only (lint and unit jobs need no control plane).
+if [ "${EKSWIN_SETUP_K8S:-1}" = 0 ]; then
+    say "EKSWIN_SETUP_K8S=0: control-plane binaries and kubectl not checked"
+    exit 0
+fi
+
 # Control-plane binaries: resolved one by one (EKSWIN_K8S_BIN, KUBEBUILDER_ASSETS, PATH,
 # cache). Build only when something is missing everywhere.
 # Binaries from the cache are re-checked against the build recipe (fast when current).

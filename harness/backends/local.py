@@ -22,14 +22,17 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import identity
 from harness import kubeconfig as kc
+from harness.backends.info import ClusterInfo
 from harness.binaries import Resolved, resolve_all
 from harness.certs import CertificateAuthority, KeyPair, service_account_keys
 from harness.components import Component, Probe
@@ -41,33 +44,6 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_FIRST_IP = "10.96.0.1"
 CLUSTER_CIDR = "10.244.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
-
-
-@dataclass
-class ClusterInfo:
-    """What other processes need to use a running cluster (cluster.json)."""
-
-    name: str
-    backend: str
-    server: str
-    kubeconfig: str
-    ca_file: str
-    run_dir: str
-    webhook_host: str
-    service_cidr: str
-    etcd_data: str
-    started_at: float
-    etcd_url: str = ""
-
-    def save(self, run_dir: Path) -> None:
-        """Write cluster.json."""
-        (run_dir / "cluster.json").write_text(json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, run_dir: Path) -> ClusterInfo:
-        """Read cluster.json (raises FileNotFoundError when absent)."""
-        data = json.loads((run_dir / "cluster.json").read_text())
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass
@@ -123,8 +99,11 @@ class LocalCluster:
         name: str = "ekswin",
         node_monitor: NodeMonitor | None = None,
         start_timeout_s: float = 60.0,
+        apiserver_args: Sequence[str] = (),
     ) -> None:
+        """`apiserver_args` are appended to kube-apiserver's flags."""
         self.name = name
+        self.apiserver_args = tuple(apiserver_args)
         self.run_dir = run_dir.resolve()
         self.pki = self.run_dir / "pki"
         self.node_monitor = node_monitor or NodeMonitor()
@@ -241,12 +220,10 @@ class LocalCluster:
         """A TLS context trusting the cluster CA and presenting the admin certificate."""
         return admin_ssl_context(self.run_dir)
 
-    def issue_client_kubeconfig(
-        self, user: str, groups: list[str] | tuple[str, ...], path: Path
-    ) -> Path:
+    def issue_client_kubeconfig(self, user: str, groups: Sequence[str], path: Path) -> Path:
         """A kubeconfig with a client certificate for `user` in `groups`, signed by the CA."""
         ca = self.certificate_authority()
-        pair = ca.issue_client(user, groups)
+        pair = ca.issue_client(user, tuple(groups))
         config = kc.build(
             self.name, self.server, ca.cert_pem, cert_pem=pair.cert_pem, key_pem=pair.key_pem
         )
@@ -279,6 +256,26 @@ class LocalCluster:
         if self.ca is None:
             self.ca = CertificateAuthority.load(self.ca_file, self.pki / "ca.key")
         return self.ca
+
+    def preflight(self, objects: Any, progress: Any = None) -> None:
+        """Nothing to check: this environment created the cluster a moment ago."""
+
+    def install(self, manifests: Any) -> list[str]:
+        """Create or replace objects, labelled as this environment's like on any backend
+        (`down` stops the whole cluster, so nothing is recorded for deletion)."""
+        from harness.backends.owned import owner_labels
+        from harness.manifests import apply
+
+        labelled = []
+        for m in manifests:
+            meta = dict(m.get("metadata") or {})
+            meta["labels"] = {**(meta.get("labels") or {}), **owner_labels(self.name)}
+            labelled.append({**m, "metadata": meta})
+        return apply(self.api, labelled)
+
+    def webhook_url(self, local_url: str) -> str:
+        """The API server runs on this host's loopback: it calls webhooks where they listen."""
+        return local_url
 
     # -- internals -------------------------------------------------------------------
     def _write_pki(self, server: str) -> None:
@@ -382,34 +379,39 @@ class LocalCluster:
         server = f"https://{LOOPBACK}:{ports['apiserver']}"
         return Component(
             "kube-apiserver",
-            [
-                str(binary.path),
-                f"--etcd-servers=https://{LOOPBACK}:{ports['etcd']}",
-                f"--etcd-cafile={self.ca_file}",
-                f"--etcd-certfile={p / 'apiserver-etcd-client.crt'}",
-                f"--etcd-keyfile={p / 'apiserver-etcd-client.key'}",
-                f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
-                f"--secure-port={ports['apiserver']}",
-                "--insecure-port=0",
-                f"--tls-cert-file={p / 'apiserver.crt'}",
-                f"--tls-private-key-file={p / 'apiserver.key'}",
-                f"--client-ca-file={p / 'ca.crt'}",
-                f"--service-account-key-file={p / 'sa.pub'}",
-                f"--service-account-signing-key-file={p / 'sa.key'}",
-                f"--service-account-issuer={SA_ISSUER}",
-                "--authorization-mode=Node,RBAC",
-                "--enable-admission-plugins=NodeRestriction",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--allow-privileged=true",
-                "--profiling=false",
-                # One local client drives hundreds of objects a second: lift the in-flight caps.
-                "--max-requests-inflight=1000",
-                "--max-mutating-requests-inflight=500",
-                "--enable-priority-and-fairness=false",
-                "--event-ttl=1h",
-                "--v=1",
-            ],
+            _flags(
+                "kube-apiserver",
+                binary,
+                [
+                    str(binary.path),
+                    f"--etcd-servers=https://{LOOPBACK}:{ports['etcd']}",
+                    f"--etcd-cafile={self.ca_file}",
+                    f"--etcd-certfile={p / 'apiserver-etcd-client.crt'}",
+                    f"--etcd-keyfile={p / 'apiserver-etcd-client.key'}",
+                    f"--bind-address={LOOPBACK}",
+                    f"--advertise-address={LOOPBACK}",
+                    f"--secure-port={ports['apiserver']}",
+                    "--insecure-port=0",
+                    f"--tls-cert-file={p / 'apiserver.crt'}",
+                    f"--tls-private-key-file={p / 'apiserver.key'}",
+                    f"--client-ca-file={p / 'ca.crt'}",
+                    f"--service-account-key-file={p / 'sa.pub'}",
+                    f"--service-account-signing-key-file={p / 'sa.key'}",
+                    f"--service-account-issuer={SA_ISSUER}",
+                    "--authorization-mode=Node,RBAC",
+                    "--enable-admission-plugins=NodeRestriction",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    "--allow-privileged=true",
+                    "--profiling=false",
+                    # One local client drives hundreds of objects a second: lift the in-flight caps.
+                    "--max-requests-inflight=1000",
+                    "--max-mutating-requests-inflight=500",
+                    "--enable-priority-and-fairness=false",
+                    "--event-ttl=1h",
+                    "--v=1",
+                    *self.apiserver_args,
+                ],
+            ),
             Probe(lambda: https_ok(f"{server}/readyz", ctx), "ready (/readyz)", server),
             stop_grace_s=1.0,
         )  # kube-apiserver ignores SIGTERM for a long time (FACTS.md)
@@ -420,28 +422,32 @@ class LocalCluster:
         health = f"https://{LOOPBACK}:{ports['kcm']}/healthz"
         return Component(
             "kube-controller-manager",
-            [
-                str(binary.path),
-                f"--kubeconfig={cfg}",
-                f"--authentication-kubeconfig={cfg}",
-                f"--authorization-kubeconfig={cfg}",
-                f"--bind-address={LOOPBACK}",
-                f"--secure-port={ports['kcm']}",
-                "--port=0",
-                "--controllers=*,-nodeipam",
-                "--leader-elect=false",
-                f"--service-account-private-key-file={self.pki / 'sa.key'}",
-                f"--root-ca-file={self.ca_file}",
-                "--use-service-account-credentials=true",
-                f"--cluster-signing-cert-file={self.ca_file}",
-                f"--cluster-signing-key-file={self.pki / 'ca.key'}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                f"--node-monitor-grace-period={nm.grace_period_s}s",
-                f"--node-monitor-period={nm.monitor_period_s}s",
-                "--kube-api-qps=200",
-                "--kube-api-burst=400",
-                "--v=1",
-            ],
+            _flags(
+                "kube-controller-manager",
+                binary,
+                [
+                    str(binary.path),
+                    f"--kubeconfig={cfg}",
+                    f"--authentication-kubeconfig={cfg}",
+                    f"--authorization-kubeconfig={cfg}",
+                    f"--bind-address={LOOPBACK}",
+                    f"--secure-port={ports['kcm']}",
+                    "--port=0",
+                    "--controllers=*,-nodeipam",
+                    "--leader-elect=false",
+                    f"--service-account-private-key-file={self.pki / 'sa.key'}",
+                    f"--root-ca-file={self.ca_file}",
+                    "--use-service-account-credentials=true",
+                    f"--cluster-signing-cert-file={self.ca_file}",
+                    f"--cluster-signing-key-file={self.pki / 'ca.key'}",
+                    f"--service-cluster-ip-range={SERVICE_CIDR}",
+                    f"--node-monitor-grace-period={nm.grace_period_s}s",
+                    f"--node-monitor-period={nm.monitor_period_s}s",
+                    "--kube-api-qps=200",
+                    "--kube-api-burst=400",
+                    "--v=1",
+                ],
+            ),
             Probe(lambda: https_ok(health, insecure), "healthy"),
             stop_grace_s=1.0,
         )
@@ -453,22 +459,38 @@ class LocalCluster:
         health = f"https://{LOOPBACK}:{ports['sched']}/healthz"
         return Component(
             "kube-scheduler",
-            [
-                str(binary.path),
-                f"--kubeconfig={cfg}",
-                f"--authentication-kubeconfig={cfg}",
-                f"--authorization-kubeconfig={cfg}",
-                f"--bind-address={LOOPBACK}",
-                f"--secure-port={ports['sched']}",
-                "--port=0",
-                "--leader-elect=false",
-                "--kube-api-qps=200",
-                "--kube-api-burst=400",
-                "--v=1",
-            ],
+            _flags(
+                "kube-scheduler",
+                binary,
+                [
+                    str(binary.path),
+                    f"--kubeconfig={cfg}",
+                    f"--authentication-kubeconfig={cfg}",
+                    f"--authorization-kubeconfig={cfg}",
+                    f"--bind-address={LOOPBACK}",
+                    f"--secure-port={ports['sched']}",
+                    "--port=0",
+                    "--leader-elect=false",
+                    "--kube-api-qps=200",
+                    "--kube-api-burst=400",
+                    "--v=1",
+                ],
+            ),
             Probe(lambda: https_ok(health, insecure), "healthy"),
             stop_grace_s=1.0,
         )
+
+
+def _flags(component: str, binary: Resolved, flags: list[str]) -> list[str]:
+    """The binary's path and those of `flags` its version still has (harness.backends.versions)."""
+    from harness.backends.versions import binary_version, supported
+
+    try:
+        version = binary_version(binary.path)
+    except (ValueError, OSError, subprocess.TimeoutExpired):
+        # No version to read: pass no removed flag and let the binary speak for itself.
+        version = (1, 10**6)
+    return [str(binary.path), *supported(component, flags[1:], version)]
 
 
 _PROBE_POD = json.dumps(

@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.identity import ensure_service_account
-
 NAMESPACE = "kube-system"
 NAME = "kube-proxy"
 BINDING = "eks:kube-proxy"
@@ -20,29 +18,43 @@ BINDING = "eks:kube-proxy"
 
 def ensure_binding(api: Any) -> None:
     """Create the ServiceAccount and its ClusterRoleBinding unless they exist (admin api)."""
-    from kubernetes import client
     from kubernetes.client.rest import ApiException
+    from kubernetes.dynamic import DynamicClient
 
-    ensure_service_account(api, NAMESPACE, NAME)
-    body = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": BINDING},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": "system:node-proxier",
+    dyn = DynamicClient(api)
+    for m in binding_manifests():
+        res = dyn.resources.get(api_version=m["apiVersion"], kind=m["kind"])
+        try:
+            res.create(body=m, namespace=m["metadata"].get("namespace"))
+        except ApiException as e:
+            if e.status != 409:
+                raise
+
+
+def binding_manifests() -> list[dict[str, Any]]:
+    """The ServiceAccount and its ClusterRoleBinding to system:node-proxier, as manifests."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": NAME, "namespace": NAMESPACE},
         },
-        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
-    }
-    try:
-        client.RbacAuthorizationV1Api(api).create_cluster_role_binding(body)
-    except ApiException as e:
-        if e.status != 409:
-            raise
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": BINDING},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:node-proxier",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
+        },
+    ]
 
 
 def kube_proxy_kubeconfig(cluster: Any, path: Path) -> Path:
-    """Bind the identity and write its kubeconfig via the cluster's ServiceAccount helper."""
-    ensure_binding(cluster.api)
+    """Install the identity through the cluster backend (labelled as the environment's)
+    and write its kubeconfig via the cluster's ServiceAccount helper."""
+    cluster.install(binding_manifests())
     return Path(cluster.service_account_kubeconfig(NAMESPACE, NAME, path))
