@@ -296,6 +296,7 @@ def test_refused_requests_change_nothing(server: ListeningServer, ec2: Any) -> N
     assert [r["code"] for r in logged][-4:] == ["InvalidParameterValue"] * 4
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_the_aws_cli_works_and_gets_ec2_errors(server: ListeningServer) -> None:
     env = {**os.environ, **FAKE_CREDS, "AWS_PAGER": ""}
