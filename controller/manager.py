@@ -19,6 +19,7 @@ from typing import Any
 from controller import config as cfgmod
 from controller.allocator import PodAllocator
 from controller.config import WindowsIPAMConfig
+from controller.configcheck import ConfigProblem, capacity_problems, configmap_problems
 from controller.ec2 import EC2Client
 from controller.kube import EventRecorder, KubeClient
 from controller.nodes import NodeManager, Observer, Settings
@@ -27,6 +28,22 @@ from controller.workqueue import TimerScheduler
 __all__ = ["IPAMController", "Observer", "Settings"]
 
 log = logging.getLogger(__name__)
+
+# Event reasons on the ConfigMap (the real controller records none there: harness addition).
+REASON_INVALID_CONFIG = "InvalidConfiguration"
+REASON_TARGET_ABOVE_CAPACITY = "TargetExceedsCapacity"
+
+
+def configmap_ref(obj: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ObjectReference of kube-system/amazon-vpc-cni for Events (uid when known)."""
+    md = (obj or {}).get("metadata") or {}
+    return {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "namespace": cfgmod.CONFIGMAP_NAMESPACE,
+        "name": cfgmod.CONFIGMAP_NAME,
+        "uid": md.get("uid", ""),
+    }
 
 
 class IPAMController:
@@ -45,8 +62,12 @@ class IPAMController:
         observer: Observer | None = None,
     ) -> None:
         self.settings = settings
+        self._events = events
         self._config_lock = threading.Lock()
         self.config_data: dict[str, str] | None = None
+        self._config_ref = configmap_ref()
+        # Capacity problems already reported for the current ConfigMap data.
+        self._reported: set[tuple[str, str, str, str, int]] = set()
         self._effective = self._resolve(None)
         self._stopped = False
         self._next_resync_at: float | None = None
@@ -85,15 +106,48 @@ class IPAMController:
             for nitro in (True, False)
         }
 
-    def set_config(self, data: dict[str, str] | None) -> None:
-        """ConfigMap changed (None: deleted): re-evaluate every node, as the CM reconciler does."""
+    def set_config(self, data: dict[str, str] | None, obj: dict[str, Any] | None = None) -> None:
+        """ConfigMap changed (None: deleted): re-evaluate every node, as the CM reconciler does.
+
+        `obj` is the ConfigMap itself (for the Events about its values). Each value the
+        controller rejects or overrides is logged, and recorded as an Event, once per change.
+        """
         with self._config_lock:
             changed = data != self.config_data
             self.config_data = dict(data) if data is not None else None
             self._effective = self._resolve(self.config_data)
+            if obj is not None:
+                self._config_ref = configmap_ref(obj)
+            if changed:
+                self._reported.clear()
         if changed:
+            flag = self.settings.pd_feature_flag
+            for problem in configmap_problems(data, prefix_delegation_flag=flag):
+                self._report(problem, REASON_INVALID_CONFIG)
             for name in self.nodes.known_names():
                 self.nodes.queue.add(name)
+
+    def check_capacity(self, node: str, instance_type: str, capacity: int, *, nitro: bool) -> None:
+        """Report the user's targets this node cannot reach (once per instance type and change)."""
+        with self._config_lock:
+            data = self.config_data
+            eff = self._effective[nitro]
+        for problem in capacity_problems(
+            data, eff, node=node, instance_type=instance_type, capacity=capacity
+        ):
+            seen = (problem.key, problem.value, instance_type, eff.mode, capacity)
+            with self._config_lock:
+                if data != self.config_data or seen in self._reported:
+                    continue
+                self._reported.add(seen)
+            self._report(problem, REASON_TARGET_ABOVE_CAPACITY)
+
+    def _report(self, problem: ConfigProblem, reason: str) -> None:
+        message = problem.message()
+        log.warning("%s", message)
+        with self._config_lock:
+            ref = dict(self._config_ref)
+        self._events.event(ref, "Warning", reason, message)
 
     def effective_config(self, *, nitro: bool) -> WindowsIPAMConfig:
         """The settings a node of this Nitro-ness works with: decided here and only here."""

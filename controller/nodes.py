@@ -85,6 +85,10 @@ class ConfigSource(Protocol):
         """The settings a node of this Nitro-ness works with now."""
         ...
 
+    def check_capacity(self, node: str, instance_type: str, capacity: int, *, nitro: bool) -> None:
+        """Report the configured targets the node's active pool cannot reach."""
+        ...
+
 
 class Observer:
     """Hooks for metrics; the default does nothing."""
@@ -353,6 +357,8 @@ class NodeManager:
                 st.applied = active
             capacity = st.providers[active].capacity
         self._advertise(node, capacity)
+        if eff.enabled:
+            self._config.check_capacity(st.name, st.instance_type, capacity, nitro=st.nitro)
         self.observe(st)
 
     def _advertise(self, node: dict[str, Any], capacity: int) -> None:

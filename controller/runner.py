@@ -210,6 +210,7 @@ class ControllerRunner:
         self._stop = threading.Event()
         self._cm_lock = threading.Lock()
         self.cm_data: dict[str, str] | None = None
+        self.cm_obj: dict[str, Any] | None = None
         self._pods = _PodIndex()
         self.controller: IPAMController | None = None
         self.events: EventRecorder | None = None
@@ -281,12 +282,13 @@ class ControllerRunner:
         # Under the lock, so start_leading cannot hand the controller an older copy.
         with self._cm_lock:
             self.cm_data = data
+            self.cm_obj = None if kind == "DELETED" else obj
             self.metrics.windows_ipam_enabled.set(int(cfgmod.is_windows_ipam_enabled(data)))
             self.metrics.windows_prefix_delegation_enabled.set(
                 int(cfgmod.is_windows_pd_enabled(data, feature_flag=flag))
             )
             if self.controller is not None and self.leading.is_set():
-                self.controller.set_config(data)
+                self.controller.set_config(data, self.cm_obj)
 
     def _on_node(self, kind: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if self.controller is not None and self.leading.is_set():
@@ -316,7 +318,7 @@ class ControllerRunner:
                     return
         with self._cm_lock:
             self.leading.set()
-            ctl.set_config(self.cm_data)
+            ctl.set_config(self.cm_data, self.cm_obj)
         self.metrics.leader.labels(name=self.options.leader_election_id).set(1)
         for node in list(self.node_informer.store.values()):
             ctl.on_node_event("ADDED", node, None)

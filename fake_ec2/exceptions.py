@@ -84,6 +84,80 @@ class RequestLimitExceeded(Ec2Error):
     message = "Request limit exceeded."
 
 
+class DependencyViolation(Ec2Error):
+    """The resource is still in use (a subnet with interfaces)."""
+
+    code = "DependencyViolation"
+
+
+class UnknownParameter(Ec2Error):
+    """A parameter the action does not have."""
+
+    code = "UnknownParameter"
+
+
+class MissingParameter(Ec2Error):
+    """A required parameter is absent."""
+
+    code = "MissingParameter"
+
+
+class InvalidAction(Ec2Error):
+    """An action EC2 does not have."""
+
+    code = "InvalidAction"
+
+
+class InvalidFilter(Ec2Error):
+    """A filter name the action does not have (the code of some actions; most answer
+    InvalidParameterValue with the same message)."""
+
+    code = "InvalidFilter"
+
+
+class InvalidPaginationToken(Ec2Error):
+    """A NextToken this server never handed out."""
+
+    code = "InvalidPaginationToken"
+
+
+class MissingAction(Ec2Error):
+    """No Action parameter at all."""
+
+    code = "MissingAction"
+    message = "The request is missing an action or a required parameter."
+
+
+class UnsupportedOperation(Ec2Error):
+    """An EC2 action (or part of one) that fake_ec2 does not implement."""
+
+    code = "UnsupportedOperation"
+
+
+class MissingAuthenticationToken(Ec2Error):
+    """An unsigned request: EC2 refuses it before reading it (HTTP 401)."""
+
+    code = "MissingAuthenticationToken"
+    http_status = 401
+    message = "Request is missing Authentication Token"
+
+
+class AuthFailure(Ec2Error):
+    """A signature EC2 cannot use (not SigV4 / SigV2, wrong service scope): HTTP 401."""
+
+    code = "AuthFailure"
+    http_status = 401
+    message = "AWS was not able to validate the provided access credentials"
+
+
+class InternalError(Ec2Error):
+    """EC2's own failure (HTTP 500); fake_ec2 answers it when moto fails unexpectedly."""
+
+    code = "InternalError"
+    http_status = 500
+    message = "An internal error has occurred"
+
+
 #: Codes with a dedicated class, for the fault injector ("return this code N times").
 KNOWN_CODES: dict[str, type[Ec2Error]] = {
     cls.code: cls

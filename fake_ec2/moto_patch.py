@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fake_ec2.allocator import CidrReservation
-from fake_ec2.exceptions import AttachmentLimitExceeded, Ec2Error
+from fake_ec2.exceptions import AttachmentLimitExceeded, DependencyViolation, Ec2Error
 from fake_ec2.ipam import Ec2Rules
 from fake_ec2.limits import UNATTACHED, EniLimits, InstanceTypeCatalog
 
@@ -331,7 +331,13 @@ def install(r: Ec2Rules | None = None) -> Ec2Rules:
                 r.remove_reservation(reservation_id)
             return resv
 
+    @_translating
     def delete_subnet(self: Any, subnet_id: str) -> Any:
+        # EC2 refuses while an interface lives in the subnet (moto would delete it).
+        if any(eni.subnet.id == subnet_id for eni in getattr(self, "enis", {}).values()):
+            raise DependencyViolation(
+                f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+            )
         subnet = orig_delete_subnet(self, subnet_id)
         r.forget_subnet(subnet_id)
         return subnet

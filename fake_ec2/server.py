@@ -10,15 +10,23 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from fake_ec2.exceptions import Ec2Error, InvalidParameterValue
+from fake_ec2 import request_check
+from fake_ec2.exceptions import (
+    Ec2Error,
+    InternalError,
+    InvalidPaginationToken,
+    InvalidParameterValue,
+    UnsupportedOperation,
+)
 from fake_ec2.faults import FaultPlan
 from fake_ec2.request_log import RequestLog
 
@@ -62,12 +70,22 @@ def admin_refusal(environ: dict[str, Any]) -> tuple[int, str] | None:
     return None
 
 
+# Characters XML 1.0 cannot carry at all, even escaped (a caller's value may hold them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_XML_BYTES = re.compile(b"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def xml_text(text: str) -> str:
+    """`text` escaped for an XML element, characters XML cannot hold written as \\xNN."""
+    return escape(_NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+
+
 def error_xml(code: str, message: str, request_id: str) -> bytes:
     """EC2's XML error body."""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Response><Errors><Error><Code>{escape(code)}</Code>"
-        f"<Message>{escape(message)}</Message></Error></Errors>"
+        f"<Response><Errors><Error><Code>{xml_text(code)}</Code>"
+        f"<Message>{xml_text(message)}</Message></Error></Errors>"
         f"<RequestID>{request_id}</RequestID></Response>"
     ).encode()
 
@@ -79,6 +97,57 @@ def _status_line(status: int) -> str:
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
         return str(status)
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's HTTP headers, lower-case names."""
+    out = {
+        k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")
+    }
+    for k in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(k):
+            out[k.replace("_", "-").lower()] = str(environ[k])
+    return out
+
+
+_FILTER = re.compile(r"The filter '(.*)' for \w+", re.S)
+
+
+def moto_failure(
+    action: str, exc: BaseException, params: Mapping[str, str] | None = None
+) -> Ec2Error:
+    """The EC2 error for an exception moto raised on a request that passed the checks.
+
+    A filter moto does not know is answered as EC2 answers an unknown filter
+    (InvalidParameterValue, "The filter 'x' is invalid"); an action or feature moto does
+    not implement is UnsupportedOperation; a value moto cannot use (it raised ValueError,
+    KeyError, ...) is InvalidParameterValue. Anything else is an InternalError (500).
+    """
+    text = request_check.shown(str(exc), 200)
+    if isinstance(exc, NotImplementedError):
+        m = _FILTER.search(str(exc))
+        if m:
+            log.info("%s: moto does not implement filter %r", action, m.group(1))
+            return InvalidParameterValue(
+                f"The filter '{request_check.shown(m.group(1))}' is invalid"
+            )
+        log.warning("%s: not implemented by moto: %s", action, text)
+        return UnsupportedOperation(f"fake_ec2 does not support this request to {action}: {text}")
+    token = (params or {}).get("NextToken")
+    if token is not None and isinstance(exc, ValueError) and "not in list" in str(exc):
+        # moto looks the token up in its page list.
+        return InvalidPaginationToken(
+            f"The pagination token {request_check.shown(token)!r} is not valid or is expired."
+        )
+    if isinstance(exc, (ValueError, KeyError, IndexError, TypeError, AttributeError)):
+        log.warning("%s: moto could not use a parameter (%s: %s)", action, type(exc).__name__, text)
+        return InvalidParameterValue(
+            f"The request to {action} has a parameter value that is not valid "
+            f"({type(exc).__name__}: {text})"
+        )
+    log.error("%s: moto failed (%s: %s)", action, type(exc).__name__, text)
+    log.debug("moto traceback", exc_info=exc)
+    return InternalError()
 
 
 class Ec2Front:
@@ -108,21 +177,34 @@ class Ec2Front:
         body = self._read_body(environ)
         params = self._params(environ, body)
         action = params.get("Action", "")
-        if not action:
-            return self.moto_app(environ, start_response)
-        unfiltered = not any(k.startswith(("Filter.", "MaxResults", "NextToken")) for k in params)
-        decision = self.faults.decide(action, unfiltered)
-        if decision.delay_s:
-            time.sleep(decision.delay_s)
-        if decision.error is not None:
-            status, chunks = self._error(decision.error, start_response)
+        try:
+            # EC2's order: the signature, then the action, then its parameters.
+            request_check.check_signed(_headers(environ), params)
+            request_check.check_action(params)
+        except Ec2Error as err:
+            log.info("refused %s: %s", request_check.shown(action) or "request", err)
+            status, headers, chunks = self._error(err)
         else:
-            status, chunks = self._call_moto(environ, start_response)
+            unfiltered = not any(
+                k.startswith(("Filter.", "MaxResults", "NextToken")) for k in params
+            )
+            decision = self.faults.decide(action, unfiltered)
+            if decision.delay_s:
+                time.sleep(decision.delay_s)
+            if decision.error is not None:
+                status, headers, chunks = self._error(decision.error)
+            else:
+                status, headers, chunks = self._call_moto(environ, action, params)
+        start_response(_status_line(status), headers)
         code = "OK" if status < 400 else self._code_of(b"".join(chunks))
         self.requests.add(
             time=time.time(),
-            action=action,
-            params={k: v for k, v in params.items() if k not in ("Action", "Version")},
+            action=request_check.shown(action),
+            params={
+                request_check.shown(k): request_check.shown(v)
+                for k, v in params.items()
+                if k not in ("Action", "Version")
+            },
             status=status,
             code=code,
             latency_ms=(time.perf_counter() - started) * 1000.0,
@@ -132,7 +214,7 @@ class Ec2Front:
     @staticmethod
     def _read_body(environ: dict[str, Any]) -> bytes:
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
+            length = max(0, int(environ.get("CONTENT_LENGTH") or 0))
         except ValueError:
             length = 0
         body = environ["wsgi.input"].read(length) if length else b""
@@ -155,35 +237,47 @@ class Ec2Front:
             return "Error"
         return body[start + 6 : end].decode("utf-8", "replace")
 
-    def _error(self, err: Ec2Error, start_response: StartResponse) -> tuple[int, list[bytes]]:
+    @staticmethod
+    def _error(err: Ec2Error) -> tuple[int, list[tuple[str, str]], list[bytes]]:
         body = error_xml(err.code, err.message, str(uuid.uuid4()))
-        start_response(
-            _status_line(err.http_status),
-            [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
-        )
-        return err.http_status, [body]
+        headers = [("Content-Type", "text/xml;charset=UTF-8"), ("Content-Length", str(len(body)))]
+        return err.http_status, headers, [body]
 
     def _call_moto(
-        self, environ: dict[str, Any], start_response: StartResponse
-    ) -> tuple[int, list[bytes]]:
+        self, environ: dict[str, Any], action: str, params: Mapping[str, str]
+    ) -> tuple[int, list[tuple[str, str]], list[bytes]]:
+        """moto's answer, buffered; anything moto raises becomes an EC2 XML error."""
         seen: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seen["status"] = int(status.split(" ", 1)[0])
-            return (
-                start_response(status, headers, exc_info)
-                if exc_info
-                else start_response(status, headers)
-            )
+            seen["headers"] = list(headers)
+            return lambda data: None  # moto returns its body; it never calls write()
 
-        result = self.moto_app(environ, capture)
+        environ["PATH_INFO"] = "/"  # EC2 has one endpoint path; moto routes only "/"
         try:
-            chunks = list(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        return seen.get("status", 200), chunks
+            result = self.moto_app(environ, capture)
+            try:
+                chunks = list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:
+            return self._error(moto_failure(action, exc, params))
+        status = seen.get("status", 200)
+        headers = seen.get("headers", [])
+        ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status >= 500 and "xml" not in ctype:
+            return self._error(InternalError())
+        body = b"".join(chunks)
+        if _NOT_XML_BYTES.search(body):
+            # moto echoes ids verbatim; control characters would make its XML unreadable.
+            body = _NOT_XML_BYTES.sub(lambda m: b"\\x%02x" % m.group()[0], body)
+            headers = [
+                (k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers
+            ]
+        return status, headers, [body]
 
     # ------------------------------------------------------------------ admin API
     def _admin(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -292,18 +386,14 @@ class Ec2Server:
     """A running fake_ec2 server: ``url``, ``port``, ``front`` and :meth:`stop`."""
 
     def __init__(self, host: str, port: int, seed: int, region: str) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         # werkzeug logs each request at INFO on stderr; keep that opt-in.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.front = Ec2Front(
-            DomainDispatcherApplication(create_backend_app), seed=seed, region=region
-        )
+        # moto's EC2 app only: every request is an EC2 request (moto's dispatcher would
+        # send an unsigned one to S3).
+        self.front = Ec2Front(create_backend_app("ec2"), seed=seed, region=region)
         self._server = make_server(
             host, port, self.front, threaded=True, request_handler=MotoRequestHandler
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fake_hns import objects as o
 from fake_hns.host import HostConfig, HostHns
+from fake_hns.names import check_object_name
 from fake_hns.proto import hns_pb2 as pb
 from fake_hns.versions import DEFAULT_BUILD
 
@@ -131,6 +132,7 @@ def network(m: pb.Network) -> o.Network:
     """Network message -> model (type name resolved; UNSPECIFIED stays empty)."""
     if m.type not in _NETWORK_TYPES and m.type != pb.NETWORK_TYPE_UNSPECIFIED:
         raise ValueError(f"network.type {m.type}: not a NetworkType value")
+    check_object_name("network.name", m.name)
     return o.Network(
         id=m.id,
         name=m.name,
@@ -219,6 +221,7 @@ def _endpoint_policy_msg(p: o.EndpointPolicy) -> pb.EndpointPolicy:
 
 def endpoint(m: pb.Endpoint) -> o.Endpoint:
     """Endpoint message -> model."""
+    check_object_name("endpoint.name", m.name)
     return o.Endpoint(
         id=m.id,
         name=m.name,

@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from fake_hns.errors import HnsError, message_for
+from fake_hns.names import MAX_FAULT_MESSAGE, shown
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class FaultPlan:
             raise ValueError(f"count {count}: expected >= 1")
         if hresult == 0:
             raise ValueError("hresult 0 is success: expected a failure code such as 0x803b0013")
+        if len(message) > MAX_FAULT_MESSAGE or not all(" " <= c <= "~" for c in message):
+            raise ValueError(
+                f"message {shown(message)}: expected printable ASCII of at most "
+                f"{MAX_FAULT_MESSAGE} characters (HNS errors travel in gRPC metadata)"
+            )
         fault = Fault(hresult, message or message_for(hresult))
         self._pending.setdefault(method, deque()).extend([fault] * count)
 

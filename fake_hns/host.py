@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fake_hns import errors as E
+from fake_hns import names
 from fake_hns.errors import HnsError
 from fake_hns.faults import FaultPlan
 from fake_hns.objects import (
@@ -71,8 +72,7 @@ class HostConfig:
 
     def validate(self) -> None:
         """ValueError naming the bad field, else nothing."""
-        if not self.name:
-            raise ValueError("host: a node name is required")
+        names.check_host_name(self.name)
         version_for_build(self.windows_build)
         if self.max_non_dsr_backends < 1:
             raise ValueError(f"max_non_dsr_backends {self.max_non_dsr_backends}: expected >= 1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from fake_hns.host import HostConfig, HostHns
+from fake_hns.names import shown
 
 
 class UnknownHost(LookupError):
@@ -28,7 +29,7 @@ class HostRegistry:
         host = HostHns(config, self.seed)
         with self._lock:
             if config.name in self._hosts:
-                raise HostExists(f"host {config.name!r} already exists")
+                raise HostExists(f"host {shown(config.name)} already exists")
             self._hosts[config.name] = host
         return host
 
@@ -51,12 +52,12 @@ class HostRegistry:
             if not name:
                 raise UnknownHost("request has no host: set `host` to the node name")
             known = sorted(self._hosts)
-            shown = ", ".join(known[:10]) + (
+            listed = ", ".join(known[:10]) + (
                 f" and {len(known) - 10} more" if len(known) > 10 else ""
             )
             raise UnknownHost(
-                f"unknown host {name!r}: create it first with CreateHost "
-                f"(known hosts: {shown or 'none'})"
+                f"unknown host {shown(name)}: create it first with CreateHost "
+                f"(known hosts: {listed or 'none'})"
             )
         return host
 

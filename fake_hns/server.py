@@ -21,6 +21,7 @@ from fake_hns import convert
 from fake_hns import errors as E
 from fake_hns.errors import HnsError
 from fake_hns.host import HostHns
+from fake_hns.names import bounded, metadata_text, shown
 from fake_hns.proto import hns_pb2 as pb
 from fake_hns.proto import hns_pb2_grpc as pb_grpc
 from fake_hns.registry import HostExists, HostRegistry, UnknownHost
@@ -90,15 +91,20 @@ def grpc_code(hresult: int) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
+    """End the call with `code`; the details are bounded (gRPC sends them as a header)."""
+    context.abort(code, bounded(details))
+
+
 def _abort_hns(context: grpc.ServicerContext, err: HnsError) -> NoReturn:
     context.set_trailing_metadata(
         (
             (E.MD_HRESULT, f"0x{err.hresult:08x}"),
-            (E.MD_CALL, err.call),
-            (E.MD_MESSAGE, err.message),
+            (E.MD_CALL, metadata_text(err.call)),
+            (E.MD_MESSAGE, metadata_text(err.message)),
         )
     )
-    context.abort(grpc_code(err.hresult), str(err))
+    _abort(context, grpc_code(err.hresult), str(err))
 
 
 class HostNetworkService(pb_grpc.HostNetworkServiceServicer):
@@ -113,7 +119,7 @@ class HostNetworkService(pb_grpc.HostNetworkServiceServicer):
         try:
             return self.registry.get(name)
         except UnknownHost as err:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+            _abort(context, grpc.StatusCode.NOT_FOUND, str(err))
 
     def _on_host(
         self,
@@ -137,7 +143,7 @@ class HostNetworkService(pb_grpc.HostNetworkServiceServicer):
         try:
             return fn()
         except ValueError as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(err))
 
     # ------------------------------------------------------------------ hosts
 
@@ -147,9 +153,9 @@ class HostNetworkService(pb_grpc.HostNetworkServiceServicer):
         try:
             host = self.registry.create(config)
         except HostExists as err:
-            context.abort(grpc.StatusCode.ALREADY_EXISTS, str(err))
+            _abort(context, grpc.StatusCode.ALREADY_EXISTS, str(err))
         except ValueError as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(err))
         with host.lock:
             return convert.host_msg(host)
 
@@ -159,7 +165,7 @@ class HostNetworkService(pb_grpc.HostNetworkServiceServicer):
         try:
             host = self.registry.configure(config)
         except ValueError as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(err))
         with host.lock:
             return convert.host_msg(host)
 
@@ -300,7 +306,8 @@ class HostNetworkService(pb_grpc.HostNetworkServiceServicer):
         """hcnModifyNamespace: add or remove an endpoint."""
         kind = request.request_type
         if kind not in (pb.MODIFY_REQUEST_TYPE_ADD, pb.MODIFY_REQUEST_TYPE_REMOVE):
-            context.abort(
+            _abort(
+                context,
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"request_type {kind}: expected MODIFY_REQUEST_TYPE_ADD or _REMOVE",
             )
@@ -387,7 +394,7 @@ class HostNetworkService(pb_grpc.HostNetworkServiceServicer):
                 host = self.registry.get(name)
             except UnknownHost as err:
                 if request.host:
-                    context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+                    _abort(context, grpc.StatusCode.NOT_FOUND, str(err))
                 continue
             with host.lock:
                 hosts[name] = host.to_json()
@@ -397,16 +404,17 @@ class HostNetworkService(pb_grpc.HostNetworkServiceServicer):
     def InjectFault(self, request: pb.InjectFaultRequest, context: Any) -> pb.InjectFaultResponse:
         """Queue failures of a method on a host."""
         if request.method not in HCN_CALLS:
-            context.abort(
+            _abort(
+                context,
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"method {request.method!r}: expected one of {', '.join(sorted(HCN_CALLS))}",
+                f"method {shown(request.method)}: expected one of {', '.join(sorted(HCN_CALLS))}",
             )
         host = self._host(request.host, context)
         with host.lock:
             try:
                 host.faults.add(request.method, request.count, request.hresult, request.message)
             except ValueError as err:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+                _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(err))
             return pb.InjectFaultResponse(pending=host.faults.pending())
 
     def ClearFaults(self, request: pb.HostRequest, context: Any) -> pb.InjectFaultResponse:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fake_hns.names import shown
+
 Version = tuple[int, int]
 
 BUILD_VERSIONS: dict[str, Version] = {
@@ -46,7 +48,7 @@ def version_for_build(build: str) -> Version:
         return BUILD_VERSIONS[build]
     except KeyError:
         choices = "|".join(sorted(BUILD_VERSIONS))
-        raise ValueError(f"windows_build {build!r}: expected one of {choices}") from None
+        raise ValueError(f"windows_build {shown(build)}: expected one of {choices}") from None
 
 
 def features_for(

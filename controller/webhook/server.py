@@ -116,8 +116,12 @@ class _Handler(ReplyHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]  # the API server appends ?timeout=10s
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1  # not a number: refused below, as Go's net/http refuses it
         if length <= 0 or length > MAX_BODY:
+            self.close_connection = True  # the unread body would be taken for the next request
             self._send(400, b"Content-Length: expected 1..16 MiB", "text/plain; charset=utf-8")
             return
         body = self.rfile.read(length)

@@ -439,3 +439,90 @@ def test_waits_are_listed_oldest_first(env: Env) -> None:
     names = [env.kube.add_pod("linux-a") for _ in range(3)]
     wait_until(lambda: len(_pods(runner)) == 3, what="3 waiting pods")
     assert [p["name"] for p in _pods(runner)] == names
+
+
+# ------------------------------------------------------------------ ConfigMap problems
+CM_PROBLEM_LOGGER = "controller.manager"
+
+
+def _cm_seen(runner: ControllerRunner, kube: FakeKube) -> bool:
+    """The runner has handled the ConfigMap's latest version."""
+    latest = kube.objects["configmaps"].get("kube-system/amazon-vpc-cni")
+    seen = runner.cm_obj
+    return (
+        latest is not None
+        and seen is not None
+        and seen["metadata"]["resourceVersion"] == latest["metadata"]["resourceVersion"]
+    )
+
+
+def _problem_logs(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == CM_PROBLEM_LOGGER and r.getMessage().startswith("ConfigMap kube-system/")
+    ]
+
+
+def test_unparsable_ipam_flag_is_logged_once_with_an_event(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger=CM_PROBLEM_LOGGER)
+    env.kube.set_configmap({"enable-windows-ipam": "yes please"})
+    env.node("win-a")
+    runner = env.start()
+    events = wait_until(
+        lambda: env.kube.events_about("ConfigMap", "amazon-vpc-cni", "InvalidConfiguration"),
+        what="an InvalidConfiguration Event on the ConfigMap",
+    )
+    (ev,) = events
+    cm = env.kube.objects["configmaps"]["kube-system/amazon-vpc-cni"]
+    assert ev["type"] == "Warning"
+    assert ev["involvedObject"]["uid"] == cm["metadata"]["uid"]
+    assert ev["involvedObject"]["namespace"] == "kube-system"
+    assert ev["metadata"]["namespace"] == "kube-system"
+    assert 'enable-windows-ipam="yes please" is not valid: expected true or false' in ev["message"]
+    assert "Windows IPAM is off" in ev["message"]
+    wait_until(lambda: (row(runner, "win-a") or {}).get("managed") is False, what="unmanaged")
+    assert _problem_logs(caplog) == [ev["message"]]
+
+    # The same data again (an update touching nothing the controller reads): not re-logged.
+    env.kube.set_configmap({"enable-windows-ipam": "yes please"})
+    wait_until(lambda: _cm_seen(runner, env.kube), what="the update handled")
+    assert len(_problem_logs(caplog)) == 1
+
+    # Fixed: IPAM turns on, and nothing more is reported.
+    env.kube.set_configmap(IPAM)
+    wait_until(lambda: env.kube.capacity("win-a") == "9", what="managed again, capacity 9")
+    assert len(_problem_logs(caplog)) == 1
+    assert len(env.kube.events_about("ConfigMap", "amazon-vpc-cni")) == 1
+
+
+def test_target_above_capacity_is_reported_once_and_the_pool_stops_there(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger=CM_PROBLEM_LOGGER)
+    env.kube.set_configmap({**IPAM, "warm-ip-target": "99999"})
+    _, eni = env.node("win-a")
+    runner = env.start()
+    (ev,) = wait_until(
+        lambda: env.kube.events_about("ConfigMap", "amazon-vpc-cni", "TargetExceedsCapacity"),
+        what="a TargetExceedsCapacity Event",
+    )
+    assert ev["message"].startswith(
+        'ConfigMap kube-system/amazon-vpc-cni: warm-ip-target="99999" cannot be met: '
+        "expected at most 9 IPs on node win-a (m5.large, secondary mode)"
+    )
+    # As the real pool does: it fills the ENI to its capacity (9 secondary IPs), no further.
+    wait_until(lambda: len(env.ec2.held(eni)[0]) == 9, what="9 secondary IPs")
+    wait_until(lambda: settled(runner), what="no EC2 work in flight")
+    assert len(env.ec2.held(eni)[0]) == 9
+    # Every later node update checks again: the same problem is not reported twice.
+    assert runner.controller is not None
+    runner.controller.check_capacity("win-a", "m5.large", 9, nitro=True)
+    assert _problem_logs(caplog) == [ev["message"]]
+    assert env.kube.events_about("ConfigMap", "amazon-vpc-cni")[0].get("count", 1) == 1
+    # A new value is a new change: reported again.
+    env.kube.set_configmap({**IPAM, "warm-ip-target": "50"})
+    wait_until(lambda: len(_problem_logs(caplog)) == 2, what="the new value reported")
+    assert 'warm-ip-target="50" cannot be met' in _problem_logs(caplog)[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -63,7 +64,9 @@ def make_host(
     clients: list[HnsClient] = []
 
     def make(windows_build: str = "ltsc2019", **fields: Any) -> HnsClient:
-        name = f"{request.node.name[:40]}-{next(_counter)}"
+        # A node name (DNS-1123): the test's name lowercased, other characters as '-'.
+        base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+        name = f"{base}-{next(_counter)}"
         client = HnsClient(hns_target, name)
         client.create_host(windows_build, **fields)
         clients.append(client)
