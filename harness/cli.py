@@ -586,6 +586,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped or captured: wide tables instead of wrapped cells
+        console = Console(width=200)
     if "server" not in status:
         console.print(f"ekswin {args.name!r}: not running (no run directory state in {run_dir})")
         return EXIT_FAIL
