@@ -199,7 +199,8 @@ class BundleWriter:
                     continue
                 if src.suffix not in (".log", ".stdout", ".stderr"):
                     continue
-                dest = Path("logs") / (f"env-{i}" if i else "") / rel
+                inner = rel.relative_to("logs") if rel.parts[0] == "logs" else rel
+                dest = Path("logs") / (f"env-{i}" if i else "") / inner
                 try:
                     raw = src.read_bytes()
                 except OSError:
