@@ -170,7 +170,9 @@ def test_the_html_page_has_every_section_and_inlines_svg(tmp_path: Path) -> None
 
 
 def test_the_index_links_every_page(tmp_path: Path) -> None:
-    out = write_index([("a", True, 1.0, "a.html"), ("b", False, 2.0, "b.html")], tmp_path / "i.html")
+    out = write_index(
+        [("a", True, 1.0, "a.html"), ("b", False, 2.0, "b.html")], tmp_path / "i.html"
+    )
     page = out.read_text()
     assert '<a href="a.html">a</a>' in page and '<a href="b.html">b</a>' in page
     assert "1 of 2 passed" in page
