@@ -67,7 +67,8 @@ class Capture:
 
 
 def capture(live: Any, moment: str) -> Capture:
-    """Read the controller's introspection (summary, every node, pods), fake_hns's
+    """Read the controller's introspection (summary, every node, pods, and upstream's
+    `/resources/all` with the pools' used / warm / cooling resources), fake_hns's
     DumpState per node and fake_ec2's admin state now; what does not answer is noted."""
     import time
 
@@ -88,6 +89,7 @@ def capture(live: Any, moment: str) -> Capture:
             q = urllib.parse.quote(name)
             cap.introspection[f"node-{name}"] = get_json(f"{url}/introspect/node?name={q}")
         cap.introspection["pods"] = get_json(f"{url}/introspect/pods")
+        cap.introspection["resources-all"] = get_json(f"{url}/resources/all")
         if summary is None:
             cap.problems.append(f"controller introspection at {moment}: no answer")
     else:

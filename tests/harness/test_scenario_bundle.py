@@ -176,3 +176,37 @@ def test_the_index_links_every_page(tmp_path: Path) -> None:
     page = out.read_text()
     assert '<a href="a.html">a</a>' in page and '<a href="b.html">b</a>' in page
     assert "1 of 2 passed" in page
+
+
+def test_a_start_failure_bundle_lists_what_it_could_not_hold(tmp_path: Path) -> None:
+    from harness.scenario.bundle import PARTS, write_bundle
+    from harness.scenario.load import parse_scenario
+    from harness.scenario.report import validate_report
+    from harness.scenario.runner import ScenarioRun
+
+    scenario = parse_scenario(SCENARIO)
+    run_dir = tmp_path / "run"
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "logs" / "etcd.log").write_text(f"listening on unix://{run_dir}/etcd.sock\n")
+    (run_dir / "pki").mkdir()
+    (run_dir / "pki" / "ca.log").write_text("never copied")
+    run = ScenarioRun(scenario, run_dir)
+    run.error = f"environment failed to start: etcd: no such file {run_dir}/etcd"
+    run.failure = {"kind": "start", "step": None, "detail": f"{run_dir}/etcd missing"}
+    report = run.report(None, [])
+    bundle = write_bundle(tmp_path / "b", scenario=scenario, report=report, run_dirs=[run_dir])
+    assert report["bundle"] == str(bundle)
+    validate_report(report)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    parts = manifest["parts"]
+    assert set(parts) == set(PARTS)
+    absent = {k for k, v in parts.items() if not v["present"]}
+    assert absent == {"ec2_requests", "ec2_state", "hns", "introspection", "pictures"}
+    assert "did not start" in parts["ec2_requests"]["why"]
+    assert parts["logs"]["files"] == ["logs/etcd.log"]  # pki/ is never copied
+    assert (bundle / "logs/etcd.log").read_text() == "listening on unix://<run-dir>/etcd.sock\n"
+    inner = json.loads((bundle / "report.json").read_text())
+    assert inner["failure"]["detail"] == "<run-dir>/etcd missing" and inner["bundle"] == "."
+    for f in bundle.rglob("*"):
+        assert not f.is_file() or str(tmp_path).encode() not in f.read_bytes(), f
+    assert replay_scenario(read_bundle(bundle)).spec.to_dict() == scenario.spec.to_dict()
