@@ -31,6 +31,7 @@ MANIFEST = "bundle.json"
 SCENARIO_FILE = "scenario.yaml"
 SPEC_FILE = "spec.json"
 REPORT_FILE = "report.json"
+PAGE_FILE = "report.html"
 #: The parts every bundle lists in its manifest (present, or absent with the reason).
 PARTS = (
     "scenario",
@@ -44,6 +45,7 @@ PARTS = (
     "introspection",
     "logs",
     "report",
+    "page",
     "pictures",
 )
 #: Run-directory files that are secrets or runtime state, never copied.
@@ -313,6 +315,11 @@ def write_bundle(
     report["bundle"] = str(dest)
     w.json(REPORT_FILE, {**report, "bundle": "."})
     w.part("report", REPORT_FILE)
+    from harness.scenario.html import render_html
+
+    svgs = {p.name: p for p in drawn.values() if p.suffix == ".svg"}
+    w.text(PAGE_FILE, render_html({**report, "bundle": "."}, svgs))
+    w.part("page", PAGE_FILE)
     w.json(
         MANIFEST,
         {

@@ -202,6 +202,7 @@ def test_a_start_failure_bundle_lists_what_it_could_not_hold(tmp_path: Path) -> 
     assert set(parts) == set(PARTS)
     absent = {k for k, v in parts.items() if not v["present"]}
     assert absent == {"ec2_requests", "ec2_state", "hns", "introspection", "pictures"}
+    assert "environment failed to start" in (bundle / "report.html").read_text()
     assert "did not start" in parts["ec2_requests"]["why"]
     assert parts["logs"]["files"] == ["logs/etcd.log"]  # pki/ is never copied
     assert (bundle / "logs/etcd.log").read_text() == "listening on unix://<run-dir>/etcd.sock\n"

@@ -123,6 +123,7 @@ def test_a_failed_run_writes_a_complete_self_contained_bundle(broken_run: dict[s
     for name in ("node-map", "timeline"):
         assert (bundle / f"pictures/{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert "<svg" in (bundle / f"pictures/{name}.svg").read_text()
+    assert (bundle / "report.html").read_text().count("<svg") == 2
     inner = json.loads((bundle / "report.json").read_text())
     assert inner["bundle"] == "." and inner["failure"] == report["failure"]
     # no path of this machine anywhere (the logs name the run directory as <run-dir>)
