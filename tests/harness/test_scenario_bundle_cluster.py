@@ -162,3 +162,18 @@ def test_the_bundle_replays_and_an_edited_one_does_not(broken_run: dict[str, Any
     replayed = json.loads(r.stdout)
     assert replayed["failure"]["step"] == 1 and replayed["failure"]["key"] == "pods_running"
     assert "not reproduced" in r.stderr
+
+
+def test_keep_writes_a_bundle_of_a_passing_run_which_replays_passing(tmp_path: Path) -> None:
+    passing = BROKEN.replace("  - expect: {pods_running: 2, timeout: 3}\n", "")
+    (tmp_path / "passing.yaml").write_text(passing)
+    r = _ekswin(tmp_path, "scenario", "run", str(tmp_path / "passing.yaml"), "--keep")
+    assert r.returncode == 0, r.stderr[-3000:]
+    bundles = list((tmp_path / "state" / "_bundles").iterdir())  # the default place
+    assert len(bundles) == 1 and bundles[0].name.startswith("bundle-broken-"), bundles
+    manifest = json.loads((bundles[0] / "bundle.json").read_text())
+    assert manifest["ok"] is True and manifest["failure"] is None
+    assert [c["moment"] for c in manifest["captures"]] == ["end"]  # nothing failed
+    r = _ekswin(tmp_path, "scenario", "replay", str(bundles[0]))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "recorded: no failure" in r.stderr and "replayed: no failure" in r.stderr
