@@ -1,11 +1,14 @@
 """Every shipped scenario (e2e/scenarios/*.yaml) runs to a passing report.
 
-Each report is written to results/<scenario>.json and checked against the report's
-JSON Schema; the summary table at the end of `make e2e` lists them all."""
+Each report is written to results/<scenario>.json (and as a page, results/<scenario>.html,
+listed in results/index.html) and checked against the report's JSON Schema; a failing
+scenario leaves its repro bundle in results/<scenario>-bundle; the summary table at the
+end of `make e2e` lists them all."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +39,11 @@ def test_scenarios_are_shipped() -> None:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_scenario_passes(path: Path, run_scenario: Any) -> None:
-    report = run_scenario(path)
     RESULTS.mkdir(exist_ok=True)
+    shutil.rmtree(RESULTS / f"{path.stem}-bundle", ignore_errors=True)  # an earlier run's
+    report = run_scenario(
+        path, html=RESULTS / f"{path.stem}.html", bundle=RESULTS / f"{path.stem}-bundle"
+    )
     (RESULTS / f"{path.stem}.json").write_text(json.dumps(report, indent=1, default=str))
     validate_report(report)
     failed = [e for e in report["expectations"] if not e["ok"]]

@@ -160,7 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="OUT", help="write the report to OUT (`-`: stdout, nothing else there)"
     )
     run.add_argument("--run-dir", type=Path, help="run directory (default: per-scenario state dir)")
-    run.add_argument("--keep", action="store_true", help="keep the run directory on success")
+    run.add_argument(
+        "--keep", action="store_true", help="keep the run directory and write a bundle on success"
+    )
+    run.add_argument(
+        "--bundle-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the repro bundle to DIR (default: <state dir>/_bundles/<scenario>-<time>)",
+    )
+    run.add_argument("--zip", action="store_true", help="also write the bundle as DIR.zip")
+    run.add_argument("--html", type=Path, metavar="OUT", help="write the report as an HTML page")
+    rep = scsub.add_parser(
+        "replay",
+        help="re-run a bundle: exit 0 when its first failure shows again, 1 when not, 2 bad bundle",
+    )
+    rep.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle directory or .zip")
+    rep.add_argument("--json", metavar="OUT", help="write the replay's report to OUT (`-`: stdout)")
+    rep.add_argument("--run-dir", type=Path, help="run directory (default: per-scenario state dir)")
     val = scsub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("file", type=Path, metavar="FILE")
     return p

@@ -143,6 +143,8 @@ def ekswin_env_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env
 
 #: (scenario, ok, duration_s) of every scenario run in the session, for the summary table.
 SCENARIO_RUNS = pytest.StashKey[list[tuple[str, bool, float]]]()
+#: (scenario, ok, duration_s, HTML page) of every run that wrote a page: the index pages.
+SCENARIO_PAGES = pytest.StashKey[list[tuple[str, bool, float, Path]]]()
 
 
 class ScenarioRunner:
@@ -154,12 +156,14 @@ class ScenarioRunner:
         progress: Any = None,
         record: list[tuple[str, bool, float]] | None = None,
         shared: Any = None,
+        pages: list[tuple[str, bool, float, Path]] | None = None,
     ) -> None:
         self.base = base
         self.progress = progress
         self.count = 0
         self.record = record if record is not None else []
         self.shared = shared
+        self.pages = pages if pages is not None else []
 
     def __call__(
         self,
@@ -168,12 +172,17 @@ class ScenarioRunner:
         seed: int | None = None,
         timing: str | None = None,
         fresh: bool = False,
+        html: Path | None = None,
+        bundle: Path | None = None,
     ) -> dict[str, Any]:
         """Run a scenario file path (or a scenario mapping) and return its report
         (SCENARIOS.md, report v1); `seed` / `timing` override the file's. Scenarios with
         equal environment specs share one environment, reset between them, unless
-        `fresh`. A bad file raises harness.spec.SpecError naming the field."""
+        `fresh`. `html`: write the report's HTML page there (listed in an index.html
+        beside it at session end); `bundle`: write a repro bundle there when the run
+        fails. A bad file raises harness.spec.SpecError naming the field."""
         from harness.scenario import load_scenario, parse_scenario, run_scenario
+        from harness.scenario.runner import Outputs
 
         if isinstance(scenario, dict):
             parsed = parse_scenario(scenario, "run_scenario")
@@ -189,8 +198,13 @@ class ScenarioRunner:
             timing=timing,
             progress=self.progress,
             shared=None if fresh else self.shared,
+            outputs=Outputs(bundle=bundle, html=html),
         )
         self.record.append((report["scenario"], bool(report["ok"]), float(report["duration_s"])))
+        if html is not None and html.exists():
+            self.pages.append(
+                (report["scenario"], bool(report["ok"]), float(report["duration_s"]), html)
+            )
         return report
 
 
@@ -219,11 +233,25 @@ def run_scenario(
     live = request.config.getoption("capture") == "no"
     progress = (lambda m: print(m, file=sys.__stderr__, flush=True)) if live else None
     runs = request.config.stash.setdefault(SCENARIO_RUNS, [])
-    return ScenarioRunner(tmp_path, progress, runs, ekswin_shared_environments)
+    pages = request.config.stash.setdefault(SCENARIO_PAGES, [])
+    return ScenarioRunner(tmp_path, progress, runs, ekswin_shared_environments, pages)
+
+
+def _write_indexes(pages: list[tuple[str, bool, float, Path]]) -> list[Path]:
+    """index.html in every directory that got scenario pages, linking them."""
+    from harness.scenario.html import write_index
+
+    by_dir: dict[Path, list[tuple[str, bool, float, str]]] = {}
+    for name, ok, duration, page in pages:
+        by_dir.setdefault(page.parent, []).append((name, ok, duration, page.name))
+    return [write_index(rows, d / "index.html") for d, rows in by_dir.items()]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """A table of every scenario the session ran: scenario, verdict, duration."""
+    """A table of every scenario the session ran: scenario, verdict, duration; the
+    index page of the HTML pages written."""
+    for index in _write_indexes(config.stash.get(SCENARIO_PAGES, [])):
+        terminalreporter.write_line(f"ekswin scenario pages: {index}")
     runs = config.stash.get(SCENARIO_RUNS, [])
     if not runs:
         return

@@ -4,8 +4,10 @@ the expectations and invariants, and build the report (SCENARIOS.md, report v1).
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +26,17 @@ SETTLE_DEADLINE_S = 120.0
 POLL_S = 0.5
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a run writes besides its report: a repro bundle (to `bundle`, on failure,
+    or always with `bundle_on_success`) and an HTML page (to `html`)."""
+
+    bundle: Path | None = None
+    bundle_on_success: bool = False
+    html: Path | None = None
+    zip: bool = False
 
 
 @dataclass
@@ -149,9 +162,12 @@ class ScenarioRun:
         run_dir: Path,
         progress: Progress | None = None,
         shared: SharedEnvironments | None = None,
+        outputs: Outputs | None = None,
     ) -> None:
         self.scenario = scenario
         self.shared = shared
+        self.outputs = outputs or Outputs()
+        self.captures: list[Any] = []  # bundle.Capture: at the first failure, at the end
         self.environment: dict[str, Any] = {"reused": False, "reset_s": None}
         self.run_dir = run_dir
         self.say = progress or (lambda m: None)
@@ -228,25 +244,37 @@ class ScenarioRun:
             except Exception as e:
                 self.error = f"environment failed to start: {e}"
                 self.failure = {"kind": "start", "step": None, "detail": str(e)}
-                return self.report(None, [])
+                report = self.report(None, [])
+                self._write_outputs(report, env, None, None)
+                return report
             live = Live(env)
             settler = Settler(live)
             sampler = Sampler(live, 2.0 if self.timing.profile == "fast" else 5.0)
-            settler.wait(self._deadline(Step(-1, "start", None)))
-            for step in self.scenario.steps:
-                sampler.step = step.index
-                self._do(live, settler, step)
-                with contextlib.suppress(Exception):  # a component the scenario stopped
-                    sampler.sample()
-            self.violations = self._final_invariants(live)
+            try:
+                settler.wait(self._deadline(Step(-1, "start", None)))
+                for step in self.scenario.steps:
+                    sampler.step = step.index
+                    self._do(live, settler, step)
+                    with contextlib.suppress(Exception):  # a component the scenario stopped
+                        sampler.sample()
+                self.violations = self._final_invariants(live)
+            except Exception as e:  # the runner itself broke: a crash, reported and bundled
+                self.error = f"crash: {type(e).__name__}: {e}"
+                self.failure = {
+                    "kind": "crash",
+                    "step": sampler.step if sampler.step >= 0 else None,
+                    "detail": "".join(traceback.format_exception_only(e)).strip(),
+                }
             try:
                 final = take(live)
             except Exception as e:  # a component left stopped: report what is known
-                self.error = f"final state not observable: {type(e).__name__}: {e}"
+                self.error = self.error or f"final state not observable: {type(e).__name__}: {e}"
             timeline = sampler.close()
             sampler = None
-            keep = self.shared is not None
-            return self.report(final, timeline, live)
+            keep = self.shared is not None and self.failure is None
+            report = self.report(final, timeline, live)
+            self._write_outputs(report, env, live, final)  # before the environment stops
+            return report
         finally:
             if sampler is not None:
                 sampler.close()
@@ -272,6 +300,8 @@ class ScenarioRun:
                 rec.detail = _run_step(live, step)
         except Exception as e:  # a step the environment refused: recorded, the run goes on
             rec.error = f"{type(e).__name__}: {e}"
+        if not rec.ok and self.outputs.bundle is not None and not self.captures:
+            self._capture(live, "failure")
         if step.settle and step.kind not in ("expect",) and rec.error is None:
             rec.settle = settler.wait(self._deadline(step))
         rec.duration_s = time.monotonic() - started
@@ -284,6 +314,69 @@ class ScenarioRun:
                 else f", NOT settled ({', '.join(rec.settle.still_changing)} still changing)"
             )
         self.say(f"  {mark} {rec.error or rec.detail}{settle}")
+
+    def _capture(self, live: Live, moment: str) -> None:
+        from harness.scenario.bundle import capture
+
+        try:
+            self.captures.append(capture(live, moment))
+        except Exception as e:  # never let the bundle's extras break the run
+            self.say(f"  (could not capture the {moment} state: {type(e).__name__}: {e})")
+
+    def _write_outputs(
+        self, report: dict[str, Any], env: Any, live: Live | None, final: Snapshot | None
+    ) -> None:
+        """The bundle (when wanted) and the HTML page (when asked), while `env` runs."""
+        out = self.outputs
+        want_bundle = out.bundle is not None and (not report["ok"] or out.bundle_on_success)
+        if not want_bundle and out.html is None:
+            return
+        cooling: dict[str, set[str]] = {}
+        if live is not None and live.pipeline is not None:
+            from harness.pictures.gather import cooling_ips
+
+            with contextlib.suppress(Exception):
+                cooling = cooling_ips([c.url for c in live.pipeline.controllers if c.url])
+        pictures: dict[str, Path] = {}
+        scratch = tempfile.TemporaryDirectory(prefix="ekswin-pictures-")
+        try:
+            if want_bundle and out.bundle is not None:
+                from harness.scenario.bundle import write_bundle, zip_bundle
+
+                if live is not None:
+                    self._capture(live, "end")
+                run_dirs = list(dict.fromkeys([self.run_dir, Path(env.run_dir)]))
+                try:
+                    path = write_bundle(
+                        out.bundle,
+                        scenario=self.scenario,
+                        report=report,
+                        run_dirs=run_dirs,
+                        live=live,
+                        captures=self.captures,
+                        final=final,
+                        cooling=cooling,
+                    )
+                    if out.zip:
+                        zip_bundle(path)
+                    self.say(f"bundle: {path}")
+                    pictures = {p.name: p for p in (path / "pictures").glob("*.svg")}
+                except Exception as e:  # the verdict stands without its bundle
+                    self.say(f"  (could not write the bundle: {type(e).__name__}: {e})")
+            if out.html is not None:
+                from harness.scenario.bundle import draw_pictures
+                from harness.scenario.html import write_html
+
+                if not pictures:
+                    drawn = draw_pictures(Path(scratch.name), report, final, cooling)
+                    pictures = {n: p for n, p in drawn.items() if p.suffix == ".svg"}
+                try:
+                    write_html(report, out.html, pictures)
+                    self.say(f"html: {out.html}")
+                except Exception as e:
+                    self.say(f"  (could not write the HTML page: {type(e).__name__}: {e})")
+        finally:
+            scratch.cleanup()
 
     def _first_failure(self, unexpected: list[Violation]) -> dict[str, Any] | None:
         for rec in self.records:
@@ -387,12 +480,14 @@ def run_scenario(
     timing: str | None = None,
     progress: Progress | None = None,
     shared: SharedEnvironments | None = None,
+    outputs: Outputs | None = None,
 ) -> dict[str, Any]:
     """Run `scenario` (with `seed` / the `timing` profile overriding the file's); with
-    `shared`, on a reset environment of an equal spec when one is idle."""
+    `shared`, on a reset environment of an equal spec when one is idle; `outputs`: the
+    bundle and HTML page to write."""
     spec = scenario.spec
     if timing is not None:
         spec = spec.with_timing(timing)
     if seed is not None:
         spec = replace(spec, seed=seed)
-    return ScenarioRun(replace(scenario, spec=spec), run_dir, progress, shared).run()
+    return ScenarioRun(replace(scenario, spec=spec), run_dir, progress, shared, outputs).run()
