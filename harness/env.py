@@ -21,10 +21,13 @@ from harness.backends import (
     make_backend,
     requested_backend,
 )
+from harness.components import Component
 from harness.pipeline import Pipeline, Progress, Step
 from harness.spec import EnvSpec
+from harness.supervision import Supervision
 
 ENV_FILE = "env.json"
+RESTART_TIMEOUT_S = 60.0
 
 
 class Environment:
@@ -53,6 +56,51 @@ class Environment:
         self.pipeline: Pipeline | None = (
             Pipeline(spec, self.cluster, run_dir, self.endpoints) if spec.has_pipeline() else None
         )
+        self.supervision: Supervision | None = None
+
+    def _supervise(self) -> Supervision:
+        """Watch every component this environment runs, except fake_ec2 (README:
+        Supervision), and restart the dead ones with back-off."""
+        sv = Supervision(self.cluster.supervisor, self.run_dir)
+        timing = self.spec.timing
+
+        def add(component: str, target: Component, restart: Callable[[], None]) -> None:
+            sv.add(
+                component,
+                target,
+                restart,
+                enabled=self.spec.supervision.restarts(component),
+                backoff_initial_s=timing.restart_backoff_initial_s,
+                backoff_max_s=timing.restart_backoff_max_s,
+            )
+
+        for name, comp in dict(getattr(self.cluster, "components", {})).items():
+            add(name, comp, lambda c=comp: c.restart(RESTART_TIMEOUT_S))
+        pipe = self.pipeline
+        if pipe is not None:
+            if pipe.hns.process is not None:
+                add("fake_hns", pipe.hns, pipe.restart_hns)
+            for i, ctl in enumerate(pipe.controllers):
+                add("controller", ctl, lambda i=i: pipe.restart_controller(i))
+            for agent in pipe.agents:
+                add("node-agent", agent, lambda a=agent: pipe.restart_agent(a))
+        return sv.start()
+
+    def supervise_added(self) -> None:
+        """Supervise components a scenario step added (a node group's agent)."""
+        sv, pipe = self.supervision, self.pipeline
+        if sv is None or pipe is None:
+            return
+        for agent in pipe.agents:
+            if agent.name not in sv.units:
+                sv.add(
+                    "node-agent",
+                    agent,
+                    lambda a=agent: pipe.restart_agent(a),
+                    enabled=self.spec.supervision.restarts("node-agent"),
+                    backoff_initial_s=self.spec.timing.restart_backoff_initial_s,
+                    backoff_max_s=self.spec.timing.restart_backoff_max_s,
+                )
 
     def steps(self) -> list[Step]:
         """The named steps `start` runs, in order."""
@@ -87,6 +135,7 @@ class Environment:
                 say(f"• {title} ...")
                 action(say)
                 say(f"✓ {title} ({time.monotonic() - t0:.1f} s)")
+            self.supervision = self._supervise()
             self._write_state()
         except BaseException:
             self.stop()
@@ -108,6 +157,9 @@ class Environment:
     def stop(self) -> None:
         """Undo every step, newest first; also reap anything recorded in pids.json."""
         errors = []
+        if self.supervision is not None:  # nothing may restart what `down` stops
+            self.supervision.stop()
+            self.supervision = None
         while self._undo:
             what, undo = self._undo.pop()
             try:
