@@ -25,10 +25,10 @@ from harness.spec.model import (
     Hns,
     KubeProxy,
     NodeAgent,
-    Supervision,
     NodeGroup,
     Reservation,
     Subnet,
+    Supervision,
     Vpc,
 )
 from harness.spec.timing import TimingError, resolve
