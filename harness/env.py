@@ -12,6 +12,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from harness.backends import (
@@ -64,7 +65,7 @@ class Environment:
         sv = Supervision(self.cluster.supervisor, self.run_dir)
         timing = self.spec.timing
 
-        def add(component: str, target: Component, restart: Callable[[], None]) -> None:
+        def add(component: str, target: Component, restart: Callable[[], object]) -> None:
             sv.add(
                 component,
                 target,
@@ -75,15 +76,15 @@ class Environment:
             )
 
         for name, comp in dict(getattr(self.cluster, "components", {})).items():
-            add(name, comp, lambda c=comp: c.restart(RESTART_TIMEOUT_S))
+            add(name, comp, partial(comp.restart, RESTART_TIMEOUT_S))
         pipe = self.pipeline
         if pipe is not None:
             if pipe.hns.process is not None:
                 add("fake_hns", pipe.hns, pipe.restart_hns)
             for i, ctl in enumerate(pipe.controllers):
-                add("controller", ctl, lambda i=i: pipe.restart_controller(i))
+                add("controller", ctl, partial(pipe.restart_controller, i))
             for agent in pipe.agents:
-                add("node-agent", agent, lambda a=agent: pipe.restart_agent(a))
+                add("node-agent", agent, partial(pipe.restart_agent, agent))
         return sv.start()
 
     def supervise_added(self) -> None:
@@ -96,7 +97,7 @@ class Environment:
                 sv.add(
                     "node-agent",
                     agent,
-                    lambda a=agent: pipe.restart_agent(a),
+                    partial(pipe.restart_agent, agent),
                     enabled=self.spec.supervision.restarts("node-agent"),
                     backoff_initial_s=self.spec.timing.restart_backoff_initial_s,
                     backoff_max_s=self.spec.timing.restart_backoff_max_s,

@@ -92,7 +92,7 @@ class Unit:
     name: str  # the process name (controller-1, node-agent-0, ...)
     component: str  # the name in COMPONENTS
     target: Component
-    restart: Callable[[], None]  # starts it again and waits until ready (re-registers...)
+    restart: Callable[[], object]  # starts it again and waits until ready (re-registers...)
     enabled: bool
     backoff: BackOff
     state: str = "running"  # running | back-off | restarting | down | stopped
@@ -141,7 +141,7 @@ class Supervision:
         self,
         component: str,
         target: Component,
-        restart: Callable[[], None],
+        restart: Callable[[], object],
         *,
         enabled: bool,
         backoff_initial_s: float,
@@ -343,6 +343,11 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def is_live(state: dict[str, Any], within_s: float = 10.0) -> bool:
+    """True when a supervisor wrote `state` lately (it rewrites it every second)."""
+    return time.time() - float(state.get("updated_at") or 0) < within_s
 
 
 def by_component(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
