@@ -158,9 +158,9 @@ class Environment:
     def stop(self) -> None:
         """Undo every step, newest first; also reap anything recorded in pids.json."""
         errors = []
-        if self.supervision is not None:  # nothing may restart what `down` stops
-            self.supervision.stop()
-            self.supervision = None
+        supervision, self.supervision = self.supervision, None
+        if supervision is not None:  # nothing may restart what `down` stops
+            supervision.stop()
         while self._undo:
             what, undo = self._undo.pop()
             try:
@@ -168,6 +168,8 @@ class Environment:
             except Exception as e:  # keep tearing down the rest
                 errors.append(f"{what}: {e}")
         self.cluster.supervisor.stop_all()
+        if supervision is not None:
+            supervision.close()
         if errors:
             raise RuntimeError("teardown problems: " + "; ".join(errors))
 

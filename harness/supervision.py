@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import signal
 import threading
 import time
@@ -131,8 +132,10 @@ class Supervision:
         self.lock = threading.RLock()
         self.listeners: list[Listener] = []
         self._closed = threading.Event()
+        self._finished = threading.Event()
         self._thread: threading.Thread | None = None
-        self._workers: list[threading.Thread] = []
+        self._queue: queue.Queue[tuple[Unit, ManagedProcess | None, str]] = queue.Queue()
+        self._worker: threading.Thread | None = None
         self._handled: list[dict[str, Any]] = []
         self._log_path = run_dir / "logs" / "supervisor.log"
 
@@ -168,17 +171,25 @@ class Supervision:
         self._write_state()
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._thread.start()
+        self._worker = threading.Thread(target=self._work, name="supervisor-restart", daemon=True)
+        self._worker.start()
         return self
 
     def stop(self) -> None:
-        """Stop watching; a restart under way finishes first (then `down` stops it)."""
+        """Stop watching and restarting; a restart under way finishes first. Call
+        close() once the processes are stopped."""
         self._closed.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self.lock:
             pass
-        for w in self._workers:
-            w.join(timeout=1)
+
+    def close(self) -> None:
+        """End the restart thread (after `stop` and after the processes were stopped)."""
+        self.stop()
+        self._finished.set()
+        if self._worker is not None:
+            self._worker.join(timeout=5)
 
     def of(self, component: str) -> list[Unit]:
         """The units of one component."""
@@ -253,11 +264,18 @@ class Supervision:
         return False
 
     def _spawn(self, unit: Unit, dead: ManagedProcess | None, reason: str) -> None:
-        worker = threading.Thread(
-            target=self._restart, args=(unit, dead, reason), name=f"restart {unit.name}"
-        )
-        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
-        worker.start()
+        self._queue.put((unit, dead, reason))
+
+    def _work(self) -> None:
+        # One long-lived thread starts every restarted process: PR_SET_PDEATHSIG fires
+        # when the forking *thread* exits, so a short-lived thread would take its child
+        # with it. It ends at close(), once `down` has stopped what it started.
+        while not self._finished.is_set():
+            try:
+                unit, dead, reason = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self._restart(unit, dead, reason)
 
     def _restart(self, unit: Unit, dead: ManagedProcess | None, reason: str) -> None:
         with self.lock:
