@@ -205,6 +205,22 @@ class NodeHns:
             if e.code != grpc.StatusCode.ALREADY_EXISTS:
                 raise
 
+    def host_exists(self) -> bool:
+        """False when fake_hns does not know this node (it restarted empty); gRPC
+        failures (HNS down) raise HnsFailure."""
+        try:
+            self.client.get_host()
+        except UnknownHostError:
+            return False
+        except (HnsError, HnsRpcError) as e:
+            raise _failure(e) from e
+        return True
+
+    @_hns_call
+    def list_namespaces(self) -> dict[str, list[str]]:
+        """Namespace id -> the endpoint ids attached to it."""
+        return {str(n.id): list(n.endpoint_ids) for n in self.client.list_namespaces()}
+
     # -- networks ----------------------------------------------------------------------------
     @_hns_call
     def get_network(self, name: str) -> NetworkInfo | None:

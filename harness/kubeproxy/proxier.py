@@ -63,6 +63,11 @@ class Proxier:
         self.lb_failures_total = 0
         self.last_failures: list[LbFailure] = []
 
+    def forget_applied(self) -> None:
+        """HNS lost every policy (it restarted empty): the next sync creates them all."""
+        self.applied.clear()
+        self.adopted = True
+
     def _adopt_existing(self) -> None:
         # A restarted kube-proxy finds the policies it made earlier in HNS.
         for lb in self.hns.list_load_balancers():

@@ -1,0 +1,97 @@
+"""SIGKILL of a component ends, without a hand restart, with every pod Running and the
+invariants holding; `ekswin status` reports the restart (whole stack)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from harness.testing import pod_manifest
+from harness.waiting import wait_until
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+# In the order killed; fake_hns last, its recovery re-creates every endpoint.
+KILLED = ("controller", "kube-apiserver", "etcd", "node-agent", "fake_hns")
+
+
+@pytest.fixture(scope="module")
+def env(ekswin_env_factory: Any) -> Any:
+    return ekswin_env_factory(
+        "supervised",
+        windows_nodes=1,
+        configmap={"enable-windows-ipam": "true"},
+        timing="fast",
+    )
+
+
+def _core(env: Any) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(env.cluster.api)
+
+
+def _all_running(env: Any, count: int) -> bool:
+    pods = _core(env).list_namespaced_pod("default", label_selector="app=supervised").items
+    return len(pods) == count and all(
+        p.status.phase == "Running" and p.status.pod_ip for p in pods
+    )
+
+
+def _invariants_hold(env: Any) -> bool:
+    from harness.invariants import check
+    from harness.observe import observe_run_dir
+
+    try:
+        return not check(observe_run_dir(env.run_dir))
+    except Exception:  # a component still coming back
+        return False
+
+
+def _add_pod(env: Any, index: int) -> None:
+    body = pod_manifest(f"sv-{index}", labels={"app": "supervised"})
+    wait_until(lambda: _create(env, body), 90, f"pod sv-{index} created (API and webhook up)")
+
+
+def _create(env: Any, body: dict[str, Any]) -> bool:
+    try:
+        _core(env).create_namespaced_pod("default", body)
+        return True
+    except Exception as e:  # 409: an earlier try got through
+        return getattr(e, "status", None) == 409
+
+
+@pytest.mark.parametrize("component", KILLED)
+def test_sigkill_is_survived_without_a_hand_restart(env: Any, component: str) -> None:
+    from harness.cli import gather_status
+
+    sv = env.supervision
+    units = sv.of(component)
+    assert units, component
+    before = {u.name: u.restarts for u in units}
+    index = KILLED.index(component)
+    if index == 0:
+        _add_pod(env, 100)
+        wait_until(lambda: _all_running(env, 1), 120, "the first pod Running")
+    victim = units[0].target.process
+    os.kill(victim.pid, signal.SIGKILL)
+    wait_until(
+        lambda: units[0].restarts > before[units[0].name] and units[0].state == "running",
+        180,
+        f"{component} restarted by the supervisor",
+    )
+    assert units[0].last_exit == "killed by signal SIGKILL"
+    _add_pod(env, index)  # the cluster works again: a new pod gets an IP and runs
+    wait_until(lambda: _all_running(env, index + 2), 180, "every pod Running")
+    wait_until(lambda: _invariants_hold(env), 120, "the invariants hold")
+    status = wait_until(
+        lambda: (s := gather_status(env.run_dir, env.name))["running"] and s, 30, "status"
+    )
+    assert status["supervision"][component]["restarts"] >= 1, status["supervision"]
+    assert status["supervision"][component]["last_exit"] == "killed by signal SIGKILL"
+    assert not status["down"]
+    proc = status["components"][units[0].name]
+    assert proc["alive"] and proc["state"] == "running"
