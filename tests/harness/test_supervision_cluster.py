@@ -34,11 +34,13 @@ def _core(env: Any) -> Any:
     return client.CoreV1Api(env.cluster.api)
 
 
-def _all_running(env: Any, count: int) -> bool:
-    pods = _core(env).list_namespaced_pod("default", label_selector="app=supervised").items
-    return len(pods) == count and all(
-        p.status.phase == "Running" and p.status.pod_ip for p in pods
-    )
+def _pods(env: Any) -> list[Any]:
+    return list(_core(env).list_namespaced_pod("default", label_selector="app=supervised").items)
+
+
+def _all_running(env: Any) -> bool:
+    pods = _pods(env)
+    return bool(pods) and all(p.status.phase == "Running" and p.status.pod_ip for p in pods)
 
 
 def _invariants_hold(env: Any) -> bool:
@@ -73,9 +75,9 @@ def test_sigkill_is_survived_without_a_hand_restart(env: Any, component: str) ->
     assert units, component
     before = {u.name: u.restarts for u in units}
     index = KILLED.index(component)
-    if index == 0:
+    if not _pods(env):
         _add_pod(env, 100)
-        wait_until(lambda: _all_running(env, 1), 120, "the first pod Running")
+        wait_until(lambda: _all_running(env), 120, "the first pod Running")
     victim = units[0].target.process
     os.kill(victim.pid, signal.SIGKILL)
     wait_until(
@@ -85,7 +87,7 @@ def test_sigkill_is_survived_without_a_hand_restart(env: Any, component: str) ->
     )
     assert units[0].last_exit == "killed by signal SIGKILL"
     _add_pod(env, index)  # the cluster works again: a new pod gets an IP and runs
-    wait_until(lambda: _all_running(env, index + 2), 180, "every pod Running")
+    wait_until(lambda: _all_running(env), 180, "every pod Running")
     wait_until(lambda: _invariants_hold(env), 120, "the invariants hold")
     status = wait_until(
         lambda: (s := gather_status(env.run_dir, env.name))["running"] and s, 30, "status"
@@ -95,3 +97,35 @@ def test_sigkill_is_survived_without_a_hand_restart(env: Any, component: str) ->
     assert not status["down"]
     proc = status["components"][units[0].name]
     assert proc["alive"] and proc["state"] == "running"
+
+
+def test_an_agent_restart_collects_the_sandboxes_of_pods_deleted_meanwhile(env: Any) -> None:
+    from harness.hns import NodeHns
+
+    if not _pods(env):
+        _add_pod(env, 200)
+    _add_pod(env, 201)
+    wait_until(lambda: _all_running(env), 120, "pods Running")
+    node = env.pipeline.nodes[0]["name"]
+    hns = NodeHns(env.pipeline.hns_target, node)
+    try:
+        (agent,) = env.supervision.of("node-agent")
+        with env.supervision.lock:  # as a scenario `stop` step: not restarted meanwhile
+            agent.target.stop()
+        wait_until(lambda: agent.state == "stopped", 10, "the agent stopped")
+        # Deleted while no kubelet runs: nobody calls CNI DEL for it.
+        _core(env).delete_namespaced_pod("sv-201", "default", grace_period_seconds=0)
+        wait_until(lambda: len(_pods(env)) == len(hns.list_namespaces()) - 1, 30, "pod gone")
+        with env.supervision.lock:
+            env.pipeline.restart_agent(agent.target)
+
+        def collected() -> bool:
+            ips = {p.status.pod_ip for p in _pods(env)}
+            local = [e for e in hns.list_endpoints() if not e.remote]
+            spaces = hns.list_namespaces()
+            return {e.ip for e in local} == ips and len(spaces) == len(ips)
+
+        wait_until(collected, 60, "only the running pods' endpoints and namespaces left")
+        wait_until(lambda: _invariants_hold(env), 60, "the invariants hold")
+    finally:
+        hns.close()
