@@ -129,3 +129,29 @@ def test_an_agent_restart_collects_the_sandboxes_of_pods_deleted_meanwhile(env: 
         wait_until(lambda: _invariants_hold(env), 60, "the invariants hold")
     finally:
         hns.close()
+
+
+def test_status_exits_1_while_one_is_down_and_restart_brings_it_back(
+    env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from harness.cli import main
+
+    where = ["--name", env.name, "--run-dir", str(env.run_dir)]
+    (sched,) = env.supervision.of("kube-scheduler")
+    with env.supervision.lock:  # a requested stop: not restarted by the supervisor
+        sched.target.stop()
+    wait_until(lambda: sched.state == "stopped", 10, "the scheduler stopped")
+    capsys.readouterr()
+    wait_until(lambda: main(["status", *where, "--json"]) == 1, 10, "status exit 1")
+    status = json.loads(capsys.readouterr().out)
+    assert status["down"] == ["kube-scheduler"]
+    assert status["components"]["kube-scheduler"]["state"] == "stopped"
+    assert main(["restart", "kube-scheduler", *where]) == 0
+    assert "kube-scheduler restarted" in capsys.readouterr().out
+    assert sched.state == "running" and sched.target.alive()
+    assert main(["status", *where, "--json"]) == 0
+    with pytest.raises(SystemExit) as bad:  # argparse: a name outside the table
+        main(["restart", "kube-proxy", *where])
+    assert bad.value.code == 2
