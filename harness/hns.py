@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -359,9 +359,11 @@ class NodeHns:
         return len(self.list_load_balancers())
 
     @_hns_call
-    def backend_endpoint_ids(self, ips: list[str]) -> list[str]:
+    def backend_endpoint_ids(self, ips: list[str], local_ips: Collection[str] = ()) -> list[str]:
         """HNS endpoint ids for backend IPs: the local endpoint, else a remote endpoint
-        (created on the node's L2Bridge network, as winkernel does for remote pods)."""
+        (created on the node's L2Bridge network, as winkernel does for remote pods).
+        An IP of `local_ips` (this node's pods) without its endpoint yet is left out, as
+        winkernel skips a local endpoint it does not find: never a remote one for it."""
         ids: list[str] = []
         network: NetworkInfo | None = None
         for ip in ips:
@@ -369,6 +371,8 @@ class NodeHns:
             local = [e for e in existing if not e.remote]
             if local or existing:
                 ids.append((local or existing)[0].id)
+                continue
+            if ip in local_ips:
                 continue
             if network is None:
                 network = self._l2bridge_for(ip)

@@ -187,6 +187,7 @@ class Agent:
                 rng=random.Random(self.rng.random()),
                 call=self.call,
             )
+            rt.kubelet.on_sandbox_recreated = self.kp_dirty.set  # kube-proxy adds it back
             if self.cfg.kube_proxy_enabled:
                 rt.proxier = Proxier(rt.spec.name, rt.hns, rt.instance.private_ip)
 
@@ -451,7 +452,11 @@ class Agent:
                 log.debug("kube-proxy: %s", s.reason)
             proxiers = [rt for rt in self.nodes.values() if rt.proxier is not None]
             results = await asyncio.gather(
-                *(self.call(rt.proxier.sync, desired) for rt in proxiers if rt.proxier),
+                *(
+                    self.call(rt.proxier.sync, desired, rt.kubelet.pod_ips() if rt.kubelet else ())
+                    for rt in proxiers
+                    if rt.proxier
+                ),
                 return_exceptions=True,
             )
             for rt, res in zip(proxiers, results, strict=True):

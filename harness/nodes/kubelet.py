@@ -89,6 +89,7 @@ class Kubelet:
         self.call = call
         self.pods: dict[str, PodRuntime] = {}
         self._recreations: set[asyncio.Task[None]] = set()
+        self.on_sandbox_recreated: Callable[[], None] | None = None
 
     # -- events from the shared pod watch (loop thread) ---------------------------------
     def on_pod(self, etype: str, pod: dict[str, Any]) -> None:
@@ -275,6 +276,10 @@ class Kubelet:
                 task.add_done_callback(self._recreations.discard)
         return count
 
+    def pod_ips(self) -> frozenset[str]:
+        """The IPs of this node's pods (any thread; a snapshot)."""
+        return frozenset(pr.pod_ip for pr in list(self.pods.values()) if pr.pod_ip)
+
     def lost_sandboxes(self) -> list[str]:
         """namespace/name of pods whose sandbox is being re-created (no endpoint now)."""
         return sorted(f"{pr.namespace}/{pr.name}" for pr in self.pods.values() if pr.recreating)
@@ -309,6 +314,8 @@ class Kubelet:
                 pr, podstatus.running(pr.pod, self.host_ip, pr.pod_ip, start_time, now_rfc3339())
             )
             log.info("pod %s/%s: sandbox re-created, ip=%s", pr.namespace, pr.name, pr.pod_ip)
+            if self.on_sandbox_recreated is not None:
+                self.on_sandbox_recreated()
         except asyncio.CancelledError:
             raise
         except Exception:

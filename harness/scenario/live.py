@@ -416,7 +416,8 @@ class Live:
 
     def set_dsr(self, enabled: bool) -> str:
         """set_dsr: kube-proxy --enable-dsr on every node (kube-proxy restarts)."""
-        self.need_pipeline("set_dsr").set_dsr(bool(enabled))
+        with self._held():  # the agents restart on request, not as crashes
+            self.need_pipeline("set_dsr").set_dsr(bool(enabled))
         self.log.add("supervisor", "Restarted", f"node agents restarted with DSR {enabled}")
         return f"kube-proxy DSR {'on' if enabled else 'off'}"
 
