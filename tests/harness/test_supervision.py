@@ -117,3 +117,14 @@ def test_a_restart_request_file_restarts_the_component(watched: Any, tmp_path: P
     assert comp.alive() and comp.process.pid != pid and not _zombie(pid)
     assert read_state(tmp_path)["handled_requests"][-1]["id"] == "r1"
     assert ("RestartRequested", "fake_hns (fake-hns) restart requested") in events
+
+
+def test_the_spec_turns_restarts_off_per_component_and_names_a_bad_one() -> None:
+    from harness.spec import SpecError, parse_spec
+
+    spec = parse_spec({"version": 1, "supervision": {"restart": {"fake_hns": False}}}, "t")
+    assert not spec.supervision.restarts("fake_hns") and spec.supervision.restarts("etcd")
+    assert parse_spec(spec.to_dict(), "again").supervision == spec.supervision
+    with pytest.raises(SpecError, match="supervision.restart") as bad:
+        parse_spec({"version": 1, "supervision": {"restart": {"fake-ec2": False}}}, "t")
+    assert "fake-ec2" in str(bad.value)

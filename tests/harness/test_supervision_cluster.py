@@ -151,6 +151,10 @@ def test_status_exits_1_while_one_is_down_and_restart_brings_it_back(
     assert main(["restart", "kube-scheduler", *where]) == 0
     assert "kube-scheduler restarted" in capsys.readouterr().out
     assert sched.state == "running" and sched.target.alive()
+    from harness.process import PidRegistry
+
+    # Recorded where `down` reaps from, like every process the supervisor restarted.
+    assert PidRegistry(env.run_dir).entries()["kube-scheduler"]["pid"] == sched.target.process.pid
     assert main(["status", *where, "--json"]) == 0
     with pytest.raises(SystemExit) as bad:  # argparse: a name outside the table
         main(["restart", "kube-proxy", *where])
