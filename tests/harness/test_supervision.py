@@ -125,6 +125,6 @@ def test_the_spec_turns_restarts_off_per_component_and_names_a_bad_one() -> None
     spec = parse_spec({"version": 1, "supervision": {"restart": {"fake_hns": False}}}, "t")
     assert not spec.supervision.restarts("fake_hns") and spec.supervision.restarts("etcd")
     assert parse_spec(spec.to_dict(), "again").supervision == spec.supervision
-    with pytest.raises(SpecError, match="supervision.restart") as bad:
+    with pytest.raises(SpecError, match=r"supervision\.restart") as bad:
         parse_spec({"version": 1, "supervision": {"restart": {"fake-ec2": False}}}, "t")
     assert "fake-ec2" in str(bad.value)
