@@ -167,7 +167,10 @@ class Supervision:
 
     def start(self) -> Supervision:
         """Start the watching thread."""
-        (self.run_dir / REQUESTS_DIR).mkdir(exist_ok=True)
+        folder = self.run_dir / REQUESTS_DIR
+        folder.mkdir(exist_ok=True)
+        for stale in folder.glob("restart-*.json"):  # asked of an earlier run
+            stale.unlink(missing_ok=True)
         self._write_state()
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._thread.start()
