@@ -69,7 +69,7 @@ class Environment:
             sv.add(
                 component,
                 target,
-                restart,
+                partial(self._restart_then_record, restart),
                 enabled=self.spec.supervision.restarts(component),
                 backoff_initial_s=timing.restart_backoff_initial_s,
                 backoff_max_s=timing.restart_backoff_max_s,
@@ -87,6 +87,11 @@ class Environment:
                 add("node-agent", agent, partial(pipe.restart_agent, agent))
         return sv.start()
 
+    def _restart_then_record(self, restart: Callable[[], object]) -> None:
+        """Restart, then rewrite env.json: a restarted controller has new URLs."""
+        restart()
+        self.write_state()
+
     def supervise_added(self) -> None:
         """Supervise components a scenario step added (a node group's agent)."""
         sv, pipe = self.supervision, self.pipeline
@@ -97,7 +102,7 @@ class Environment:
                 sv.add(
                     "node-agent",
                     agent,
-                    partial(pipe.restart_agent, agent),
+                    partial(self._restart_then_record, partial(pipe.restart_agent, agent)),
                     enabled=self.spec.supervision.restarts("node-agent"),
                     backoff_initial_s=self.spec.timing.restart_backoff_initial_s,
                     backoff_max_s=self.spec.timing.restart_backoff_max_s,
@@ -137,7 +142,7 @@ class Environment:
                 action(say)
                 say(f"✓ {title} ({time.monotonic() - t0:.1f} s)")
             self.supervision = self._supervise()
-            self._write_state()
+            self.write_state()
         except BaseException:
             self.stop()
             raise
@@ -151,7 +156,8 @@ class Environment:
         self.on_stop(f"{self.cluster.backend} cluster", self.cluster.stop)
         self.endpoints["kubernetes"] = self.cluster.server
 
-    def _write_state(self) -> None:
+    def write_state(self) -> None:
+        """env.json: name, spec and the endpoints now (status reads it)."""
         state = {"name": self.name, "spec": self.spec.to_dict(), "endpoints": self.endpoints}
         (self.run_dir / ENV_FILE).write_text(json.dumps(state, indent=1))
 

@@ -455,6 +455,7 @@ class Live:
             else:
                 for c in self._components(name):
                     c.restart(START_TIMEOUT_S)
+            self.env.write_state()  # a started controller has new URLs
         self.log.add("supervisor", "Started", f"{name} started by the scenario")
         return f"{name} started"
 
