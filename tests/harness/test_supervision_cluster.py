@@ -158,6 +158,10 @@ def test_status_exits_1_while_one_is_down_and_restart_brings_it_back(
     # Recorded where `down` reaps from, like every process the supervisor restarted.
     assert PidRegistry(env.run_dir).entries()["kube-scheduler"]["pid"] == sched.target.process.pid
     assert main(["status", *where, "--json"]) == 0
+    capsys.readouterr()
+    assert main(["status", *where]) == 0
+    table = capsys.readouterr().out
+    assert "restarts" in table and "last exit" in table and "kube-scheduler" in table
     with pytest.raises(SystemExit) as bad:  # argparse: a name outside the table
         main(["restart", "kube-proxy", *where])
     assert bad.value.code == 2
