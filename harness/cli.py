@@ -1,4 +1,4 @@
-"""The `ekswin` command line: up, down, status.
+"""The `ekswin` command line: up, down, status, restart.
 
 Exit status for every command: 0 ok, 1 failure (including a start that failed),
 2 bad usage, bad input or a missing prerequisite.
@@ -145,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     dn = sub.add_parser("down", help="stop an environment (also after a crashed up)")
     where(dn)
+
+    from harness.supervision import COMPONENTS
+
+    rs = sub.add_parser("restart", help="restart one component of a running environment")
+    where(rs)
+    rs.add_argument(
+        "component", choices=COMPONENTS, metavar="COMPONENT", help=", ".join(COMPONENTS)
+    )
+    rs.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait until it is ready (120)"
+    )
 
     from harness.pictures.cli import add_parser as add_inspect
 
@@ -413,7 +424,7 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
 
 
 def _reset_run_dir(run_dir: Path) -> None:
-    for stale in ("ready", "env.json", "cluster.json", "summary.txt"):
+    for stale in ("ready", "env.json", "cluster.json", "summary.txt", "supervision.json"):
         (run_dir / stale).unlink(missing_ok=True)
     logs = run_dir / "logs"
     if logs.is_dir():
@@ -541,11 +552,23 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
     status["supervisor_pid"] = rundir.supervisor_pid(run_dir)
     status["kubeconfig"] = info["kubeconfig"]
     status["server"] = info["server"]
+    from harness.supervision import by_component, is_live
+    from harness.supervision import read_state as read_supervision
+
+    sv_state = read_supervision(run_dir)
+    units = (sv_state.get("units") or {}) if is_live(sv_state) else {}
     comps = {}
     for comp, entry in PidRegistry(run_dir).entries().items():
         pid = entry.get("pid")
         comps[comp] = {"pid": pid, "alive": isinstance(pid, int) and _group_alive(pid)}
+    for comp, unit in units.items():  # supervised, even while not running
+        comps.setdefault(comp, {"pid": None, "alive": False})
+        comps[comp].update(
+            {k: unit.get(k) for k in ("component", "state", "restarts", "last_exit", "restart")}
+        )
     status["components"] = comps
+    status["supervision"] = by_component({"units": units})
+    status["down"] = [c for c, v in status["supervision"].items() if v["state"] != "running"]
     try:
         env = json.loads((run_dir / "env.json").read_text())
         status["endpoints"] = env.get("endpoints", {})
@@ -596,9 +619,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     """`ekswin status`: 0 when the environment answers, 1 otherwise."""
     run_dir = _run_dir(args)
     status = gather_status(run_dir, args.name)
+    ok = status["running"] and not status.get("down")
     if args.json:
         print(json.dumps(status, indent=2))
-        return EXIT_OK if status["running"] else EXIT_FAIL
+        return EXIT_OK if ok else EXIT_FAIL
     from rich.console import Console
     from rich.table import Table
 
@@ -613,10 +637,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     for comp, url in status.get("endpoints", {}).items():
         console.print(f"  {comp:<12} {url}")
     console.print(f"  kubeconfig   {status['kubeconfig']}")
-    table = Table("component", "pid", "alive")
+    table = Table("process", "component", "pid", "state", "restarts", "last exit")
     for comp, c in status["components"].items():
-        table.add_row(comp, str(c["pid"]), "yes" if c["alive"] else "[red]no[/]")
+        state = c.get("state") or ("running" if c["alive"] else "not running")
+        colour = "green" if state == "running" and c["alive"] else "red"
+        if c.get("restart") is False:
+            state += " (restarts off)"
+        table.add_row(
+            comp,
+            c.get("component") or "-",
+            str(c["pid"] or "-"),
+            f"[{colour}]{state}[/]",
+            str(c.get("restarts", "-")),
+            c.get("last_exit") or "",
+        )
     console.print(table)
+    if status.get("down"):
+        console.print(f"[red]down: {', '.join(status['down'])}[/]")
     nodes = status.get("nodes") or []
     if nodes:
         nt = Table(
@@ -648,7 +685,52 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(f"[{colour}]{inv['line']}[/]")
         for v in inv["violations"]:
             console.print(f"  [red]{v['id']}[/] ({v['node'] or 'cluster'}): {v['message']}")
-    return EXIT_OK if status["running"] else EXIT_FAIL
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+# -- restart ----------------------------------------------------------------------------
+def cmd_restart(args: argparse.Namespace) -> int:
+    """`ekswin restart COMPONENT`: ask the environment's supervisor to restart every
+    process of the component; 0 once they run again, 1 when they do not."""
+    import uuid
+
+    from harness.supervision import REQUESTS_DIR, is_live
+    from harness.supervision import read_state as read_supervision
+
+    run_dir = _run_dir(args)
+    state = read_supervision(run_dir)
+    if not is_live(state):
+        _err(f"ekswin {args.name!r} is not running ({run_dir}); nothing to restart")
+        return EXIT_FAIL
+    units = {
+        n: u for n, u in (state.get("units") or {}).items() if u["component"] == args.component
+    }
+    if not units:
+        _err(f"ekswin {args.name!r} runs no {args.component}")
+        return EXIT_FAIL
+    before = {n: int(u.get("restarts") or 0) for n, u in units.items()}
+    rid = uuid.uuid4().hex
+    folder = run_dir / REQUESTS_DIR
+    tmp = folder / f".{rid}.tmp"
+    tmp.write_text(json.dumps({"id": rid, "component": args.component}))
+    tmp.replace(folder / f"restart-{rid}.json")
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        now = read_supervision(run_dir).get("units") or {}
+        if all(
+            n in now and now[n]["state"] == "running" and int(now[n]["restarts"]) > before[n]
+            for n in units
+        ):
+            print(
+                f"{args.component} restarted: "
+                + ", ".join(f"{n} pid {now[n]['pid']}" for n in units)
+            )
+            return EXIT_OK
+        if not is_live(read_supervision(run_dir)):
+            break
+        time.sleep(0.2)
+    _err(f"{args.component} did not run again within {args.timeout:g} s; see `ekswin status`")
+    return EXIT_FAIL
 
 
 # -- down -------------------------------------------------------------------------------
@@ -708,6 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.scenario.cli import cmd_scenario
 
     handlers = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "scenario": cmd_scenario}
+    handlers["restart"] = cmd_restart
     handlers["inspect"] = cmd_inspect
     try:
         return handlers[args.command](args)

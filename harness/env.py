@@ -12,6 +12,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from harness.backends import (
@@ -21,10 +22,13 @@ from harness.backends import (
     make_backend,
     requested_backend,
 )
+from harness.components import Component
 from harness.pipeline import Pipeline, Progress, Step
 from harness.spec import EnvSpec
+from harness.supervision import Supervision
 
 ENV_FILE = "env.json"
+RESTART_TIMEOUT_S = 60.0
 
 
 class Environment:
@@ -53,6 +57,56 @@ class Environment:
         self.pipeline: Pipeline | None = (
             Pipeline(spec, self.cluster, run_dir, self.endpoints) if spec.has_pipeline() else None
         )
+        self.supervision: Supervision | None = None
+
+    def _supervise(self) -> Supervision:
+        """Watch every component this environment runs, except fake_ec2 (README:
+        Supervision), and restart the dead ones with back-off."""
+        sv = Supervision(self.cluster.supervisor, self.run_dir)
+        timing = self.spec.timing
+
+        def add(component: str, target: Component, restart: Callable[[], object]) -> None:
+            sv.add(
+                component,
+                target,
+                partial(self._restart_then_record, restart),
+                enabled=self.spec.supervision.restarts(component),
+                backoff_initial_s=timing.restart_backoff_initial_s,
+                backoff_max_s=timing.restart_backoff_max_s,
+            )
+
+        for name, comp in dict(getattr(self.cluster, "components", {})).items():
+            add(name, comp, partial(comp.restart, RESTART_TIMEOUT_S))
+        pipe = self.pipeline
+        if pipe is not None:
+            if pipe.hns.process is not None:
+                add("fake_hns", pipe.hns, pipe.restart_hns)
+            for i, ctl in enumerate(pipe.controllers):
+                add("controller", ctl, partial(pipe.restart_controller, i))
+            for agent in pipe.agents:
+                add("node-agent", agent, partial(pipe.restart_agent, agent))
+        return sv.start()
+
+    def _restart_then_record(self, restart: Callable[[], object]) -> None:
+        """Restart, then rewrite env.json: a restarted controller has new URLs."""
+        restart()
+        self.write_state()
+
+    def supervise_added(self) -> None:
+        """Supervise components a scenario step added (a node group's agent)."""
+        sv, pipe = self.supervision, self.pipeline
+        if sv is None or pipe is None:
+            return
+        for agent in pipe.agents:
+            if agent.name not in sv.units:
+                sv.add(
+                    "node-agent",
+                    agent,
+                    partial(self._restart_then_record, partial(pipe.restart_agent, agent)),
+                    enabled=self.spec.supervision.restarts("node-agent"),
+                    backoff_initial_s=self.spec.timing.restart_backoff_initial_s,
+                    backoff_max_s=self.spec.timing.restart_backoff_max_s,
+                )
 
     def steps(self) -> list[Step]:
         """The named steps `start` runs, in order."""
@@ -87,7 +141,8 @@ class Environment:
                 say(f"• {title} ...")
                 action(say)
                 say(f"✓ {title} ({time.monotonic() - t0:.1f} s)")
-            self._write_state()
+            self.supervision = self._supervise()
+            self.write_state()
         except BaseException:
             self.stop()
             raise
@@ -101,13 +156,17 @@ class Environment:
         self.on_stop(f"{self.cluster.backend} cluster", self.cluster.stop)
         self.endpoints["kubernetes"] = self.cluster.server
 
-    def _write_state(self) -> None:
+    def write_state(self) -> None:
+        """env.json: name, spec and the endpoints now (status reads it)."""
         state = {"name": self.name, "spec": self.spec.to_dict(), "endpoints": self.endpoints}
         (self.run_dir / ENV_FILE).write_text(json.dumps(state, indent=1))
 
     def stop(self) -> None:
         """Undo every step, newest first; also reap anything recorded in pids.json."""
         errors = []
+        supervision, self.supervision = self.supervision, None
+        if supervision is not None:  # nothing may restart what `down` stops
+            supervision.stop()
         while self._undo:
             what, undo = self._undo.pop()
             try:
@@ -115,6 +174,8 @@ class Environment:
             except Exception as e:  # keep tearing down the rest
                 errors.append(f"{what}: {e}")
         self.cluster.supervisor.stop_all()
+        if supervision is not None:
+            supervision.close()
         if errors:
             raise RuntimeError("teardown problems: " + "; ".join(errors))
 

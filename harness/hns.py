@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -205,6 +205,22 @@ class NodeHns:
             if e.code != grpc.StatusCode.ALREADY_EXISTS:
                 raise
 
+    def host_exists(self) -> bool:
+        """False when fake_hns does not know this node (it restarted empty); gRPC
+        failures (HNS down) raise HnsFailure."""
+        try:
+            self.client.get_host()
+        except UnknownHostError:
+            return False
+        except (HnsError, HnsRpcError) as e:
+            raise _failure(e) from e
+        return True
+
+    @_hns_call
+    def list_namespaces(self) -> dict[str, list[str]]:
+        """Namespace id -> the endpoint ids attached to it."""
+        return {str(n.id): list(n.endpoint_ids) for n in self.client.list_namespaces()}
+
     # -- networks ----------------------------------------------------------------------------
     @_hns_call
     def get_network(self, name: str) -> NetworkInfo | None:
@@ -343,9 +359,11 @@ class NodeHns:
         return len(self.list_load_balancers())
 
     @_hns_call
-    def backend_endpoint_ids(self, ips: list[str]) -> list[str]:
+    def backend_endpoint_ids(self, ips: list[str], local_ips: Collection[str] = ()) -> list[str]:
         """HNS endpoint ids for backend IPs: the local endpoint, else a remote endpoint
-        (created on the node's L2Bridge network, as winkernel does for remote pods)."""
+        (created on the node's L2Bridge network, as winkernel does for remote pods).
+        An IP of `local_ips` (this node's pods) without its endpoint yet is left out, as
+        winkernel skips a local endpoint it does not find: never a remote one for it."""
         ids: list[str] = []
         network: NetworkInfo | None = None
         for ip in ips:
@@ -353,6 +371,8 @@ class NodeHns:
             local = [e for e in existing if not e.remote]
             if local or existing:
                 ids.append((local or existing)[0].id)
+                continue
+            if ip in local_ips:
                 continue
             if network is None:
                 network = self._l2bridge_for(ip)

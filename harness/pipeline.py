@@ -263,8 +263,11 @@ class Pipeline:
     def restart_agents(self) -> None:
         """Restart every node agent (they adopt their running pods)."""
         for agent in self.agents:
-            timeout = 60.0 + 0.5 * len(self._records)
-            agent.restart(timeout)
+            self.restart_agent(agent)
+
+    def restart_agent(self, agent: Component) -> None:
+        """Start one node agent again and wait until it is ready."""
+        agent.restart(60.0 + 0.5 * len(self._records))
 
     def add_nodes(self, group: NodeGroup, say: Progress) -> list[str]:
         """Launch a node group into a running environment: its own node agent."""

@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -264,6 +265,7 @@ class Supervisor:
         self.log_dir = run_dir / "logs"
         self.registry = PidRegistry(run_dir)
         self.processes: list[ManagedProcess] = []
+        self._lock = threading.RLock()  # the supervision thread restarts processes too
 
     def start(
         self,
@@ -274,30 +276,53 @@ class Supervisor:
     ) -> ManagedProcess:
         """Start and record a process."""
         proc = ManagedProcess(name, argv, self.log_dir, env=env, stop_grace_s=stop_grace_s)
-        proc.start()
-        assert proc.pid is not None
-        self.registry.add(name, proc.pid, argv)
-        self.processes.append(proc)
+        with self._lock:
+            proc.start()
+            assert proc.pid is not None
+            self.registry.add(name, proc.pid, argv)
+            self.processes.append(proc)
         return proc
 
     def get(self, name: str) -> ManagedProcess:
         """The process started under `name`."""
-        for proc in self.processes:
-            if proc.name == name:
-                return proc
+        with self._lock:
+            for proc in self.processes:
+                if proc.name == name:
+                    return proc
         raise KeyError(name)
 
     def stop(self, name: str) -> None:
-        """Stop one process and forget it."""
-        proc = self.get(name)
+        """Stop one process and forget it (nothing to do when it is not running)."""
+        try:
+            proc = self.get(name)
+        except KeyError:
+            return
         proc.stop()
-        self.registry.remove(name)
-        self.processes.remove(proc)
+        self.forget(name, proc)
+
+    def forget(self, name: str, proc: ManagedProcess) -> None:
+        """Drop a process that exited: stop what is left of its group, unrecord it."""
+        if proc.popen is not None:
+            stop_group(proc.popen.pid, 0.5, proc.popen)
+        with self._lock:
+            if proc in self.processes:
+                self.processes.remove(proc)
+                self.registry.remove(name)
+
+    def reap_exited(self) -> list[ManagedProcess]:
+        """waitpid() every child without blocking, so an exited one is no zombie; return
+        those that have exited."""
+        with self._lock:
+            procs = list(self.processes)
+        return [p for p in procs if p.popen is not None and p.popen.poll() is not None]
 
     def stop_all(self) -> None:
         """Stop every process, newest first, then anything else recorded."""
-        while self.processes:
-            proc = self.processes.pop()
+        while True:
+            with self._lock:
+                if not self.processes:
+                    break
+                proc = self.processes.pop()
             proc.stop()
             self.registry.remove(proc.name)
         self.registry.reap()

@@ -14,6 +14,7 @@ Semantics copied from the winkernel proxier:
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,14 +64,20 @@ class Proxier:
         self.lb_failures_total = 0
         self.last_failures: list[LbFailure] = []
 
+    def forget_applied(self) -> None:
+        """HNS lost every policy (it restarted empty): the next sync creates them all."""
+        self.applied.clear()
+        self.adopted = True
+
     def _adopt_existing(self) -> None:
         # A restarted kube-proxy finds the policies it made earlier in HNS.
         for lb in self.hns.list_load_balancers():
             self.applied[(lb.frontend_vip, lb.protocol, lb.external_port)] = AppliedLb(lb.id, None)
         self.adopted = True
 
-    def sync(self, desired: list[LbSpec]) -> SyncResult:
-        """Create, replace and delete load balancers so HNS matches `desired`."""
+    def sync(self, desired: list[LbSpec], local_ips: Collection[str] = ()) -> SyncResult:
+        """Create, replace and delete load balancers so HNS matches `desired`;
+        `local_ips` are this node's pod IPs (never given a remote endpoint)."""
         from harness.hns import HnsFailure
 
         if not self.adopted:
@@ -103,7 +110,9 @@ class Proxier:
                 result.unchanged += 1
                 continue
             try:
-                backends = self.hns.backend_endpoint_ids(list(spec.backends))
+                backends = self.hns.backend_endpoint_ids(list(spec.backends), local_ips)
+                if not backends:
+                    continue  # every backend is a local pod still without its endpoint
                 lb_id = self.hns.create_load_balancer(spec, backends, self.source_vip)
             except HnsFailure as e:
                 message = f"{POLICY_FAILED}: {e}"
@@ -117,7 +126,10 @@ class Proxier:
                 result.failures.append(LbFailure(spec, message, e.hresult))
                 failed_ports.add((spec.service, spec.port_name))
                 continue
-            self.applied[spec.key] = AppliedLb(lb_id, spec)
+            # Short of a backend: recorded without its spec, so the next sync compares
+            # it with HNS and re-creates it once every backend has its endpoint.
+            complete = len(backends) == len(spec.backends)
+            self.applied[spec.key] = AppliedLb(lb_id, spec if complete else None)
             result.created += 1
         self._release_remote_endpoints()
         self.lb_failures_total += len(result.failures)

@@ -51,6 +51,7 @@ from harness.nodes.spec import (
 log = logging.getLogger("ekswin.nodes.agent")
 
 LEASE_NS = "kube-node-lease"
+HNS_CHECK_S = 1.0  # how often the agent asks whether HNS still knows each node
 
 
 def micro_now() -> str:
@@ -72,6 +73,12 @@ class NodeRuntime:
     proxier: Proxier | None = None
     node_uid: str = ""
     lb_events: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+    # HNS objects found at start-up (endpoint id -> (name, ip, namespace); namespace ids),
+    # before this agent made any: what a garbage collection may remove.
+    found_endpoints: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    found_namespaces: set[str] = field(default_factory=set)
+    hns_recoveries: int = 0
+    collected: dict[str, int] = field(default_factory=lambda: {"endpoints": 0, "namespaces": 0})
 
 
 class Agent:
@@ -163,6 +170,7 @@ class Agent:
                 netconf["gatewayIPAddress"],
             )
             rt = NodeRuntime(entry.spec, entry.instance, entry.kubeconfig, client, hns, netconf)
+            await self._snapshot_hns(rt)
             await self._register(rt)
             return rt
 
@@ -179,6 +187,7 @@ class Agent:
                 rng=random.Random(self.rng.random()),
                 call=self.call,
             )
+            rt.kubelet.on_sandbox_recreated = self.kp_dirty.set  # kube-proxy adds it back
             if self.cfg.kube_proxy_enabled:
                 rt.proxier = Proxier(rt.spec.name, rt.hns, rt.instance.private_ip)
 
@@ -214,6 +223,8 @@ class Agent:
         self.tasks = [
             loop.create_task(self._lease_loop(), name="leases"),
             loop.create_task(self._status_loop(), name="node-status"),
+            loop.create_task(self._hns_loop(), name="hns-watch"),
+            loop.create_task(self._collect_orphans(), name="hns-gc"),
         ]
         if self.cfg.kube_proxy_enabled:
             self.tasks.append(loop.create_task(self._kube_proxy_loop(), name="kube-proxy"))
@@ -276,6 +287,82 @@ class Agent:
             {"spec": {"holderIdentity": rt.spec.name, "renewTime": micro_now()}},
             strategic=False,
         )
+
+    # -- HNS: orphans after a restart of the agent, recovery after a restart of HNS ------
+    async def _snapshot_hns(self, rt: NodeRuntime) -> None:
+        """Record the node's pod endpoints and namespaces before this agent makes any."""
+        eps = await self.call(rt.hns.list_endpoints)
+        rt.found_endpoints = {e.id: (e.name, e.ip, e.namespace) for e in eps if not e.remote}
+        rt.found_namespaces = set(await self.call(rt.hns.list_namespaces))
+
+    async def _collect_orphans(self) -> None:
+        """The kubelet's start-up garbage collection: a sandbox (endpoint, namespace) left
+        by the previous agent whose pod no longer runs here is stopped (CNI DEL) and its
+        namespace removed. Pods come from the synced pod watch."""
+        assert self.cni is not None and self.pods_informer is not None
+        for rt in self.nodes.values():
+            live_ips = {
+                str((p.get("status") or {}).get("podIP"))
+                for p in self.pods_informer.cache.values()
+                if (p.get("spec") or {}).get("nodeName") == rt.spec.name
+                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                and (p.get("status") or {}).get("podIP")
+            }
+            kept_ns: set[str] = set()
+            for ep_id, (name, ip, ns) in rt.found_endpoints.items():
+                if ip in live_ips:
+                    kept_ns.add(ns)
+                    continue
+                outcome = await self.cni.call(
+                    "DEL", rt.netconf, container_id=name.removeprefix("cid-"), netns=ns,
+                    namespace="", pod_name="",
+                )  # fmt: skip
+                if not outcome.ok:  # the plugin could not: remove the endpoint itself
+                    with contextlib.suppress(Exception):
+                        await self.call(rt.hns.delete_endpoint, ep_id)
+                rt.collected["endpoints"] += 1
+                log.info("node %s: removed orphan endpoint %s (%s)", rt.spec.name, name, ip)
+            for ns in rt.found_namespaces - kept_ns:
+                with contextlib.suppress(Exception):
+                    if await self.call(rt.hns.delete_namespace, ns):
+                        rt.collected["namespaces"] += 1
+            rt.found_endpoints, rt.found_namespaces = {}, set()
+
+    async def _hns_loop(self) -> None:
+        """Notice an HNS that restarted empty (the host is unknown) and recover like a
+        Windows node: the node's host and L2Bridge network are registered again,
+        kube-proxy re-creates every load balancer, and the kubelet re-creates the
+        sandboxes of running pods (docs/nodes.md: recovery)."""
+        from harness.cni.netconf import network_name
+        from harness.hns import HnsFailure
+
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), HNS_CHECK_S)
+            if self.stopping.is_set():
+                return
+            for rt in self.nodes.values():
+                try:
+                    if await self.call(rt.hns.host_exists):
+                        continue
+                    log.warning("node %s: HNS lost its state (restarted); recovering", rt.spec.name)
+                    await self.call(rt.hns.ensure_host, rt.spec.windows_build, self.cfg.hns_host)
+                    await self.call(
+                        rt.hns.find_or_create_network,
+                        network_name(rt.netconf["name"], rt.netconf["eniMACAddress"]),
+                        rt.instance.subnet_cidr,
+                        rt.netconf["gatewayIPAddress"],
+                    )
+                except HnsFailure as e:  # HNS not back yet: try again next round
+                    log.warning("node %s: HNS check: %s", rt.spec.name, e)
+                    continue
+                rt.hns_recoveries += 1
+                if rt.proxier is not None:
+                    rt.proxier.forget_applied()
+                    self.kp_dirty.set()
+                if rt.kubelet is not None:
+                    n = rt.kubelet.recreate_lost_sandboxes()
+                    log.warning("node %s: re-creating %d pod sandbox(es)", rt.spec.name, n)
 
     # -- loops ------------------------------------------------------------------------------
     async def _lease_loop(self) -> None:
@@ -365,7 +452,11 @@ class Agent:
                 log.debug("kube-proxy: %s", s.reason)
             proxiers = [rt for rt in self.nodes.values() if rt.proxier is not None]
             results = await asyncio.gather(
-                *(self.call(rt.proxier.sync, desired) for rt in proxiers if rt.proxier),
+                *(
+                    self.call(rt.proxier.sync, desired, rt.kubelet.pod_ips() if rt.kubelet else ())
+                    for rt in proxiers
+                    if rt.proxier
+                ),
                 return_exceptions=True,
             )
             for rt, res in zip(proxiers, results, strict=True):
@@ -432,6 +523,9 @@ class Agent:
                     "load_balancers": len(rt.proxier.applied) if rt.proxier else 0,
                     "lb_failures": rt.proxier.lb_failures_total if rt.proxier else 0,
                     "lb_failures_last_sync": len(rt.proxier.last_failures) if rt.proxier else 0,
+                    "hns_recoveries": rt.hns_recoveries,
+                    "sandboxes_lost": rt.kubelet.lost_sandboxes() if rt.kubelet else [],
+                    "orphans_collected": dict(rt.collected),
                 }
                 for name, rt in self.nodes.items()
             },

@@ -58,6 +58,8 @@ class PodRuntime:
     cni_add_s: float = 0.0
     cni_queued_s: float = 0.0
     events: dict[str, tuple[str, int]] = field(default_factory=dict)  # reason -> (name, count)
+    attempt: int = 0  # sandboxes created so far (the next one's id derives from it)
+    recreating: bool = False  # its sandbox network vanished; a new sandbox is on its way
 
 
 class Kubelet:
@@ -86,6 +88,8 @@ class Kubelet:
         self.rng = rng
         self.call = call
         self.pods: dict[str, PodRuntime] = {}
+        self._recreations: set[asyncio.Task[None]] = set()
+        self.on_sandbox_recreated: Callable[[], None] | None = None
 
     # -- events from the shared pod watch (loop thread) ---------------------------------
     def on_pod(self, etype: str, pod: dict[str, Any]) -> None:
@@ -118,6 +122,8 @@ class Kubelet:
         for pr in self.pods.values():
             if pr.task:
                 pr.task.cancel()
+        for task in list(self._recreations):
+            task.cancel()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def _sleep_unless_deleted(self, pr: PodRuntime, seconds: float) -> bool:
@@ -177,8 +183,9 @@ class Kubelet:
                 pr, self.profile.delay_s("sandbox_create", self.rng)
             ):
                 return
-            sandbox = podstatus.sandbox_id(pr.uid, attempt)
+            sandbox = podstatus.sandbox_id(pr.uid, pr.attempt)
             attempt += 1
+            pr.attempt += 1
             error = await self._create_sandbox(pr, sandbox)
             if error is None:
                 break
@@ -249,6 +256,72 @@ class Kubelet:
         return podstatus.sandbox_failure_message(
             sandbox, str(self.netconf["name"]), outcome.message
         )
+
+    # -- sandboxes whose network vanished (HNS restarted empty) --------------------------
+    def recreate_lost_sandboxes(self) -> int:
+        """Start re-creating the sandbox of every running pod (docs/nodes.md: recovery):
+        its HNS endpoint is gone, so, as the kubelet does when a sandbox's network is
+        not ready, it is killed and re-created (event SandboxChanged); CNI ADD gives it
+        its annotated IP again. Returns how many pods that concerns."""
+        loop = asyncio.get_running_loop()
+        count = 0
+        for pr in list(self.pods.values()):
+            if pr.sandbox and not pr.deleting.is_set() and not pr.recreating:
+                pr.recreating = True
+                count += 1
+                task = loop.create_task(
+                    self._recreate(pr), name=f"resandbox {pr.namespace}/{pr.name}"
+                )
+                self._recreations.add(task)  # a reference, or the loop may drop the task
+                task.add_done_callback(self._recreations.discard)
+        return count
+
+    def pod_ips(self) -> frozenset[str]:
+        """The IPs of this node's pods (any thread; a snapshot)."""
+        return frozenset(pr.pod_ip for pr in list(self.pods.values()) if pr.pod_ip)
+
+    def lost_sandboxes(self) -> list[str]:
+        """namespace/name of pods whose sandbox is being re-created (no endpoint now)."""
+        return sorted(f"{pr.namespace}/{pr.name}" for pr in self.pods.values() if pr.recreating)
+
+    async def _recreate(self, pr: PodRuntime) -> None:
+        try:
+            await self._record_event(
+                pr, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.",
+                "Normal",
+            )  # fmt: skip
+            old, old_ns = pr.sandbox, pr.netns
+            # StopPodSandbox first: CNI DEL of the old sandbox (its endpoint is gone).
+            await self.cni.call(
+                "DEL", self.netconf, container_id=old, netns=old_ns,
+                namespace=pr.namespace, pod_name=pr.name,
+            )  # fmt: skip
+            failures = 0
+            while not pr.deleting.is_set():
+                sandbox = podstatus.sandbox_id(pr.uid, pr.attempt)
+                pr.attempt += 1
+                error = await self._create_sandbox(pr, sandbox)
+                if error is None:
+                    break
+                failures += 1
+                await self._record_event(pr, "FailedCreatePodSandBox", error, "Warning")
+                if await self._sleep_unless_deleted(pr, self.profile.backoff_s(failures)):
+                    return
+            else:
+                return
+            start_time = (pr.pod.get("status") or {}).get("startTime") or now_rfc3339()
+            await self._patch_status(
+                pr, podstatus.running(pr.pod, self.host_ip, pr.pod_ip, start_time, now_rfc3339())
+            )
+            log.info("pod %s/%s: sandbox re-created, ip=%s", pr.namespace, pr.name, pr.pod_ip)
+            if self.on_sandbox_recreated is not None:
+                self.on_sandbox_recreated()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pod %s/%s: sandbox re-creation failed", pr.namespace, pr.name)
+        finally:
+            pr.recreating = False
 
     async def _terminate(self, pr: PodRuntime) -> None:
         grace = (pr.pod.get("metadata") or {}).get("deletionGracePeriodSeconds")

@@ -18,17 +18,9 @@ from harness.pipeline import Pipeline
 from harness.scenario import workload
 from harness.scenario.workload import GROUP_LABEL, NAMESPACE
 from harness.spec import Fragment, NodeGroup, Reservation, Subnet
+from harness.supervision import COMPONENTS
 
 CONFIGMAP = ("kube-system", "amazon-vpc-cni")
-COMPONENTS = (
-    "controller",
-    "fake_hns",
-    "node-agent",
-    "kube-apiserver",
-    "etcd",
-    "kube-scheduler",
-    "kube-controller-manager",
-)
 START_TIMEOUT_S = 60.0
 
 
@@ -203,6 +195,14 @@ class Live:
         self.pods: dict[str, list[str]] = {}  # group -> pod names, oldest first
         self.services: dict[str, list[str]] = {}
         self.log = EventLog(self)
+        self._listener = lambda reason, message: self.log.add("supervisor", reason, message)
+        if env.supervision is not None:  # the supervisor's deaths and restarts
+            env.supervision.listeners.append(self._listener)
+
+    def _held(self) -> contextlib.AbstractContextManager[Any]:
+        """The supervision lock: a requested stop or start is never taken for a crash."""
+        sv = self.env.supervision
+        return sv.lock if sv is not None else contextlib.nullcontext()
 
     @property
     def pipeline(self) -> Pipeline | None:
@@ -411,11 +411,13 @@ class Live:
         """add_nodes: a node group joining the running cluster (its own node agent)."""
         pipe = self.need_pipeline("add_nodes")
         names = pipe.add_nodes(NodeGroup.from_dict(args), lambda m: None)
+        self.env.supervise_added()
         return f"nodes {', '.join(names)} joined"
 
     def set_dsr(self, enabled: bool) -> str:
         """set_dsr: kube-proxy --enable-dsr on every node (kube-proxy restarts)."""
-        self.need_pipeline("set_dsr").set_dsr(bool(enabled))
+        with self._held():  # the agents restart on request, not as crashes
+            self.need_pipeline("set_dsr").set_dsr(bool(enabled))
         self.log.add("supervisor", "Restarted", f"node agents restarted with DSR {enabled}")
         return f"kube-proxy DSR {'on' if enabled else 'off'}"
 
@@ -434,23 +436,26 @@ class Live:
     def stop(self, name: str) -> str:
         """stop: the component's processes end (an outage)."""
         comps = self._components(name)
-        for c in comps:
-            c.stop()
+        with self._held():
+            for c in comps:
+                c.stop()
         self.log.add("supervisor", "Stopped", f"{name} stopped by the scenario")
         return f"{name} stopped"
 
     def start(self, name: str) -> str:
         """start: the component runs again (same ports where clients must find it)."""
         pipe = self.env.pipeline
-        if name == "controller" and pipe is not None:
-            pipe.restart_controller(0)
-        elif name == "fake_hns" and pipe is not None:
-            pipe.restart_hns()
-        elif name == "node-agent" and pipe is not None:
-            pipe.restart_agents()
-        else:
-            for c in self._components(name):
-                c.restart(START_TIMEOUT_S)
+        with self._held():
+            if name == "controller" and pipe is not None:
+                pipe.restart_controller(0)
+            elif name == "fake_hns" and pipe is not None:
+                pipe.restart_hns()
+            elif name == "node-agent" and pipe is not None:
+                pipe.restart_agents()
+            else:
+                for c in self._components(name):
+                    c.restart(START_TIMEOUT_S)
+            self.env.write_state()  # a started controller has new URLs
         self.log.add("supervisor", "Started", f"{name} started by the scenario")
         return f"{name} started"
 
@@ -462,4 +467,7 @@ class Live:
 
     def close(self) -> None:
         """Stop the event watch."""
+        sv = self.env.supervision
+        if sv is not None and self._listener in sv.listeners:
+            sv.listeners.remove(self._listener)
         self.log.close()

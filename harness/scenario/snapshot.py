@@ -130,6 +130,10 @@ def _node_report(
             "endpoints": hns[0],
             "load_balancers": hns[1],
             "lb_failures": int(agent.get("lb_failures_last_sync", 0)),
+            # After an HNS restart: how often the node recovered, and the pods whose
+            # sandbox is still being re-created (Running without an endpoint meanwhile).
+            "recoveries": int(agent.get("hns_recoveries", 0)),
+            "sandboxes_lost": list(agent.get("sandboxes_lost", [])),
         },
         "waiting": (intro or {}).get("waiting"),
         "last_ec2_error": (intro or {}).get("last_ec2_error"),

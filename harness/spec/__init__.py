@@ -18,6 +18,7 @@ from harness.spec.model import (
     NodeGroup,
     Reservation,
     Subnet,
+    Supervision,
     Vpc,
 )
 from harness.spec.timing import PROFILES, Timing
@@ -37,6 +38,7 @@ __all__ = [
     "Reservation",
     "SpecError",
     "Subnet",
+    "Supervision",
     "Timing",
     "Vpc",
     "load_spec",

@@ -28,6 +28,7 @@ from harness.spec.model import (
     NodeGroup,
     Reservation,
     Subnet,
+    Supervision,
     Vpc,
 )
 from harness.spec.timing import TimingError, resolve
@@ -372,5 +373,10 @@ def build(d: Mapping[str, Any]) -> EnvSpec:
             service_cidr=agent.get("service_cidr", "10.96.0.0/16"),
             cni_concurrency=int(agent.get("cni_concurrency", 64)),
             kube_proxy=bool(agent.get("kube_proxy", True)),
+        ),
+        supervision=Supervision(
+            restart={
+                k: bool(v) for k, v in ((d.get("supervision") or {}).get("restart") or {}).items()
+            }
         ),
     )

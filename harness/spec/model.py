@@ -155,6 +155,17 @@ class NodeAgent:
 
 
 @dataclass(frozen=True)
+class Supervision:
+    """Which components the harness restarts when they die (all, unless turned off)."""
+
+    restart: Mapping[str, bool] = field(default_factory=dict)
+
+    def restarts(self, component: str) -> bool:
+        """True when a dead `component` is restarted (with back-off)."""
+        return bool(self.restart.get(component, True))
+
+
+@dataclass(frozen=True)
 class EnvSpec:
     """One environment, exactly as a scenario file describes it minus its steps."""
 
@@ -170,6 +181,7 @@ class EnvSpec:
     hns: Hns = field(default_factory=Hns)
     controller: Controller = field(default_factory=Controller)
     node_agent: NodeAgent = field(default_factory=NodeAgent)
+    supervision: Supervision = field(default_factory=Supervision)
 
     # -- derived views ----------------------------------------------------------------
     def node_names(self) -> list[str]:
@@ -246,6 +258,7 @@ class EnvSpec:
                 "cni_concurrency": self.node_agent.cni_concurrency,
                 "kube_proxy": self.node_agent.kube_proxy,
             },
+            "supervision": {"restart": dict(self.supervision.restart)},
         }
         if not out["name"]:
             del out["name"]

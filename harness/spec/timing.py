@@ -39,6 +39,8 @@ class Timing:
     kubelet_sandbox_retry_max_s: float
     kubelet_node_status_report_s: float
     cni_annotation_wait_s: float
+    restart_backoff_initial_s: float
+    restart_backoff_max_s: float
 
     def overrides(self) -> dict[str, Any]:
         """The keys whose value differs from the named profile's (what a spec must say)."""
@@ -111,6 +113,8 @@ PROFILES: dict[str, Timing] = {
         kubelet_sandbox_retry_max_s=300.0,
         kubelet_node_status_report_s=300.0,
         cni_annotation_wait_s=60.0,
+        restart_backoff_initial_s=10.0,
+        restart_backoff_max_s=300.0,
     ),
     "fast": Timing(
         profile="fast",
@@ -132,6 +136,8 @@ PROFILES: dict[str, Timing] = {
         kubelet_sandbox_retry_max_s=5.0,
         kubelet_node_status_report_s=60.0,
         cni_annotation_wait_s=10.0,
+        restart_backoff_initial_s=1.0,
+        restart_backoff_max_s=10.0,
     ),
 }
 
@@ -156,6 +162,9 @@ DESCRIPTIONS: dict[str, str] = {
     "kubelet_sandbox_retry_max_s": "kubelet: back-off cap after failed sandboxes (s)",
     "kubelet_node_status_report_s": "kubelet: node status report interval when nothing changed (s)",
     "cni_annotation_wait_s": "CNI ADD: how long it waits for the pod's IP annotation (s)",
+    "restart_backoff_initial_s": "supervisor: first back-off before restarting a dead "
+    "component, doubling per crash (kubelet CrashLoopBackOff) (s)",
+    "restart_backoff_max_s": "supervisor: back-off cap; reset after 2x this without a crash (s)",
 }
 
 

@@ -54,9 +54,11 @@ steps:
   - stop: node-agent
   - start: node-agent
   - restart: fake_hns
-  # fake_hns restarts empty and nothing re-creates the running pods' endpoints yet
-  # (supervision and recovery are their own issue): the invariant shows the loss.
-  - expect: {invariant_broken: annotation-podip-hns-agree, node: win, timeout: 30}
+  # fake_hns restarts empty: the node agent registers the host and network again,
+  # kube-proxy re-creates its load balancers, the kubelet re-creates the sandboxes.
+  - expect: {event: SandboxChanged, timeout: 30}
+  - expect: {node: win, load_balancers: 2, lb_failures: 0, timeout: 30}
+  - expect: {pods_running: 3, timeout: 30}
   - wait: {seconds: 0.5}
   - {expect: {event: Started}, settle: false}
   - expect: {pods_running: 99, timeout: 2}
@@ -90,7 +92,7 @@ def test_every_step_kind_runs_and_a_failed_expect_exits_1(tmp_path: Path) -> Non
         "detail": "pods_running: 3, expected 99",
     }
     assert not report["ok"] and report["invariants"]["ok"], report["invariants"]
-    assert {v["id"] for v in report["invariants"]["violations"]} == {"annotation-podip-hns-agree"}
+    assert report["invariants"]["violations"] == []  # every endpoint came back
     assert set(report["nodes"]) == {"win", "extra"}
     assert report["nodes"]["extra"]["instance_type"] == "m5.large"
     reasons = {(e["source"], e["reason"]) for e in report["events"]}
