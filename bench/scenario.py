@@ -42,7 +42,14 @@ from typing import Any
 import bench
 from bench._figures import PodRun, percentile, pod_run, ratio
 from bench._podclock import LABEL, PodClock
-from bench._procmem import MemorySampler, dir_bytes, recorded_groups
+from bench._procmem import (
+    CpuWindow,
+    MemorySampler,
+    Usage,
+    dir_bytes,
+    pss_bytes,
+    recorded_groups,
+)
 
 NAME = (
     "issue 11: 500 Windows pods vs plain pods on 10 nodes, API write ceiling, memory, "
@@ -238,25 +245,6 @@ def _ceiling(client: Any, nodes: list[dict[str, Any]]) -> Ceiling:
     return Ceiling(PODS, span, percentile(took, 50), percentile(took, 99))
 
 
-def _pss(groups: dict[int, str]) -> int:
-    """Proportional set size over the groups' processes (shared pages split, once)."""
-    from bench._procmem import stat_pgid
-
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            if stat_pgid(Path(f"/proc/{entry.name}/stat").read_text()) not in groups:
-                continue
-            for line in Path(f"/proc/{entry.name}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-        except (OSError, ValueError):
-            continue
-    return total
-
-
 def _etcd_bytes(run_dir: Path) -> int:
     """Bytes in the etcd data dir cluster.json names (on tmpfs: memory, not RSS)."""
     import json
@@ -275,7 +263,8 @@ def _environment(profile: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ekswin-bench-") as tmp:
         run_dir = Path(tmp)
         env = Environment(_spec(profile), run_dir, name=f"bench-{profile}")
-        mem = MemorySampler(run_dir, exclude={BASELINE}).start("start")
+        mem = MemorySampler(run_dir, exclude=frozenset({BASELINE})).start("start")
+        out["memory"] = mem
         steps: list[str] = []
         t0 = time.monotonic()
         try:
@@ -285,15 +274,18 @@ def _environment(profile: str) -> dict[str, Any]:
             client = RestClient(str(env.cluster.kubeconfig), THREADS + 4)
             clock = PodClock(client, NAMESPACE).start()
             try:
+                cpu = CpuWindow(run_dir)
 
                 def at_peak() -> None:  # 500 Windows pods Running: the memory target's point
+                    out["cpu_windows"] = cpu.end()
                     mem.sample()
                     groups = {g: n for g, n in recorded_groups(run_dir).items() if n != BASELINE}
                     out["groups"] = len(groups)
-                    out["pss_windows"] = _pss(groups)
+                    out["pss_windows"] = pss_bytes(groups)
                     out["etcd_bytes"] = _etcd_bytes(run_dir)
 
                 mem.phase = "windows"
+                cpu.begin()
                 out["windows"] = _batch(
                     client,
                     clock,
@@ -305,12 +297,20 @@ def _environment(profile: str) -> dict[str, Any]:
                 mem.phase = "plain"
                 _drop_webhooks(env, client)
                 with _baseline_kubelet(env):
+                    cpu_plain = CpuWindow(run_dir).begin()
                     out["plain"] = _batch(
-                        client, clock, "plain", host_network=True, timeout_s=timeout
+                        client,
+                        clock,
+                        "plain",
+                        host_network=True,
+                        timeout_s=timeout,
+                        when_running=lambda: out.__setitem__("cpu_plain", cpu_plain.end()),
                     )
                 mem.phase = "ceiling"
                 nodes = env.pipeline.nodes if env.pipeline is not None else []
+                cpu_ceiling = CpuWindow(run_dir).begin()
                 out["ceiling"] = _ceiling(client, nodes)
+                out["cpu_ceiling"] = cpu_ceiling.end()
             finally:
                 clock.stop()
         finally:
@@ -318,7 +318,6 @@ def _environment(profile: str) -> dict[str, Any]:
             t1 = time.monotonic()
             env.stop()
             out["stop_s"] = time.monotonic() - t1
-        out["memory"] = mem
     return out
 
 
@@ -328,8 +327,26 @@ def _fmt_batch(what: str, b: Batch) -> str:
     return (
         f"{what}: {done}, create->Running p50 {r.p50_s:.2f} s, p99 {r.p99_s:.2f} s; "
         f"{r.pods_per_s:.1f} pods/s ({r.span_s:.1f} s first create to last Running; "
-        f"creates took {b.create_s:.1f} s; deleted in {b.delete_s:.1f} s)"
+        f"the creates alone {r.total / b.create_s:.1f}/s; deleted in {b.delete_s:.1f} s)"
     )
+
+
+def _fmt_cpu(what: str, w: CpuWindow) -> str:
+    """Where the CPU went during a window (the machine has os.cpu_count() cores)."""
+    top = sorted(w.components.items(), key=lambda kv: -kv[1])[:6]
+    cores = os.cpu_count() or 1
+    return (
+        f"CPU during {what} ({w.wall_s:.1f} s x {cores} cores = {w.wall_s * cores:.0f} core-s; "
+        f"machine busy {w.machine_s:.0f}): "
+        + ", ".join(f"{n} {s:.1f}" for n, s in top)
+        + f", bench process {w.own_s:.1f}, other work on the machine {w.others_s:.1f}"
+    )
+
+
+def _fmt_usage(name: str, u: Usage) -> str:
+    if u.processes <= 1:
+        return f"{name} {u.rss / MiB:.0f}"
+    return f"{name} {u.rss / MiB:.0f} in {u.processes} processes (itself {u.leader_rss / MiB:.0f})"
 
 
 def _lines(res: dict[str, Any]) -> list[str]:
@@ -360,24 +377,30 @@ def _lines(res: dict[str, Any]) -> list[str]:
                 lines.append(
                     f"[{p}] {what} / API ceiling: {ratio(b.run.pods_per_s, ceil.pods_per_s):.2f}"
                 )
+    for key, what in (
+        ("cpu_windows", "the Windows pods"),
+        ("cpu_plain", "the plain pods"),
+        ("cpu_ceiling", "the ceiling"),
+    ):
+        if key in res:
+            lines.append(f"[{p}] " + _fmt_cpu(what, res[key]))
     mem: MemorySampler = res["memory"]
-    peak_win = mem.peaks.get("windows", (0, {}))
-    top = sorted(peak_win[1].items(), key=lambda kv: -kv[1][0])[:6]
+    total, usage = mem.peaks.get("windows", (0, {}))
+    top = sorted(usage.items(), key=lambda kv: -kv[1].rss)[:6]
     lines.append(
         f"[{p}] peak RSS of the environment with {PODS} Windows pods on {NODES} nodes: "
-        f"{peak_win[0] / MiB:.0f} MiB (target <= 1536 MiB; {res.get('groups', '?')} process "
-        "groups; "
-        + ", ".join(
-            f"{n} {b / MiB:.0f}" + (f" ({k} processes)" if k > 1 else "") for n, (b, k) in top
-        )
+        f"{total / MiB:.0f} MiB (target <= 1536 MiB; {res.get('groups', '?')} process groups; "
+        + ", ".join(_fmt_usage(n, u) for n, u in top)
         + ")"
     )
     if "pss_windows" in res:
-        lines.append(f"[{p}] PSS at that point: {res['pss_windows'] / MiB:.0f} MiB")
+        lines.append(
+            f"[{p}] PSS (shared pages split) with the {PODS} pods Running: "
+            f"{res['pss_windows'] / MiB:.0f} MiB; etcd data on tmpfs besides: "
+            f"{res['etcd_bytes'] / MiB:.0f} MiB"
+        )
     phase, overall = mem.overall()
     lines.append(f"[{p}] peak RSS over the whole run: {overall / MiB:.0f} MiB (during {phase})")
-    if "etcd_bytes" in res:
-        lines.append(f"[{p}] etcd data on tmpfs: {res['etcd_bytes'] / MiB:.0f} MiB")
     lines.append(f"[{p}] Environment.stop: {res['stop_s']:.1f} s")
     return lines
 

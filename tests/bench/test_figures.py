@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench._figures import percentile, pod_run, ratio
-from bench._procmem import rss_by_component, stat_pgid
+from bench._procmem import parse_stat, usage_by_component
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:
@@ -49,14 +49,18 @@ def test_ratio_of_zero_or_nan_denominator_is_nan() -> None:
     assert math.isnan(ratio(1.0, math.nan))
 
 
-def test_stat_pgid_survives_parentheses_and_spaces_in_the_command_name() -> None:
-    line = "4242 (a) b (c) S 1 777 777 0 -1 4194560 100 0 0 0"
-    assert stat_pgid(line) == 777
+def test_parse_stat_survives_parentheses_and_spaces_in_the_command_name() -> None:
+    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+    # utime stime cutime cstime priority nice threads itrealvalue starttime vsize rss
+    line = "4242 (a) b (c) S 1 777 777 0 -1 4194560 100 0 0 0 30 20 5 1 20 0 4 0 99 1000 321"
+    st = parse_stat(line)
+    assert (st.pgid, st.cpu_ticks, st.rss_pages) == (777, 56, 321)
 
 
-def test_rss_by_component_sums_this_process_group() -> None:
+def test_usage_by_component_finds_this_process_group() -> None:
     pgid = os.getpgid(0)
-    assert stat_pgid(Path("/proc/self/stat").read_text()) == pgid
-    rss, procs = rss_by_component({pgid: "me"})["me"]
-    assert procs >= 1 and rss > 1024 * 1024  # at least this interpreter
-    assert rss_by_component({}) == {}
+    assert parse_stat(Path("/proc/self/stat").read_text()).pgid == pgid
+    usage = usage_by_component({pgid: "me"})["me"]
+    assert usage.processes >= 1 and usage.rss > 1024 * 1024  # at least this interpreter
+    assert usage.cpu_s > 0
+    assert usage_by_component({}) == {}
