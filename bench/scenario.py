@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ class Batch:
     create_p50_s: float  # one create call (admission, webhooks included, and storage)
     create_p99_s: float
     delete_s: float = math.nan  # collection delete -> every pod gone
+    stragglers: list[str] = field(default_factory=list)  # pods not Running: what they show
 
 
 @dataclass
@@ -169,12 +170,48 @@ def _batch(
         percentile(calls, 50),
         percentile(calls, 99),
     )
+    result.stragglers = [_describe(client, n) for n in sorted(names - clock.running.keys())[:3]]
     when_running()
     t0 = time.monotonic()
     client.delete(pod_path(NAMESPACE), query={"labelSelector": f"{LABEL}={batch}"})
     if _wait(lambda: clock.count_present(names) == 0, timeout_s, f"{batch} pods deleted"):
         result.delete_s = time.monotonic() - t0
     return result
+
+
+def _describe(client: Any, name: str) -> str:
+    """A pod that did not get Running: its phase, node, IP annotation, container state
+    and Events (as `kubectl describe` would show them)."""
+    from harness.kube.api import pod_path
+    from harness.nodes.spec import IP_RESOURCE
+
+    try:
+        pod = client.get(pod_path(NAMESPACE, name))
+        events = (
+            client.get(
+                f"/api/v1/namespaces/{NAMESPACE}/events",
+                query={"fieldSelector": f"involvedObject.name={name}"},
+            ).get("items")
+            or []
+        )
+    except Exception as e:
+        return f"{name}: not readable: {e}"
+    status = pod.get("status") or {}
+    waiting = [
+        (c.get("state") or {}).get("waiting", {}).get("reason", "")
+        for c in status.get("containerStatuses") or []
+    ]
+    annotation = (pod["metadata"].get("annotations") or {}).get(IP_RESOURCE, "")
+    # No IP limit: the mutating webhook was not applied (its failurePolicy is Ignore).
+    limits = (pod["spec"]["containers"][0].get("resources") or {}).get("limits") or {}
+    said = "; ".join(
+        f"{e.get('reason')} x{e.get('count', 1)}: {str(e.get('message', ''))[:160]}" for e in events
+    )
+    return (
+        f"{name}: phase {status.get('phase')}, node {pod['spec'].get('nodeName') or '-'}, "
+        f"{IP_RESOURCE} limit {limits.get(IP_RESOURCE, '-')}, annotation {annotation or '-'}, "
+        f"waiting {waiting or '-'}; events: {said or '-'}"
+    )
 
 
 def _drop_webhooks(env: Any, client: Any) -> None:
@@ -343,6 +380,10 @@ def _fmt_batch(what: str, b: Batch) -> str:
     )
 
 
+def _fmt_stragglers(b: Batch) -> list[str]:
+    return [f"  not Running: {s}" for s in b.stragglers]
+
+
 def _fmt_cpu(what: str, w: CpuWindow) -> str:
     """Where the CPU went during a window (the machine has os.cpu_count() cores)."""
     top = sorted(w.components.items(), key=lambda kv: -kv[1])[:6]
@@ -368,10 +409,12 @@ def _lines(res: dict[str, Any]) -> list[str]:
     win, plain, ceil = res.get("windows"), res.get("plain"), res.get("ceiling")
     if win is not None:
         lines.append(f"[{p}] " + _fmt_batch(f"{PODS} Windows pods (full pipeline)", win))
+        lines += _fmt_stragglers(win)
     if plain is not None:
         lines.append(
             f"[{p}] " + _fmt_batch(f"{PODS} plain pods (no webhook/controller/CNI)", plain)
         )
+        lines += _fmt_stragglers(plain)
     if win is not None and plain is not None:
         lines.append(
             f"[{p}] RATIO Windows / plain pods/s: "
