@@ -200,6 +200,28 @@ def service_account_kubeconfig(
     return kc.write(path, kc.build(cluster_name, server, ca_pem, token_file=token_file))
 
 
+def refresher_for(api: Callable[[], Any], ttl_s: Callable[[], int]) -> TokenRefresher:
+    """A TokenRefresher issuing tokens through the admin client `api()`, each `ttl_s()`
+    seconds long (both read at issue time: the client is created lazily)."""
+    return TokenRefresher(lambda ns, name: request_token(api(), ns, name, ttl_s()))
+
+
+def cluster_service_account_kubeconfig(cluster: Any, namespace: str, name: str, path: Path) -> Path:
+    """`service_account_kubeconfig` for a backend with ``api``, ``tokens``, ``server``,
+    ``ca_file`` and ``name`` (its tokens are refreshed while it runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return service_account_kubeconfig(
+        cluster.api,
+        cluster.tokens,
+        cluster.server,
+        cluster.ca_file.read_bytes(),
+        namespace,
+        name,
+        path,
+        cluster.name,
+    )
+
+
 def api_client(kubeconfig: Path) -> Any:
     """A kubernetes.client.ApiClient for a kubeconfig file."""
     from kubernetes import client, config

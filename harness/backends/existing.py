@@ -95,9 +95,7 @@ class ExistingCluster:
         self.supervisor = Supervisor(self.run_dir)
         self.ledger = Ledger(self.run_dir, name)
         # Component tokens are rewritten before they expire while the environment runs.
-        self.tokens = identity.TokenRefresher(
-            lambda ns, sa: identity.request_token(self.api, ns, sa, identity.TOKEN_TTL_S)
-        )
+        self.tokens = identity.refresher_for(lambda: self.api, lambda: identity.TOKEN_TTL_S)
         self.info: ClusterInfo | None = None
         self.components: dict[str, Any] = {}  # the cluster's control plane is not ours
         self._api: Any = None
@@ -273,17 +271,7 @@ class ExistingCluster:
     def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
         """A kubeconfig with a TokenRequest token for ServiceAccount namespace/name (which
         the pipeline installed before)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return identity.service_account_kubeconfig(
-            self.api,
-            self.tokens,
-            self.server,
-            self.ca_file.read_bytes(),
-            namespace,
-            name,
-            path,
-            self.name,
-        )
+        return identity.cluster_service_account_kubeconfig(self, namespace, name, path)
 
     def delete_owned(self) -> list[str]:
         """Delete everything this environment recorded as created; return problems."""

@@ -115,9 +115,7 @@ class LocalCluster:
         self._etcd_data: Path | None = None
         self._api: Any = None
         self.token_ttl_s = identity.TOKEN_TTL_S
-        self.tokens = identity.TokenRefresher(
-            lambda ns, name: identity.request_token(self.api, ns, name, self.token_ttl_s)
-        )
+        self.tokens = identity.refresher_for(lambda: self.api, lambda: self.token_ttl_s)
 
     # -- public surface --------------------------------------------------------------
     @property
@@ -232,17 +230,7 @@ class LocalCluster:
     def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
         """A kubeconfig for ServiceAccount namespace/name: a TokenRequest token in
         ``<path stem>.token``, rewritten before it expires while this cluster runs."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return identity.service_account_kubeconfig(
-            self.api,
-            self.tokens,
-            self.server,
-            self.ca_file.read_bytes(),
-            namespace,
-            name,
-            path,
-            self.name,
-        )
+        return identity.cluster_service_account_kubeconfig(self, namespace, name, path)
 
     @property
     def api(self) -> Any:

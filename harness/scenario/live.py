@@ -16,6 +16,7 @@ from harness.components import Component
 from harness.env import Environment
 from harness.pipeline import Pipeline
 from harness.scenario import workload
+from harness.scenario.watch import list_and_watch
 from harness.scenario.workload import GROUP_LABEL, NAMESPACE
 from harness.spec import Fragment, NodeGroup, Reservation, Subnet
 from harness.supervision import COMPONENTS
@@ -77,30 +78,12 @@ class EventLog:
             self._events.append(Event(time.time() - self.t0, source, reason, message, **kw))
 
     def _watch(self) -> None:
-        from kubernetes import client, watch
+        from kubernetes import client
 
         core = client.CoreV1Api(self.live.api)
-        rv = ""
-        while not self._stop.is_set():
-            try:
-                if not rv:
-                    listed = core.list_event_for_all_namespaces()
-                    for ev in listed.items:
-                        self._kube_event(ev)
-                    rv = listed.metadata.resource_version
-                w = watch.Watch()
-                for item in w.stream(
-                    core.list_event_for_all_namespaces, resource_version=rv, timeout_seconds=5
-                ):
-                    if self._stop.is_set():
-                        w.stop()
-                        break
-                    ev = item["object"]
-                    rv = ev.metadata.resource_version or rv
-                    self._kube_event(ev)
-            except Exception:  # API restarting, watch expired: list again
-                rv = ""
-                self._stop.wait(0.5)
+        list_and_watch(
+            core.list_event_for_all_namespaces, lambda _t, ev: self._kube_event(ev), self._stop
+        )
 
     def _kube_event(self, ev: Any) -> None:
         uid = ev.metadata.uid
@@ -164,6 +147,28 @@ class EventLog:
         """Stop the watch."""
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def put_configmap(core: Any, data: Mapping[str, str] | None) -> None:
+    """Make kube-system/amazon-vpc-cni hold `data` (create or replace), or (None) delete it;
+    an absent ConfigMap is no error, any other API error is."""
+    from kubernetes.client.rest import ApiException
+
+    ns, name = CONFIGMAP
+    if data is None:
+        try:
+            core.delete_namespaced_config_map(name, ns)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        return
+    body = {"metadata": {"name": name, "namespace": ns}, "data": dict(data)}
+    try:
+        core.replace_namespaced_config_map(name, ns, body)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        core.create_namespaced_config_map(ns, body)
 
 
 def _delete_newest(
@@ -283,20 +288,9 @@ class Live:
 
     def write_configmap(self, data: Mapping[str, str] | None) -> str:
         """Create, replace or (None) delete the ConfigMap."""
-        from kubernetes.client.rest import ApiException
-
-        ns, name = CONFIGMAP[0], CONFIGMAP[1]
+        put_configmap(self.core, data)
         if data is None:
-            with contextlib.suppress(ApiException):
-                self.core.delete_namespaced_config_map(name, ns)
             return "ConfigMap deleted"
-        body = {"metadata": {"name": name, "namespace": ns}, "data": dict(data)}
-        try:
-            self.core.replace_namespaced_config_map(name, ns, body)
-        except ApiException as e:
-            if e.status != 404:
-                raise
-            self.core.create_namespaced_config_map(ns, body)
         return "ConfigMap now " + json.dumps(dict(data), sort_keys=True)
 
     # -- EC2 and HNS --------------------------------------------------------------------

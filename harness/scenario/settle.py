@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.scenario.live import Live
-from harness.scenario.snapshot import get_json
+from harness.scenario.snapshot import get_json, hns_counts
+from harness.scenario.watch import list_and_watch
 from harness.scenario.workload import GROUP_LABEL, NAMESPACE
 from harness.spec import REGION
 
@@ -75,34 +76,15 @@ class _Watch:
             self.seen[uid] = value
             self.last_change = time.monotonic()
 
-    def _run(self) -> None:
-        from kubernetes import watch
+    def _handle(self, etype: str, obj: Any) -> None:
+        if etype == "DELETED":
+            self.seen.pop(obj.metadata.uid, None)
+            self.last_change = time.monotonic()
+        else:
+            self._touch(obj.metadata.uid, self.key(obj))
 
-        rv = ""
-        while not self._stop.is_set():
-            try:
-                if not rv:
-                    listed = self.lister(**self.kw)
-                    for obj in listed.items:
-                        self._touch(obj.metadata.uid, self.key(obj))
-                    rv = listed.metadata.resource_version
-                w = watch.Watch()
-                for item in w.stream(
-                    self.lister, resource_version=rv, timeout_seconds=5, **self.kw
-                ):
-                    obj = item["object"]
-                    rv = obj.metadata.resource_version or rv
-                    if item["type"] == "DELETED":
-                        self.seen.pop(obj.metadata.uid, None)
-                        self.last_change = time.monotonic()
-                    else:
-                        self._touch(obj.metadata.uid, self.key(obj))
-                    if self._stop.is_set():
-                        w.stop()
-                        break
-            except Exception:  # an expired watch or an API restart: list again
-                rv = ""
-                self._stop.wait(0.5)
+    def _run(self) -> None:
+        list_and_watch(self.lister, self._handle, self._stop, **self.kw)
 
     def close(self) -> None:
         """Stop watching."""
@@ -152,15 +134,7 @@ class Settler:
         )
         with HnsClient(pipe.hns_target, host="") as hns:
             dump = json.loads(hns.dump_state(all_hosts=True))
-        out["hns"] = sorted(
-            (
-                h,
-                len(b.get("endpoints", [])),
-                len(b.get("loadBalancers", [])),
-                len(b.get("namespaces", [])),
-            )
-            for h, b in (dump.get("hosts") or {}).items()
-        )
+        out["hns"] = sorted(hns_counts(dump).items())
         intro = (
             get_json(f"{pipe.controllers[0].url}/introspect/summary") if pipe.controllers else None
         )

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.env import Environment
+from harness.scenario.live import put_configmap
 from harness.scenario.model import Scenario
 from harness.scenario.workload import GROUP_LABEL, NAMESPACE
 from harness.spec import REGION, EnvSpec
@@ -56,7 +57,7 @@ def reset(env: Environment) -> float:
     )
     for svc in core.list_namespaced_service(NAMESPACE, label_selector=GROUP_LABEL).items:
         core.delete_namespaced_service(svc.metadata.name, NAMESPACE)
-    _restore_configmap(core, env.spec)
+    put_configmap(core, env.spec.configmap)
     if pipe is None:
         return time.monotonic() - t0
     wait_until(
@@ -76,26 +77,6 @@ def reset(env: Environment) -> float:
         pipe.restart_controller(i)
     pipe.wait_nodes_schedulable(lambda m: None, RESET_TIMEOUT_S)
     return time.monotonic() - t0
-
-
-def _restore_configmap(core: Any, spec: EnvSpec) -> None:
-    from kubernetes.client.rest import ApiException
-
-    name, ns = "amazon-vpc-cni", "kube-system"
-    if spec.configmap is None:
-        try:
-            core.delete_namespaced_config_map(name, ns)
-        except ApiException as e:
-            if e.status != 404:
-                raise
-        return
-    body = {"metadata": {"name": name, "namespace": ns}, "data": dict(spec.configmap)}
-    try:
-        core.replace_namespaced_config_map(name, ns, body)
-    except ApiException as e:
-        if e.status != 404:
-            raise
-        core.create_namespaced_config_map(ns, body)
 
 
 def _hns_empty(target: str) -> bool:

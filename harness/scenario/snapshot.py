@@ -68,6 +68,18 @@ class Snapshot:
         return {"pods": pods, "nodes": nodes, "hns": self.hns_counts, "pending": pending}
 
 
+def hns_counts(dump: Mapping[str, Any]) -> dict[str, tuple[int, int, int]]:
+    """Per host of a DumpState document: (endpoints, load balancers, namespaces)."""
+    return {
+        host: (
+            len(body.get("endpoints", [])),
+            len(body.get("loadBalancers", [])),
+            len(body.get("namespaces", [])),
+        )
+        for host, body in (dump.get("hosts") or {}).items()
+    }
+
+
 def _pod_row(p: Any) -> dict[str, Any]:
     phase = p.status.phase or "Pending"
     if phase == "Pending":
@@ -167,13 +179,7 @@ def take(live: Live) -> Snapshot:
         intro = get_json(f"{pipe.controllers[0].url}/introspect/summary")
     intro_nodes = {row["name"]: row for row in (intro or {}).get("nodes", [])}
     agent = _agent_status(live.env.run_dir)
-    counts: dict[str, tuple[int, int, int]] = {}
-    for host, body in (dump.get("hosts") or {}).items():
-        counts[host] = (
-            len(body.get("endpoints", [])),
-            len(body.get("loadBalancers", [])),
-            len(body.get("namespaces", [])),
-        )
+    counts = hns_counts(dump)
     holders: dict[str, int] = {}
     for p in state.pods:
         if p.node and p.annotation and p.phase not in ("Succeeded", "Failed"):
