@@ -137,6 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _reset_signals(runner: ControllerRunner) -> None:
+    """SIGUSR1 pauses the IPAM, SIGUSR2 rebuilds it with no state (the harness's
+    environment reset; not an upstream interface). Each prints `ipam paused N` /
+    `ipam rebuilt N` when done, N counting the signals of that kind."""
+    done = {"paused": 0, "rebuilt": 0}
+    lock = threading.Lock()
+
+    def work(what: str, fn: Any) -> None:
+        with lock:  # a rebuild never overtakes the pause before it
+            fn()
+            done[what] += 1
+            print(f"ipam {what} {done[what]}", flush=True)
+
+    def on(what: str, fn: Any) -> Any:
+        def handler(_s: int, _f: Any) -> None:
+            threading.Thread(target=work, args=(what, fn), name=f"ipam-{what}").start()
+
+        return handler
+
+    signal.signal(signal.SIGUSR1, on("paused", runner.pause_ipam))
+    signal.signal(signal.SIGUSR2, on("rebuilt", runner.rebuild_ipam))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or until leadership is lost (exit 1)."""
     args = build_parser().parse_args(argv)
@@ -161,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _signal)
     signal.signal(signal.SIGINT, _signal)
+    _reset_signals(runner)
     with runner:
         print(f"listening on {runner.health_url}", flush=True)
         if runner.webhook_url is not None:

@@ -294,10 +294,14 @@ def node_resources(ctl: IPAMController, name: str) -> Json:
     return out
 
 
-def resolver(ctl: IPAMController) -> Resolver:
-    """(path, query) -> (status, JSON body), or None for a path not served here."""
+def resolver(current: Callable[[], IPAMController | None]) -> Resolver:
+    """(path, query) -> (status, JSON body), or None for a path not served here;
+    `current` gives the controller answering now (a reset replaces it)."""
 
     def resolve(path: str, query: dict[str, list[str]]) -> tuple[int, Any] | None:
+        ctl = current()
+        if ctl is None:
+            return None
         if path == SUMMARY_PATH:
             return 200, summary(ctl)
         if path == NODE_PATH:

@@ -12,6 +12,7 @@ the node agent) and a wait until every node is schedulable.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,18 @@ class Pipeline:
         self.endpoints[c.name] = c.restart(START_TIMEOUT_S)
         if index == 0:
             self.register_webhook()
+
+    def reset_controllers(self, between: Callable[[], None]) -> None:
+        """Pause every controller replica's IPAM (no EC2 call of theirs lands after),
+        run `between`, then rebuild their IPAM with no state, as a restart would — the
+        processes, their leases and the webhook stay (controller/__main__.py)."""
+        for c in self.controllers:
+            assert c.process is not None, f"{c.name} is not running"
+            c.process.signal_and_wait(signal.SIGUSR1, "ipam paused", START_TIMEOUT_S)
+        between()
+        for c in self.controllers:
+            assert c.process is not None
+            c.process.signal_and_wait(signal.SIGUSR2, "ipam rebuilt", START_TIMEOUT_S)
 
     def restart_hns(self) -> None:
         """Start fake_hns again on the same port, so every client reconnects to it."""

@@ -291,9 +291,7 @@ class Kubelet:
     def pod_ips(self) -> frozenset[str]:
         """The sandbox-network IPs of this node's pods (any thread; a snapshot)."""
         return frozenset(
-            pr.pod_ip
-            for pr in list(self.pods.values())
-            if pr.pod_ip and not _host_network(pr.pod)
+            pr.pod_ip for pr in list(self.pods.values()) if pr.pod_ip and not _host_network(pr.pod)
         )
 
     def lost_sandboxes(self) -> list[str]:

@@ -280,6 +280,36 @@ def test_restart_rebuilds_state_from_ec2_and_annotations(env: Env) -> None:
     assert not before & after and len(after) == 4
 
 
+def test_pause_stops_ec2_work_and_rebuild_relearns_an_emptied_eni(env: Env) -> None:
+    """The harness's reset: paused, the controller makes no EC2 call (pods added then
+    wait); the ENI is emptied behind its back; rebuilt, it learns the empty ENI from EC2
+    (nothing of the old pool survives), fills the warm pool again and serves the pods."""
+    env.kube.set_configmap(PD)
+    _, eni = env.node("win-a")
+    runner = env.start()
+    first = [env.kube.add_pod("win-a") for _ in range(2)]
+    annotations(env.kube, first)
+    wait_until(lambda: settled(runner), what="settled")
+    for pod in first:
+        env.kube.delete_pod(pod)
+    runner.pause_ipam()
+    calls = len(env.ec2.calls)
+    waiting = env.kube.add_pod("win-a")
+    _, prefixes = env.ec2.held(eni)
+    env.ec2.unassign(eni, prefixes, prefixes=True)  # the reset empties the ENI
+    assert env.kube.annotation(waiting) is None and len(env.ec2.calls) == calls + 1
+
+    runner.rebuild_ipam()
+    ann = wait_until(lambda: env.kube.annotation(waiting), what="the waiting pod annotated")
+    wait_until(lambda: settled(runner), what="settled after the rebuild")
+    _, now = env.ec2.held(eni)
+    assert len(now) == 1 and ipaddress.ip_address(ann.split("/")[0]) in ipaddress.ip_network(
+        now[0]
+    )
+    v = node_view(runner, "win-a")
+    assert v["ips"]["used"] == 1
+
+
 # ------------------------------------------------------------------ why pods wait
 def _pods(runner: ControllerRunner, node: str | None = None) -> list[dict[str, Any]]:
     status, body = get(runner, "/introspect/pods" + (f"?node={node}" if node else ""))
