@@ -303,9 +303,7 @@ def test_pause_stops_ec2_work_and_rebuild_relearns_an_emptied_eni(env: Env) -> N
     ann = wait_until(lambda: env.kube.annotation(waiting), what="the waiting pod annotated")
     wait_until(lambda: settled(runner), what="settled after the rebuild")
     _, now = env.ec2.held(eni)
-    assert len(now) == 1 and ipaddress.ip_address(ann.split("/")[0]) in ipaddress.ip_network(
-        now[0]
-    )
+    assert len(now) == 1 and ipaddress.ip_address(ann.split("/")[0]) in ipaddress.ip_network(now[0])
     v = node_view(runner, "win-a")
     assert v["ips"]["used"] == 1
 
