@@ -127,8 +127,8 @@ class Imds:
         meta = self.identity.metadata()
         if path.startswith("/latest/meta-data/"):
             key = path[len("/latest/meta-data/") :]
-            if key in meta:
-                return "200 OK", meta[key], []
+            if key.rstrip("/") in meta:  # IMDS serves a leaf with a trailing slash too
+                return "200 OK", meta[key.rstrip("/")], []
             listing = _listing(meta, key)
             if listing:
                 return "200 OK", listing, []
