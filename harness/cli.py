@@ -66,33 +66,14 @@ def add_controller_flags(sp: argparse.ArgumentParser) -> None:
 
 
 def use_upstream_binary(args: argparse.Namespace, spec: EnvSpec) -> None:
-    """For an upstream spec: check the binary and the host (UsageError, exit 2) and export
-    the binary's path, so the pipeline (also a detached supervisor) finds it."""
-    if spec.controller.implementation != "upstream":
-        return
-    from harness.upstream import host
-    from harness.upstream.plan import BINARY_ENV, UpstreamUnavailable, resolve_binary
+    """For an upstream spec: check the binary and the host (UsageError, exit 2)."""
+    from harness.upstream.plan import UpstreamUnavailable
+    from harness.upstream.select import prepare
 
-    given = getattr(args, "controller_binary", None)
     try:
-        binary = resolve_binary(str(given) if given else None)
-        if not getattr(args, "_supervise", False):
-            host.check_free()
+        prepare(spec, getattr(args, "controller_binary", None), not args._supervise)
     except UpstreamUnavailable as e:
         raise UsageError(str(e)) from None
-    os.environ[BINARY_ENV] = str(binary)
-
-
-def with_controller(spec: EnvSpec, implementation: str | None) -> EnvSpec:
-    """`spec` with its controller implementation replaced (re-validated: the upstream
-    table limits the instance types)."""
-    if implementation is None or implementation == spec.controller.implementation:
-        return spec
-    from harness.spec import parse_spec
-
-    doc = spec.to_dict()
-    doc.setdefault("controller", {})["implementation"] = implementation
-    return parse_spec(doc, f"--controller {implementation}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--zip", action="store_true", help="also write the bundle as DIR.zip")
     run.add_argument("--html", type=Path, metavar="OUT", help="write the report as an HTML page")
+    add_controller_flags(run)
+    run.add_argument(
+        "--compare",
+        action="store_true",
+        help="run once with each controller (python, upstream) and print the differences "
+        "of the reports (table on stderr, JSON on stdout or --json OUT); exit 1 when any",
+    )
     rep = scsub.add_parser(
         "replay",
         help="re-run a bundle: exit 0 when its first failure shows again, 1 when not, 2 bad bundle",
@@ -276,6 +264,8 @@ def build_spec(args: argparse.Namespace) -> EnvSpec:
             given = [f"--{f.replace('_', '-')}" for f in SPEC_FLAGS if getattr(args, f) is not None]
             if given:
                 raise UsageError(f"-f/--file cannot be combined with {', '.join(given)}")
+            from harness.upstream.select import with_controller
+
             spec = with_controller(load_spec(args.file), getattr(args, "controller", None))
             if args.timing:
                 spec = spec.with_timing(args.timing)

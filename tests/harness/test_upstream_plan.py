@@ -279,3 +279,33 @@ def test_a_second_upstream_environment_on_the_host_exits_2(
     assert code == 2
     assert "another environment with --controller upstream" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was touched
+
+
+SCENARIO = Path(__file__).resolve().parents[2] / "e2e/scenarios/m5-large-pd-capacity.yaml"
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--compare", "--controller", "upstream"], "drop --controller"),
+        (["--compare"], "go build"),
+        (["--controller", "upstream"], "go build"),
+    ],
+    ids=["compare with --controller", "compare without binary", "upstream without binary"],
+)
+def test_scenario_run_upstream_refusals_exit_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    from harness.cli import main
+
+    monkeypatch.delenv(BINARY_ENV, raising=False)
+    monkeypatch.setenv("EKSWIN_STATE_DIR", str(tmp_path / "state"))
+    run_dir = tmp_path / "run"
+    code = main(["scenario", "run", str(SCENARIO), "--run-dir", str(run_dir), *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not run_dir.exists()  # refused before any environment started
