@@ -250,7 +250,7 @@ class Pipeline:
 
     def upstream_launch(self, kubeconfig: Path, introspect_port: int) -> Any:
         """The upstream binary's launch plan for this environment (harness/upstream/plan.py)."""
-        from harness.upstream.plan import Launch, resolve_binary
+        from harness.upstream.plan import Launch, passthrough, resolve_binary
 
         return Launch(
             binary=resolve_binary(None),
@@ -262,6 +262,7 @@ class Pipeline:
             introspect_port=introspect_port,
             prefix_delegation=self.spec.prefix_delegation_flag(),
             log_level=self.spec.controller.log_level,
+            flags=passthrough(self.spec.controller.flags),
         )
 
     def start_upstream_controller(self, say: Progress) -> None:

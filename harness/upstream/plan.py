@@ -25,6 +25,24 @@ VALIDATE_NODE = "/validate-v1-node"
 WEBHOOK_PATHS = (MUTATE_POD, VALIDATE_POD, VALIDATE_NODE)
 # controller-runtime's default serving-cert directory below os.TempDir() ($TMPDIR).
 CERT_SUBDIR = Path("k8s-webhook-server") / "serving-certs"
+# main.go's flags a spec's `controller.flags` may pass through (the harness sets the
+# others: cluster, VPC, listeners, prefix delegation, leader election, role).
+PASSTHROUGH_FLAGS = frozenset(
+    {
+        "page-limit",
+        "health-check-timeout",
+        "node-mgr-workers",
+        "user-client-qps",
+        "user-client-burst",
+        "instance-client-qps",
+        "instance-client-burst",
+        "apiserver-qps",
+        "apiserver-burst",
+        "max-pod-reconcile",
+        "max-node-reconcile",
+        "enable-dev-logging",
+    }
+)
 # Static credentials: fake_ec2 checks that requests are SigV4-signed, not the key.
 ACCESS_KEY = "AKIAEKSWINFAKE000000"
 SECRET_KEY = "ekswin-fake-secret-access-key"
@@ -71,6 +89,7 @@ class Launch:
     introspect_port: int
     prefix_delegation: bool = True
     log_level: str = "INFO"
+    flags: tuple[tuple[str, str], ...] = ()  # PASSTHROUGH_FLAGS only
 
     def argv(self) -> list[str]:
         """The command line (main.go's flags; one replica, so no leader election)."""
@@ -84,6 +103,7 @@ class Launch:
             f"--introspect-bind-addr=127.0.0.1:{self.introspect_port}",
             f"--log-level={'debug' if self.log_level == 'DEBUG' else 'info'}",
             # --role-arn stays empty: with it the SDK would AssumeRole at the real STS.
+            *(f"--{k}={v}" for k, v in self.flags if k in PASSTHROUGH_FLAGS),
         ]
 
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -122,6 +142,15 @@ class Launch:
     def introspect_url(self) -> str:
         """The controller's own introspection API."""
         return f"http://127.0.0.1:{self.introspect_port}"
+
+
+def passthrough(flags: Mapping[str, str | int | float | bool]) -> tuple[tuple[str, str], ...]:
+    """The spec's controller flags the binary also has (others are the Python model's)."""
+    return tuple(
+        (k, str(v).lower() if isinstance(v, bool) else str(v))
+        for k, v in sorted(flags.items())
+        if k in PASSTHROUGH_FLAGS
+    )
 
 
 def upstream_instance_types() -> dict[str, int]:

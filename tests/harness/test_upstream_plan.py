@@ -64,6 +64,18 @@ def test_argv_has_the_required_flags_and_no_role(not_the_binary: Path, tmp_path:
     assert "--enable-windows-prefix-delegation=false" in argv and "--log-level=debug" in argv
 
 
+def test_only_flags_the_binary_has_pass_through(not_the_binary: Path, tmp_path: Path) -> None:
+    from harness.upstream.plan import passthrough
+
+    flags = passthrough(
+        {"apiserver-qps": 50, "enable-dev-logging": True, "pod-workers": 8, "vpc-id": "x"}
+    )
+    assert flags == (("apiserver-qps", "50"), ("enable-dev-logging", "true"))
+    argv = _launch(not_the_binary, tmp_path, flags=flags).argv()
+    assert argv[-2:] == ["--apiserver-qps=50", "--enable-dev-logging=true"]
+    assert "--pod-workers=8" not in argv and sum(a.startswith("--vpc-id") for a in argv) == 1
+
+
 def test_env_points_every_aws_client_at_fake_ec2(not_the_binary: Path, tmp_path: Path) -> None:
     launch = _launch(not_the_binary, tmp_path)
     base = {
