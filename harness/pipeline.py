@@ -300,6 +300,33 @@ class Pipeline:
         self.register_webhook()
         say(f"    upstream controller {launch.binary.name} (webhook :9443, health :61779)")
 
+    def release_cninodes(self, names: set[str] | None = None) -> list[str]:
+        """Upstream teardown: stop the binary, then drop the finalizer it puts on the
+        CNINode of each node (`names`, default this environment's), so deleting the nodes
+        and the CRD does not wait for a controller that is gone. Returns the released."""
+        from kubernetes import client
+
+        from harness.upstream.manifests import CNINODE_FINALIZER
+
+        for c in self.controllers:
+            c.stop()
+        names = (
+            names
+            if names is not None
+            else ({n["name"] for n in self.nodes} | set(self.spec.node_names()))
+        )
+        api = client.CustomObjectsApi(self.cluster.api)
+        group, version, plural = "vpcresources.k8s.aws", "v1alpha1", "cninodes"
+        released = []
+        for item in api.list_cluster_custom_object(group, version, plural).get("items", []):
+            meta = item.get("metadata", {})
+            if meta.get("name") in names and CNINODE_FINALIZER in (meta.get("finalizers") or []):
+                rest = [f for f in meta["finalizers"] if f != CNINODE_FINALIZER]
+                body = {"metadata": {"finalizers": rest or None}}
+                api.patch_cluster_custom_object(group, version, plural, meta["name"], body)
+                released.append(meta["name"])
+        return sorted(released)
+
     def register_webhook(self) -> None:
         """Point the webhook configurations at the first replica's (current) address."""
         from controller import deploy

@@ -20,6 +20,8 @@ ROLE = "vpc-resource-controller-upstream-role"
 MUTATING = "vpc-resource-mutating-webhook"
 VALIDATING = "vpc-resource-validating-webhook"
 LEASE = "cp-vpc-resource-controller"
+# Put on every CNINode by the binary (pkg/config/type.go@b8d4251:55).
+CNINODE_FINALIZER = "networking.k8s.aws/resource-cleanup"
 
 Manifest = dict[str, Any]
 

@@ -85,3 +85,33 @@ def test_a_second_upstream_environment_is_refused_while_this_one_runs(env: Any) 
 
     with pytest.raises(UpstreamUnavailable, match="another environment"):
         host.check_free()
+
+
+def test_teardown_releases_the_cninode_finalizer(env: Any) -> None:
+    """Last: it stops the stand-in, as teardown does before nodes and CRDs go."""
+    from kubernetes import client
+
+    from harness.upstream.manifests import CNINODE_FINALIZER
+
+    api = client.CustomObjectsApi(env.cluster.api)
+    args = ("vpcresources.k8s.aws", "v1alpha1", "cninodes")
+    body = {
+        "apiVersion": "vpcresources.k8s.aws/v1alpha1",
+        "kind": "CNINode",
+        "metadata": {"name": "wired-node", "finalizers": [CNINODE_FINALIZER]},
+        "spec": {"tags": {"node.k8s.amazonaws.com/instance_id": "i-0123456789abcdef0"}},
+    }
+    api.create_cluster_custom_object(*args, body)
+    api.delete_cluster_custom_object(*args, "wired-node")
+    assert api.get_cluster_custom_object(*args, "wired-node")["metadata"]["deletionTimestamp"]
+    assert env.pipeline.release_cninodes({"wired-node", "other"}) == ["wired-node"]
+    assert not env.pipeline.controllers[0].alive()
+
+    def gone() -> bool:
+        try:
+            api.get_cluster_custom_object(*args, "wired-node")
+        except client.ApiException as e:
+            return e.status == 404
+        return False
+
+    wait_until(gone, 30, "the CNINode to be deleted once its finalizer is released")
