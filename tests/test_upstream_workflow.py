@@ -50,3 +50,27 @@ def test_go_comes_from_the_upstream_go_mod_and_the_binary_is_cached() -> None:
 def test_compare_script_runs_both_modes() -> None:
     text = (ROOT / "scripts" / "upstream-compare.sh").read_text()
     assert "--controller upstream" in text and "--compare" in text
+
+
+def test_instance_table_script_reads_the_go_table_format(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "upstream_instance_types", ROOT / "scripts" / "upstream-instance-types.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    go = (
+        "var Limits = map[string]*VPCLimits{\n"
+        '\t"m5.large": {\n\t\tInterface:               3,\n\t\tIPv4PerInterface:        10,\n'
+        "\t\tIsTrunkingCompatible:    true,\n\t\tNetworkCards: []NetworkCard{\n\t\t\t{\n"
+        "\t\t\t\tMaximumNetworkInterfaces: 3,\n\t\t\t},\n\t\t},\n"
+        '\t\tHypervisor:  "nitro",\n\t\tIsBareMetal: false,\n\t},\n'
+        '\t"c5.metal": {\n\t\tInterface:               15,\n\t\tIPv4PerInterface:        50,\n'
+        '\t\tHypervisor:  "",\n\t\tIsBareMetal: true,\n\t},\n}\n'
+    )
+    rows = [line for line in mod.table(go).splitlines() if not line.startswith("#")]
+    assert rows == ["m5.large 3 10 nitro false", "c5.metal 15 50 - true"]
+    shipped = (ROOT / "harness" / "upstream" / "instance_types.txt").read_text().splitlines()
+    assert "m5.large 3 10 nitro false" in shipped and "t3.2xlarge 4 15 nitro false" in shipped
