@@ -49,6 +49,33 @@ def _positive(max_value: int) -> Any:
     return parse
 
 
+def add_controller_flags(sp: argparse.ArgumentParser) -> None:
+    """--controller / --controller-binary (up and scenario run)."""
+    sp.add_argument(
+        "--controller",
+        choices=["python", "upstream"],
+        help="controller implementation (default: the spec's, else python); upstream runs "
+        "the real aws/amazon-vpc-resource-controller-k8s binary",
+    )
+    sp.add_argument(
+        "--controller-binary",
+        type=Path,
+        metavar="PATH",
+        help="the upstream controller binary (default: $EKSWIN_UPSTREAM_CONTROLLER)",
+    )
+
+
+def use_upstream_binary(args: argparse.Namespace, spec: EnvSpec) -> None:
+    """For an upstream spec: check the binary and the host (UsageError, exit 2)."""
+    from harness.upstream.plan import UpstreamUnavailable
+    from harness.upstream.select import prepare
+
+    try:
+        prepare(spec, getattr(args, "controller_binary", None), not args._supervise)
+    except UpstreamUnavailable as e:
+        raise UsageError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(prog="ekswin", description="Local emulated EKS-Windows harness.")
@@ -104,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="environment spec (YAML; a scenario file's steps are ignored); "
-        "only --timing, --seed and --backend may be combined with it",
+        "only --timing, --seed, --backend and --controller may be combined with it",
     )
     up.add_argument(
         "--timing",
@@ -136,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--dsr", action="store_true", default=None, help="kube-proxy --enable-dsr (WinDSR=true)"
     )
+    add_controller_flags(up)
     up.add_argument("--_supervise", action="store_true", help=argparse.SUPPRESS)
     up.add_argument("--_lock-fd", type=int, help=argparse.SUPPRESS)
 
@@ -182,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--zip", action="store_true", help="also write the bundle as DIR.zip")
     run.add_argument("--html", type=Path, metavar="OUT", help="write the report as an HTML page")
+    add_controller_flags(run)
+    run.add_argument(
+        "--compare",
+        action="store_true",
+        help="run once with each controller (python, upstream) and print the differences "
+        "of the reports (table on stderr, JSON on stdout or --json OUT); exit 1 when any",
+    )
     rep = scsub.add_parser(
         "replay",
         help="re-run a bundle: exit 0 when its first failure shows again, 1 when not, 2 bad bundle",
@@ -229,7 +264,9 @@ def build_spec(args: argparse.Namespace) -> EnvSpec:
             given = [f"--{f.replace('_', '-')}" for f in SPEC_FLAGS if getattr(args, f) is not None]
             if given:
                 raise UsageError(f"-f/--file cannot be combined with {', '.join(given)}")
-            spec = load_spec(args.file)
+            from harness.upstream.select import with_controller
+
+            spec = with_controller(load_spec(args.file), getattr(args, "controller", None))
             if args.timing:
                 spec = spec.with_timing(args.timing)
             if args.seed is not None:
@@ -246,6 +283,7 @@ def build_spec(args: argparse.Namespace) -> EnvSpec:
                 dsr=bool(args.dsr),
                 timing=args.timing or "real",
                 seed=args.seed or 0,
+                controller=getattr(args, "controller", None) or "python",
             )
     except SpecError as e:
         raise UsageError(f"invalid environment spec:\n{e}") from None
@@ -273,6 +311,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     run_dir = _run_dir(args)
     spec = build_spec(args)
+    use_upstream_binary(args, spec)
     try:
         backend = choose(spec.backend)
     except BackendUnavailable as e:

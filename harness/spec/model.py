@@ -134,6 +134,7 @@ class Controller:
     replicas: int = 1
     log_level: str = "INFO"
     flags: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    implementation: str = "python"  # or "upstream": the real binary (harness/upstream)
 
     def extra_argv(self) -> list[str]:
         """`flags` as command-line arguments (`--name=value`)."""
@@ -249,6 +250,7 @@ class EnvSpec:
             "hns": self.hns.to_dict(),
             "controller": {
                 "replicas": self.controller.replicas,
+                "implementation": self.controller.implementation,
                 "log_level": self.controller.log_level,
                 "flags": dict(self.controller.flags),
             },
