@@ -54,12 +54,15 @@ def _console() -> Any:
     return err
 
 
-def _backend_missing() -> bool:
-    from harness.backends import BackendUnavailable, choose
+def _backend_missing(spec: Any) -> bool:
+    """True (message printed) when the backend the run would use cannot start here:
+    EKSWIN_BACKEND, else the spec's backend (`auto` by default) — so a kind run does
+    not need the local control-plane binaries."""
+    from harness.backends import BackendUnavailable, choose, requested_backend
 
     try:
-        choose("local")
-    except BackendUnavailable as e:
+        choose(requested_backend(None, spec.backend))
+    except (BackendUnavailable, ValueError) as e:
         print(f"ekswin: error: {e}", file=sys.stderr)
         return True
     return False
@@ -108,7 +111,7 @@ def _run(args: argparse.Namespace, scenario: Any) -> int:
     scenario = _controller_variant(args, scenario, getattr(args, "controller", None))
     if scenario is None:
         return EXIT_USAGE
-    if _backend_missing():
+    if _backend_missing(scenario.spec):
         return EXIT_USAGE
     err = _console()
     report, run_dir = _run_once(args, scenario, args.run_dir, args.bundle_dir)
@@ -171,7 +174,7 @@ def _compare(args: argparse.Namespace, scenario: Any) -> int:
         print("ekswin: error: --compare writes no HTML page; drop --html", file=sys.stderr)
         return EXIT_USAGE
     variants = [_controller_variant(args, scenario, impl) for impl in LABELS]
-    if any(v is None for v in variants) or _backend_missing():
+    if any(v is None for v in variants) or _backend_missing(scenario.spec):
         return EXIT_USAGE
     err = _console()
     base = (args.run_dir or default_run_dir(scenario.name)).resolve()
@@ -216,11 +219,12 @@ def _replay(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ekswin-bundle-") as tmp:
         try:
             root = _unzipped(args.bundle, Path(tmp))
-            name = replay_scenario(read_bundle(root)).name
+            recorded = replay_scenario(read_bundle(root))
+            name = recorded.name
         except BundleError as e:
             print(f"ekswin: error: bad bundle: {e}", file=sys.stderr)
             return EXIT_USAGE
-        if _backend_missing():
+        if _backend_missing(recorded.spec):
             return EXIT_USAGE
         run_dir = _fresh_run_dir(args.run_dir, name)
         err.print(f"[bold]replay {name}[/] ({args.bundle}), run dir {run_dir}")
