@@ -614,6 +614,10 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
                 if n["name"] in pools:  # the controller's own view of the mode
                     n["pool"] = pools[n["name"]]
                     n["mode"] = pools[n["name"]].get("mode") or "unmanaged"
+            from harness.status import node_problems, stuck_summary
+
+            node_problems(run_dir, status["nodes"])
+            status["stuck"] = stuck_summary(run_dir)
         except Exception as e:  # status must still print the rest
             status["nodes_error"] = str(e)
         status["invariants"] = invariants_now(run_dir)
@@ -702,6 +706,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(nt)
         if status.get("controller") is None:
             console.print("[yellow]controller introspection not answering[/]")
+        from harness.status import problem_lines
+
+        for line in problem_lines(status):
+            console.print(line)
     inv = status.get("invariants")
     if inv:
         colour = "green" if inv["ok"] else ("yellow" if inv["ok"] is None else "red")
@@ -805,6 +813,13 @@ def cmd_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_why(args: argparse.Namespace) -> int:
+    """`ekswin why` (harness.why.cli) for the environment `--name` / `--run-dir`."""
+    from harness.why.cli import cmd_why as why
+
+    return why(args, _run_dir(args))
+
+
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     """`ekswin kubeconfig`: the environment's kubeconfig path (exit 1 when it has none)."""
     run_dir = _run_dir(args)
@@ -827,12 +842,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from harness.pictures.cli import cmd_inspect
     from harness.scenario.cli import cmd_scenario
-    from harness.why.cli import cmd_why
 
     handlers = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "scenario": cmd_scenario}
     handlers["restart"] = cmd_restart
     handlers["inspect"] = cmd_inspect
-    handlers["why"] = lambda a: cmd_why(a, _run_dir(a))
+    handlers["why"] = cmd_why
     handlers["kubeconfig"] = cmd_kubeconfig
     try:
         return handlers[args.command](args)

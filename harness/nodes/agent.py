@@ -527,7 +527,9 @@ class Agent:
                     # The messages too, so `ekswin why` and `status` can name them.
                     "lb_failures_recent": [
                         {"service": f.spec.service_port, "kind": f.spec.kind, "message": f.message}
-                        for f in (rt.proxier.last_failures[:LB_FAILURES_SHOWN] if rt.proxier else [])
+                        for f in (
+                            rt.proxier.last_failures[:LB_FAILURES_SHOWN] if rt.proxier else []
+                        )
                     ],
                     "hns_recoveries": rt.hns_recoveries,
                     "sandboxes_lost": rt.kubelet.lost_sandboxes() if rt.kubelet else [],

@@ -14,7 +14,7 @@ from typing import Any
 from harness.why.gather import Sources, WhyError, annotation_wait_s, gather, pod_facts
 from harness.why.rules import LINKS, first_broken_link, is_stuck
 
-__all__ = ["LINKS", "WhyError", "diagnose", "first_broken_link", "stuck", "render"]
+__all__ = ["LINKS", "WhyError", "diagnose", "first_broken_link", "render", "stuck"]
 
 
 def diagnose(run_dir: Path, pod: str, namespace: str = "default") -> dict[str, Any]:

@@ -41,10 +41,7 @@ def cmd_why(args: argparse.Namespace, run_dir: Any) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_FAIL
     try:
-        if args.stuck:
-            result = stuck(run_dir)
-        else:
-            result = diagnose(run_dir, args.pod, args.namespace)
+        result = stuck(run_dir) if args.stuck else diagnose(run_dir, args.pod, args.namespace)
     except WhyError as e:
         print(f"ekswin: error: {e}", file=sys.stderr)
         return EXIT_FAIL

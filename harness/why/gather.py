@@ -74,8 +74,10 @@ def pod_facts(pod: Mapping[str, Any]) -> Json:
 def event_facts(e: Mapping[str, Any]) -> Json:
     """One core/v1 Event as evidence (the scheduler writes events.k8s.io ones: same list)."""
     source = (e.get("source") or {}).get("component") or e.get("reportingComponent") or ""
-    last = e.get("lastTimestamp") or e.get("eventTime") or (e.get("metadata") or {}).get(
-        "creationTimestamp"
+    last = (
+        e.get("lastTimestamp")
+        or e.get("eventTime")
+        or (e.get("metadata") or {}).get("creationTimestamp")
     )
     series = e.get("series") or {}
     return {

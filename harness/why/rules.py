@@ -384,14 +384,22 @@ def _hns_evidence(ev: Mapping[str, Any]) -> list[Json]:
     out = []
     faults = {m: n for m, n in (hns.get("pending_faults") or {}).items() if n}
     if faults:
-        out.append(_ev(HNS_DUMP, "pending faults: " + ", ".join(f"{m} x{n}" for m, n in
-                                                               sorted(faults.items()))))
+        out.append(
+            _ev(
+                HNS_DUMP,
+                "pending faults: " + ", ".join(f"{m} x{n}" for m, n in sorted(faults.items())),
+            )
+        )
     ep = hns.get("endpoint")
     pod = ev.get("pod") or {}
     ip = pod.get("pod_ip") or str(pod.get("annotation") or "").split("/")[0]
     if ip:
-        out.append(_ev(HNS_DUMP, f"endpoint for {ip}: " + (ep.get("Name") or ep.get("Id", "?")
-                                                           if ep else "none")))
+        out.append(
+            _ev(
+                HNS_DUMP,
+                f"endpoint for {ip}: " + (ep.get("Name") or ep.get("Id", "?") if ep else "none"),
+            )
+        )
     return out
 
 
@@ -424,7 +432,7 @@ def _cni(ev: Mapping[str, Any], checked: list[Json]) -> Json | None:
             [_ev(POD_STATUS, f"waiting: {pod.get('waiting_reason') or 'ContainerCreating'}")],
             checked,
         )  # fmt: skip
-    if HNS_SIGNATURE in text or "hns" in text.lower() and "unavailable" in text.lower():
+    if HNS_SIGNATURE in text or ("hns" in text.lower() and "unavailable" in text.lower()):
         evidence += _hns_evidence(ev)
         return _result(
             ev, "hns", "hns_failed",
@@ -501,4 +509,4 @@ def is_stuck(pod: Mapping[str, Any], now: float, wait_s: float) -> bool:
     if pod.get("deleting") or pod.get("phase") in ("Running", "Succeeded", "Failed"):
         return False
     created = pod.get("created")
-    return bool(created) and now - float(created) > wait_s
+    return created is not None and now - float(created) > wait_s
