@@ -193,11 +193,11 @@ def _admission(ev: Mapping[str, Any], checked: list[Json]) -> Json | None:
     if pod.get("requests_ip"):
         checked.append({"link": "admission", "ok": True, "note": f"{IP_RESOURCE}: 1 requested"})
         return None
-    ctl = ev.get("controller")
-    if ctl is not None and ctl.get("ipam_enabled") is False:
-        return None  # the webhook skips pods while IPAM is off: the controller link says so
     created = pod.get("created")
     outage = _outage_at(ev, float(created), WEBHOOK_COMPONENT) if created else None
+    ctl = ev.get("controller")
+    if outage is None and ctl is not None and ctl.get("ipam_enabled") is False:
+        return None  # the webhook skips pods while IPAM is off: the controller link says so
     evidence = [
         _ev(POD_SPEC, f"containers[0] has no {IP_RESOURCE} in limits or requests"),
     ]

@@ -77,6 +77,9 @@ def test_webhook_down_at_creation_is_the_admission_link() -> None:
     assert {"pod spec", "supervisor log"} <= sources(d)
     assert any("webhook" in e["detail"] and "down from" in e["detail"] for e in d["evidence"])
     assert d["age_s"] == 120
+    # Turning IPAM off later does not hide that the webhook missed it.
+    ev["controller"] = {"ipam_enabled": False, "node": {"managed": False}}
+    assert first_broken_link(ev)["reason"] == "webhook_down"
 
 
 def test_missing_resource_without_outage_is_not_blamed_on_the_webhook() -> None:

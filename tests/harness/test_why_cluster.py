@@ -1,0 +1,188 @@
+"""`ekswin why` on a live environment: one stuck pod per cause, each diagnosed with its
+link and evidence through `ekswin why POD --json` and `ekswin why --stuck --json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.scenario import workload
+from harness.scenario.live import Live
+from harness.waiting import wait_until
+from harness.why.gather import agent_status
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+IP = "vpc.amazonaws.com/PrivateIPv4Address"
+WAIT_S = 90  # deadlines: pod start-ups and CNI retries in the fast profile, under load
+
+
+@pytest.fixture(scope="module")
+def env(ekswin_env_factory: Any) -> Any:
+    return ekswin_env_factory(
+        "why",
+        timing="fast",
+        vpc={
+            "cidr": "10.0.0.0/16",
+            "subnets": [
+                {"name": "a", "cidr": "10.0.0.0/22"},
+                {"name": "b", "cidr": "10.0.8.0/24", "fragment": {"every": 16, "offset": 5}},
+            ],
+        },
+        configmap={"enable-windows-ipam": "true"},
+        nodes=[
+            {"name": "full", "instance_type": "m5.large", "subnet": "a"},
+            {"name": "frag", "instance_type": "m5.large", "subnet": "b"},
+            {"name": "hnsbad", "instance_type": "m5.large", "subnet": "a"},
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def live(env: Any) -> Any:
+    handle = Live(env)
+    yield handle
+    handle.close()
+
+
+def why(env: Any, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    code = main(["why", *args, "--run-dir", str(env.run_dir), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return dict(json.loads(out.out))
+
+
+def pod(live: Live, group: str, node: str) -> str:
+    live.create_pods({"name": group, "count": 1, "node": node})
+    return live.pods[group][-1]
+
+
+def _read(live: Live, name: str) -> Any:
+    return live.core.read_namespaced_pod(name, workload.NAMESPACE)
+
+
+def _events(live: Live, name: str, reason: str) -> bool:
+    evs = live.core.list_namespaced_event(
+        workload.NAMESPACE, field_selector=f"involvedObject.name={name}"
+    ).items
+    return any(e.reason == reason for e in evs)
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def _details(d: dict[str, Any]) -> str:
+    return "\n".join(f"[{e['source']}] {e['detail']}" for e in d["evidence"])
+
+
+def test_one_stuck_pod_per_cause(env: Any, live: Live, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir: Path = env.run_dir
+    expected: dict[str, tuple[str, str]] = {}
+
+    # HNS refuses every endpoint on one node.
+    live.faults({"hns": {"node": "hnsbad", "method": "CreateEndpoint", "hresult": "0x80070057",
+                         "count": 10_000}})  # fmt: skip
+    hns_pod = pod(live, "hns", "hnsbad")
+    wait_until(lambda: _events(live, hns_pod, "FailedCreatePodSandBox"), WAIT_S, "sandbox fails")
+    wait_until(lambda: f"default/{hns_pod}" in agent_status(run_dir)["failing"], 10,
+               "the failure in the agent's call log (status file, rewritten every 2 s)")  # fmt: skip
+    d = why(env, capsys, hns_pod)
+    assert (d["link"], d["reason"]) == ("hns", "hns_failed"), d
+    assert "hcnCreateEndpoint failed in Win32: The parameter is incorrect. (0x80070057)" in (
+        d["message"]
+    )
+    text = _details(d)
+    assert "[HNS DumpState] pending faults: CreateEndpoint x" in text
+    assert "[kubelet events] Warning FailedCreatePodSandBox" in text
+    assert "[node agent CNI call log] CNI ADD exit 1" in text
+    expected[hns_pod] = ("hns", "hns_failed")
+
+    # The webhook is down while a pod is created: admitted without the IP resource.
+    log = run_dir / "logs" / "supervisor.log"
+    live.stop("controller")
+    wait_until(lambda: "Stopped: controller (controller)" in _text(log), 10, "stop logged")
+    hook_pod = pod(live, "hook", "frag")
+    live.start("controller")
+    wait_until(lambda: "Started: controller (controller)" in _text(log), 10, "start logged")
+    assert IP not in str(_read(live, hook_pod).spec.containers[0].resources)
+    d = why(env, capsys, f"default/{hook_pod}")
+    assert (d["link"], d["reason"]) == ("admission", "webhook_down"), d
+    text = _details(d)
+    assert f"[pod spec] containers[0] has no {IP}" in text
+    assert "[supervisor log] controller (the webhook) down from" in text
+    expected[hook_pod] = ("admission", "webhook_down")
+
+    # No node has a free IP resource: secondary mode, m5.large holds 9 pods.
+    full = [pod(live, "full", "full") for _ in range(9)]
+    extra = pod(live, "over", "full")
+    wait_until(
+        lambda: any(c.reason == "Unschedulable" for c in _read(live, extra).status.conditions or []),
+        WAIT_S, "the 10th pod unschedulable",
+    )  # fmt: skip
+    d = why(env, capsys, extra)
+    assert (d["link"], d["reason"]) == ("scheduling", "unschedulable"), d
+    assert f"Insufficient {IP}" in d["message"]
+    assert "[pod status] PodScheduled=False Unschedulable" in _details(d)
+    live.core.delete_namespaced_pod(extra, workload.NAMESPACE, grace_period_seconds=0)
+    wait_until(lambda: all(_read(live, p).status.phase == "Running" for p in full), WAIT_S * 2,
+               "9 pods Running on full")  # fmt: skip
+
+    # Switch to prefix delegation with those 9 running: capacity 144, no slot for a /28.
+    live.write_configmap({"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"})
+    wait_until(
+        lambda: live.core.read_node("full").status.capacity.get(IP) == "144", WAIT_S, "capacity 144"
+    )
+    switched = pod(live, "switched", "full")
+    frag_pod = pod(live, "frag", "frag")
+
+    def waits(name: str) -> bool:
+        return bool(_read(live, name).spec.node_name) and why(env, capsys, name)["link"] == (
+            "controller"
+        )
+
+    wait_until(lambda: waits(switched) and waits(frag_pod), WAIT_S, "both wait on the controller")
+    d = why(env, capsys, switched)
+    assert (d["link"], d["reason"]) == ("controller", "eni_full"), d
+    assert "primary + 9 secondary = 10 of 10, no /28 fits" in d["message"]
+    text = _details(d)
+    assert "[EC2 DescribeNetworkInterfaces] ENI address slots: primary + 9 secondary" in text
+    assert "mode prefix" in text
+    expected[switched] = ("controller", "eni_full")
+
+    d = why(env, capsys, frag_pod)
+    assert d["link"] == "controller" and d["reason"] in ("no_cidr", "pool_empty"), d
+    text = _details(d)
+    assert "InsufficientCidrBlocks" in text and "in the fake_ec2 request log" in text
+    expected[frag_pod] = ("controller", d["reason"])
+
+    # Windows IPAM off: the webhook adds nothing and no node is managed.
+    live.write_configmap({"enable-windows-ipam": "false"})
+    wait_until(
+        lambda: why(env, capsys, switched)["reason"] == "node_not_managed", WAIT_S, "IPAM off"
+    )
+    off_pod = pod(live, "off", "frag")
+    d = why(env, capsys, off_pod)
+    assert (d["link"], d["reason"]) == ("controller", "node_not_managed"), d
+    assert "[controller introspection] ipam_enabled: False" in _details(d)
+    # Annotated before (hns) or missed by the webhook (hook): those links stay the first.
+    expected = {k: ("controller", "node_not_managed") if k not in (hook_pod, hns_pod) else v
+                for k, v in expected.items()}  # fmt: skip
+    expected[off_pod] = ("controller", "node_not_managed")
+
+    # --stuck: each pod above once it is older than the CNI annotation wait (10 s, fast).
+    def stuck_links() -> dict[str, tuple[str, str]]:
+        got = why(env, capsys, "--stuck")
+        assert got["wait_s"] == 10
+        return {d["pod"].split("/")[1]: (d["link"], d["reason"]) for d in got["pods"]}
+
+    wait_until(lambda: set(expected) <= set(stuck_links()), WAIT_S, "every cause listed as stuck")
+    links = stuck_links()
+    for name, want in expected.items():
+        assert links[name] == want, (name, links[name])
+    assert not set(full) & set(links)  # Running pods are not stuck
