@@ -289,15 +289,18 @@ class Sources:
     def ec2_error_request(self, err: Mapping[str, Any] | None, eni_id: str | None) -> Json | None:
         """The newest request of the controller's last EC2 error in fake_ec2's request log."""
         url = self.endpoints.get("ec2")
-        if not err or not url:
+        if not url or not (err or eni_id):
             return None
         from fake_ec2.admin import AdminClient, AdminError
 
         try:
-            records = AdminClient(url, timeout=5).requests(action=err.get("action"))
+            records = AdminClient(url, timeout=5).requests(action=(err or {}).get("action"))
         except (AdminError, OSError, ValueError):
             return None
-        hits = [r for r in records if r.get("code") == err.get("code")]
+        if err:
+            hits = [r for r in records if r.get("code") == err.get("code")]
+        else:  # the controller cleared its last error: the newest refusal on this ENI
+            hits = [r for r in records if r.get("code") not in ("OK", None)]
         mine = [r for r in hits if eni_id and eni_id in json.dumps(r.get("params") or {})]
         pick = (mine or hits)[-1:] if hits else []
         if not pick:

@@ -201,6 +201,8 @@ def _admission(ev: Mapping[str, Any], checked: list[Json]) -> Json | None:
     evidence = [
         _ev(POD_SPEC, f"containers[0] has no {IP_RESOURCE} in limits or requests"),
     ]
+    # What it leads to: the CNI waits for an annotation nobody writes.
+    evidence += [_ev(KUBELET_EVENTS, _event_line(e)) for e in _events(ev, "kubelet")[-1:]]
     if outage is not None:
         evidence.append(
             _ev(
@@ -272,8 +274,14 @@ def _controller_evidence(ev: Mapping[str, Any], node: Mapping[str, Any] | None) 
             out.append(_ev(INTROSPECTION, f"pool waiting: {waiting.get('reason')}: "
                            f"{waiting.get('message')}"))  # fmt: skip
     err = (node or {}).get("last_ec2_error")
+    req = ev.get("ec2_error_request")
+    if not err and req:
+        out.append(
+            _ev(EC2_REQUEST_LOG,
+                f"last refused request on the node's ENI: #{req['seq']} {req.get('action')} "
+                f"{req.get('code')}")
+        )  # fmt: skip
     if err:
-        req = ev.get("ec2_error_request")
         seq = f" (request #{req['seq']} in the fake_ec2 request log)" if req else ""
         out.append(
             _ev(INTROSPECTION,
