@@ -91,11 +91,12 @@ def test_one_stuck_pod_per_cause(env: Any, live: Live, capsys: pytest.CaptureFix
     hns_pod = pod(live, "hns", "hnsbad")
     wait_until(lambda: _events(live, hns_pod, "FailedCreatePodSandBox"), WAIT_S, "sandbox fails")
     wait_until(lambda: f"default/{hns_pod}" in agent_status(run_dir)["failing"], 10,
-               "the failure in the agent's call log (status file, rewritten every 2 s)")  # fmt: skip
+               "the failure in the agent's call log (status file every 2 s)")  # fmt: skip
     d = why(env, capsys, hns_pod)
     assert (d["link"], d["reason"]) == ("hns", "hns_failed"), d
-    assert "hcnCreateEndpoint failed in Win32: The parameter is incorrect. (0x80070057)" in (
-        d["message"]
+    assert (
+        "hcnCreateEndpoint failed in Win32: The parameter is incorrect. (0x80070057)"
+        in (d["message"])
     )
     text = _details(d)
     assert "[HNS DumpState] pending faults: CreateEndpoint x" in text
@@ -121,10 +122,11 @@ def test_one_stuck_pod_per_cause(env: Any, live: Live, capsys: pytest.CaptureFix
     # No node has a free IP resource: secondary mode, m5.large holds 9 pods.
     full = [pod(live, "full", "full") for _ in range(9)]
     extra = pod(live, "over", "full")
-    wait_until(
-        lambda: any(c.reason == "Unschedulable" for c in _read(live, extra).status.conditions or []),
-        WAIT_S, "the 10th pod unschedulable",
-    )  # fmt: skip
+
+    def unschedulable() -> bool:
+        return any(c.reason == "Unschedulable" for c in _read(live, extra).status.conditions or [])
+
+    wait_until(unschedulable, WAIT_S, "the 10th pod unschedulable")
     d = why(env, capsys, extra)
     assert (d["link"], d["reason"]) == ("scheduling", "unschedulable"), d
     assert f"Insufficient {IP}" in d["message"]
@@ -134,7 +136,8 @@ def test_one_stuck_pod_per_cause(env: Any, live: Live, capsys: pytest.CaptureFix
                "9 pods Running on full")  # fmt: skip
 
     # Switch to prefix delegation with those 9 running: capacity 144, no slot for a /28.
-    live.write_configmap({"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"})
+    pd = {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"}
+    live.write_configmap(pd)
     wait_until(
         lambda: live.core.read_node("full").status.capacity.get(IP) == "144", WAIT_S, "capacity 144"
     )

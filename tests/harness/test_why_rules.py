@@ -149,8 +149,11 @@ def test_full_eni_after_a_mode_switch_names_the_slots_and_the_ec2_request() -> N
     node["last_ec2_error"] = None
     again = first_broken_link(ev)
     assert again["reason"] == "eni_full"
-    assert {"source": "fake_ec2 request log", "detail": "last refused request on the node's "
-            "ENI: #412 AssignPrivateIpAddresses PrivateIpAddressLimitExceeded"} in again["evidence"]
+    assert {
+        "source": "fake_ec2 request log",
+        "detail": "last refused request on the node's "
+        "ENI: #412 AssignPrivateIpAddresses PrivateIpAddressLimitExceeded",
+    } in again["evidence"]
 
 
 def test_fragmented_subnet_is_no_cidr_with_room_on_the_eni() -> None:
