@@ -57,6 +57,12 @@ def why(env: Any, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, A
     return dict(json.loads(out.out))
 
 
+def status(env: Any, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    capsys.readouterr()
+    main(["status", "--run-dir", str(env.run_dir), "--json"])
+    return dict(json.loads(capsys.readouterr().out))
+
+
 def pod(live: Live, group: str, node: str) -> str:
     live.create_pods({"name": group, "count": 1, "node": node})
     return live.pods[group][-1]
@@ -103,6 +109,21 @@ def test_one_stuck_pod_per_cause(env: Any, live: Live, capsys: pytest.CaptureFix
     assert "[kubelet events] Warning FailedCreatePodSandBox" in text
     assert "[node agent CNI call log] CNI ADD exit 1" in text
     expected[hns_pod] = ("hns", "hns_failed")
+
+    # A Running pod is fine until kube-proxy cannot build its Services' load balancers:
+    # two 64-port blocks on frag's HNS, three ClusterIP Services without DSR.
+    web = pod(live, "web", "frag")
+    wait_until(lambda: _read(live, web).status.phase == "Running", WAIT_S, "web Running")
+    assert why(env, capsys, web)["ok"]
+    live.hns_ports({"node": "frag", "dynamic_port_range": [49152, 49279], "port_block_size": 64})
+    live.create_services({"name": "svc", "count": 3, "selector": "web"})
+    wait_until(lambda: why(env, capsys, web)["link"] == "kube-proxy", WAIT_S, "LB failure seen")
+    d = why(env, capsys, web)
+    assert d["reason"] == "lb_failures", d
+    assert "The specified port already exists. (0x803b0013)" in _details(d)
+    nodes = {n["name"]: n for n in status(env, capsys)["nodes"]}
+    assert nodes["frag"]["lb_failures"] >= 1 and nodes["full"]["lb_failures"] == 0
+    assert "0x803b0013" in nodes["frag"]["lb_failures_recent"][0]["message"]
 
     # The webhook is down while a pod is created: admitted without the IP resource.
     log = run_dir / "logs" / "supervisor.log"
@@ -152,6 +173,10 @@ def test_one_stuck_pod_per_cause(env: Any, live: Live, capsys: pytest.CaptureFix
     wait_until(lambda: waits(switched) and waits(frag_pod), WAIT_S, "both wait on the controller")
     d = why(env, capsys, switched)
     assert (d["link"], d["reason"]) == ("controller", "eni_full"), d
+    st = status(env, capsys)
+    full_node = next(n for n in st["nodes"] if n["name"] == "full")
+    assert "mode is prefix but the ENI still holds 9 secondary IP(s)" in full_node["mode_mismatch"]
+    assert st["stuck"]["count"] >= 1 and st["stuck"]["hint"] == "ekswin why --stuck"
     assert "primary + 9 secondary = 10 of 10, no /28 fits" in d["message"]
     text = _details(d)
     assert "[EC2 DescribeNetworkInterfaces] ENI address slots: primary + 9 secondary" in text
@@ -159,7 +184,7 @@ def test_one_stuck_pod_per_cause(env: Any, live: Live, capsys: pytest.CaptureFix
     expected[switched] = ("controller", "eni_full")
 
     d = why(env, capsys, frag_pod)
-    assert d["link"] == "controller" and d["reason"] in ("no_cidr", "pool_empty"), d
+    assert (d["link"], d["reason"]) == ("controller", "no_cidr"), d
     text = _details(d)
     assert "InsufficientCidrBlocks" in text and "in the fake_ec2 request log" in text
     expected[frag_pod] = ("controller", d["reason"])

@@ -168,6 +168,12 @@ def test_fragmented_subnet_is_no_cidr_with_room_on_the_eni() -> None:
     d = first_broken_link(ev)
     assert (d["link"], d["reason"]) == ("controller", "no_cidr")
     assert "InsufficientCidrBlocks" in d["message"]
+    # As the real controller retries it (pool empty), and with a pod still on a secondary
+    # IP after a mode switch: the EC2 error code still names the cause.
+    ev["controller"]["wait"] = {"reason": "pool_empty", "message": "empty", "attempts": 9}
+    node["pools"] = {"secondary": {"state": "draining", "used": 1}}
+    d = first_broken_link(ev)
+    assert d["reason"] == "no_cidr" and any(e["source"] == "node status" for e in d["evidence"])
 
 
 def test_controller_not_answering() -> None:
