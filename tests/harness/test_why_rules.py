@@ -299,3 +299,13 @@ def test_pod_and_event_facts_from_api_json() -> None:
 def test_partial_evidence_never_raises(bad: dict[str, Any]) -> None:
     d = first_broken_link(bad)
     assert d["reason"] == "not_windows"
+
+
+def test_mode_mismatch_alone_is_the_reason_when_the_eni_has_room() -> None:
+    node = managed_node(mode="prefix", capacity=144, ips={"used": 0, "warm": 0, "cooling": 0})
+    ev = evidence(node={"capacity": 9}, eni={"limit": 10, "secondary": 2, "prefixes": 0})
+    ev["controller"]["node"] = node
+    ev["controller"]["wait"] = {"reason": "queued", "message": "", "attempts": 1}
+    d = first_broken_link(ev)
+    assert (d["link"], d["reason"]) == ("controller", "mode_mismatch")
+    assert "advertises 9" in d["message"] and "prefix pool holds 144" in d["message"]
