@@ -1,5 +1,9 @@
 """`ekswin why` on a live environment: one stuck pod per cause, each diagnosed with its
-link and evidence through `ekswin why POD --json` and `ekswin why --stuck --json`."""
+link and evidence through `ekswin why POD --json` and `ekswin why --stuck --json`:
+HNS refusing endpoints, kube-proxy load-balancer failures (a Running pod), the scheduler
+stopped, the controller stopped, the webhook down at creation, no free IP resource
+(unschedulable), ENI slots full after a secondary->PD switch, a fragmented subnet, Windows
+IPAM off. `ekswin status --json` shows the LB failures, the mode mismatch, the stuck count."""
 
 from __future__ import annotations
 
@@ -124,6 +128,22 @@ def test_one_stuck_pod_per_cause(env: Any, live: Live, capsys: pytest.CaptureFix
     nodes = {n["name"]: n for n in status(env, capsys)["nodes"]}
     assert nodes["frag"]["lb_failures"] >= 1 and nodes["full"]["lb_failures"] == 0
     assert "0x803b0013" in nodes["frag"]["lb_failures_recent"][0]["message"]
+
+    # The scheduler is stopped: nothing binds; then the controller is: nothing annotates.
+    live.stop("kube-scheduler")
+    sched_pod = pod(live, "sched", "frag")
+    wait_until(lambda: why(env, capsys, sched_pod)["reason"] == "scheduler_down", 10,
+               "the stop in supervision.json")  # fmt: skip
+    d = why(env, capsys, sched_pod)
+    assert d["link"] == "scheduling" and "kube-scheduler is stopped" in _details(d), d
+    live.stop("controller")
+    live.start("kube-scheduler")
+    wait_until(lambda: bool(_read(live, sched_pod).spec.node_name), WAIT_S, "bound")
+    d = why(env, capsys, sched_pod)
+    assert (d["link"], d["reason"]) == ("controller", "controller_down"), d
+    assert "[controller introspection] does not answer" in _details(d)
+    live.start("controller")
+    wait_until(lambda: _read(live, sched_pod).status.phase == "Running", WAIT_S, "it recovers")
 
     # The webhook is down while a pod is created: admitted without the IP resource.
     log = run_dir / "logs" / "supervisor.log"
