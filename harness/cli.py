@@ -78,14 +78,17 @@ def use_upstream_binary(args: argparse.Namespace, spec: EnvSpec) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
+    from harness.clihelp import version_text
+
     p = argparse.ArgumentParser(prog="ekswin", description="Local emulated EKS-Windows harness.")
+    p.add_argument("--version", action="version", version=version_text())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def where(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--name",
             default=os.environ.get("EKSWIN_NAME", "ekswin"),
-            help="environment name (default: ekswin)",
+            help="environment name (default: $EKSWIN_NAME, else ekswin)",
         )
         sp.add_argument("--run-dir", type=Path, help="run directory (default: per-name state dir)")
 
@@ -126,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not merge the ekswin-<name> context into your kubeconfig",
     )
     up.add_argument(
+        "--no-select",
+        action="store_true",
+        help="merge the ekswin-<name> context but keep your current context selected",
+    )
+    up.add_argument(
         "-f",
         "--file",
         type=Path,
@@ -138,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["real", "fast"],
         help="timing profile (default: real, the real system's waits and rate limits)",
     )
-    up.add_argument("--seed", type=_positive(2**31), help="seed of all harness randomness")
+    up.add_argument(
+        "--seed", type=_positive(2**31), help="seed of all harness randomness (default: 0)"
+    )
     up.add_argument(
         "--windows-nodes",
         type=_positive(10**6),
@@ -182,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "component", choices=COMPONENTS, metavar="COMPONENT", help=", ".join(COMPONENTS)
     )
     rs.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait until it is ready (120)"
+        "--timeout", type=float, default=120.0, help="seconds to wait until it is ready"
     )
 
     from harness.pictures.cli import add_parser as add_inspect
@@ -226,6 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--run-dir", type=Path, help="run directory (default: per-scenario state dir)")
     val = scsub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("file", type=Path, metavar="FILE")
+
+    from harness.why.cli import add_parser as add_why
+
+    where(add_why(sub))
+    kcp = sub.add_parser("kubeconfig", help="print the path of an environment's kubeconfig")
+    where(kcp)
+    from harness.clihelp import show_defaults
+
+    show_defaults(p)
     return p
 
 
@@ -421,9 +440,11 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
     if not args.no_merge and env.cluster.backend != "existing":  # yours has it already
         target = kc.user_kubeconfig_path()
         config = kc.renamed(kc.flatten(kubeconfig), f"ekswin-{args.name}")
-        kc.merge(config, target)
+        select = not getattr(args, "no_select", False)
+        kc.merge(config, target, select=select)
         (run_dir / "merged-into").write_text(str(target))
-        merged = f"Context ekswin-{args.name} merged into {target} and selected.\n"
+        chosen = "and selected" if select else "(not selected: --no-select)"
+        merged = f"Context ekswin-{args.name} merged into {target} {chosen}.\n"
     elapsed = time.monotonic() - t0
     lines = [
         f"ekswin {args.name!r} is up ({elapsed:.1f} s). Run directory: {run_dir}",
@@ -504,6 +525,8 @@ def _supervisor_argv(args: argparse.Namespace, run_dir: Path, spec_file: Path) -
     ]  # fmt: skip
     if args.no_merge:
         argv.append("--no-merge")
+    if getattr(args, "no_select", False):
+        argv.append("--no-select")
     opts = _backend_options(args)
     for flag, value in (
         ("--kubeconfig", opts.kubeconfig and str(opts.kubeconfig.resolve())),
@@ -630,6 +653,10 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
                 if n["name"] in pools:  # the controller's own view of the mode
                     n["pool"] = pools[n["name"]]
                     n["mode"] = pools[n["name"]].get("mode") or "unmanaged"
+            from harness.status import node_problems, stuck_summary
+
+            node_problems(run_dir, status["nodes"])
+            status["stuck"] = stuck_summary(run_dir)
         except Exception as e:  # status must still print the rest
             status["nodes_error"] = str(e)
         status["invariants"] = invariants_now(run_dir)
@@ -718,6 +745,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(nt)
         if status.get("controller") is None:
             console.print("[yellow]controller introspection not answering[/]")
+        from harness.status import problem_lines
+
+        for line in problem_lines(status):
+            console.print(line)
     inv = status.get("invariants")
     if inv:
         colour = "green" if inv["ok"] else ("yellow" if inv["ok"] is None else "red")
@@ -821,6 +852,29 @@ def cmd_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_why(args: argparse.Namespace) -> int:
+    """`ekswin why` (harness.why.cli) for the environment `--name` / `--run-dir`."""
+    from harness.why.cli import cmd_why as why
+
+    return why(args, _run_dir(args))
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    """`ekswin kubeconfig`: the environment's kubeconfig path (exit 1 when it has none)."""
+    run_dir = _run_dir(args)
+    path = run_dir / "kubeconfig"
+    try:
+        info = json.loads((run_dir / "cluster.json").read_text())
+        path = Path(info.get("kubeconfig") or path)
+    except (OSError, ValueError):
+        pass
+    if not path.exists():
+        _err(f"environment {args.name!r} has no kubeconfig ({path}); is it up?")
+        return EXIT_FAIL
+    print(path)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `ekswin` console script."""
     parser = build_parser()
@@ -831,6 +885,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "scenario": cmd_scenario}
     handlers["restart"] = cmd_restart
     handlers["inspect"] = cmd_inspect
+    handlers["why"] = cmd_why
+    handlers["kubeconfig"] = cmd_kubeconfig
     try:
         return handlers[args.command](args)
     except UsageError as e:

@@ -48,6 +48,7 @@ from harness.nodes.spec import (
     node_conditions,
 )
 
+LB_FAILURES_SHOWN = 5  # load-balancer failure messages in the status file
 log = logging.getLogger("ekswin.nodes.agent")
 
 LEASE_NS = "kube-node-lease"
@@ -523,6 +524,13 @@ class Agent:
                     "load_balancers": len(rt.proxier.applied) if rt.proxier else 0,
                     "lb_failures": rt.proxier.lb_failures_total if rt.proxier else 0,
                     "lb_failures_last_sync": len(rt.proxier.last_failures) if rt.proxier else 0,
+                    # The messages too, so `ekswin why` and `status` can name them.
+                    "lb_failures_recent": [
+                        {"service": f.spec.service_port, "kind": f.spec.kind, "message": f.message}
+                        for f in (
+                            rt.proxier.last_failures[:LB_FAILURES_SHOWN] if rt.proxier else []
+                        )
+                    ],
                     "hns_recoveries": rt.hns_recoveries,
                     "sandboxes_lost": rt.kubelet.lost_sandboxes() if rt.kubelet else [],
                     "orphans_collected": dict(rt.collected),
