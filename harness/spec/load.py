@@ -224,6 +224,13 @@ def _semantic_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> l
             bad(path, f"got {text!r}; expected an IPv4 network without host bits ({e})")
             return None
 
+    if data.get("ip_family") == "ipv6":
+        bad(
+            ("ip_family",),
+            "got 'ipv6'; expected 'ipv4': EKS runs Windows nodes only in IPv4 clusters "
+            "(an IPv6 cluster's pod addresses come from the VPC CNI on Linux nodes; Windows "
+            "pods get no IPv6 address), so eksctl and EKS refuse Windows node groups there",
+        )
     vpc = data.get("vpc") or {}
     vpc_net = (
         net(("vpc", "cidr"), vpc["cidr"])
