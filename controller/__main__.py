@@ -133,6 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--controller-username", default="system:serviceaccount:kube-system:vpc-resource-controller"
     )
+    # Harness options the real binary does not have (docs/fidelity.md).
+    p.add_argument(
+        "--cidr-exhaustion",
+        choices=("real", "intended"),
+        default="real",
+        help="no free /28: real = what the released binary does (its error-text test does "
+        "not match the SDK v2 text: 600 ms retries, no node Event); intended = what its "
+        "code was written for (node Event InsufficientCidrBlocks, 2 min retries)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the SDK retry jitter (default 0)")
+    p.add_argument(
+        "--ec2-backoff-scale",
+        type=_non_negative,
+        default=1.0,
+        help="multiplies the EC2 SDK retry back-off and the attach poll (default 1.0 = the SDK's)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 

@@ -49,7 +49,13 @@ def _retry(retry_at: float | None) -> tuple[str | None, float | None]:
 def _ec2_error(e: Ec2Failure | None) -> Json | None:
     if e is None:
         return None
-    return {"action": e.action, "code": e.code, "message": e.message, "at": _rfc3339(e.at)}
+    return {
+        "action": e.action,
+        "code": e.code,
+        "message": e.message,
+        "text": e.text,
+        "at": _rfc3339(e.at),
+    }
 
 
 def _targets(cfg: WarmPoolConfig) -> Json:

@@ -21,20 +21,21 @@ from controller.ec2 import EC2Client, EC2Error
 from controller.eni import EniLedger
 from controller.jobs import JobDispatcher
 from controller.kube import EventRecorder, KubeClient
-from controller.pool import WarmPool, WarmPoolJob
-from controller.provider import PROVIDERS, NodeProvider
+from controller.pool import JobOp, WarmPool, WarmPoolJob
+from controller.provider import PROVIDERS, CidrExhaustion, NodeProvider
 from controller.workqueue import TimerScheduler, WorkQueue
 
 log = logging.getLogger(__name__)
 
 REASON_INSUFFICIENT_CIDR = "InsufficientCidrBlocks"
 REASON_UNSUPPORTED = "Unsupported"
+# Harness addition (upstream says nothing): no ENI has an address slot left for the
+# active pool's resource, e.g. a secondary->PD switch on an ENI full of secondary IPs.
+REASON_NO_FREE_SLOT = "NoFreeAddressSlot"
 INSUFFICIENT_CIDR_MSG = (
     "InsufficientCidrBlocks: The specified subnet does not have enough free cidr blocks "
     "to satisfy the request"
 )
-# A node whose DescribeInstances failed is retried after this (scaled by --retry-scale).
-REQUEUE_NODE_INIT_FAILED_S = 5.0
 
 # Why a node is not managed (introspection).
 NOT_WINDOWS = "not a Windows node (label kubernetes.io/os)"
@@ -53,6 +54,7 @@ class Settings:
     pod_workers: int = 8
     node_workers: int = 4
     job_workers: int = 4
+    cidr_exhaustion: CidrExhaustion = CidrExhaustion.REAL
 
 
 @dataclass(frozen=True)
@@ -63,19 +65,21 @@ class Ec2Failure:
     code: str
     message: str
     at: float
+    text: str = ""  # err.Error() as the real controller logs it (SDK v2 spelling)
 
     @classmethod
     def of(cls, err: EC2Error) -> Ec2Failure:
         """Record `err` now."""
-        return cls(err.action, err.code, err.message, time.time())
+        return cls(err.action, err.code, err.message, time.time(), err.sdk_text)
 
 
 @dataclass(frozen=True)
 class InitFailure:
-    """A node whose init failed: the error and when it is retried (monotonic)."""
+    """A node whose init failed: the error and when it is retried (monotonic; None: on
+    its next node event only, as upstream drops it until then)."""
 
     error: Ec2Failure
-    retry_at: float
+    retry_at: float | None
 
 
 class ConfigSource(Protocol):
@@ -114,6 +118,7 @@ class NodeState:
     applied: PoolMode  # the mode last made active (upstream's isPrevPDEnabled)
     ready: bool = False
     last_ec2_error: Ec2Failure | None = None
+    no_free_slot: str | None = None  # why the last create found no ENI slot (None: it did)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -149,8 +154,10 @@ class NodeManager:
         pods_on_node: Callable[[str], list[dict[str, Any]]],
         observer: Observer,
         timers: TimerScheduler,
+        next_resync: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._kube = kube
+        self._next_resync = next_resync
         self._ec2 = ec2
         self._events = events
         self._s = settings
@@ -209,9 +216,6 @@ class NodeManager:
         mode = self._config.effective_config(nitro=st.nitro).pool_mode
         return mode if mode is not None and mode in st.providers else PoolMode.SECONDARY
 
-    def _retry(self, seconds: float) -> float:
-        return seconds * self._s.retry_scale
-
     # ------------------------------------------------------------------ reconcile
     def reconcile(self, key: Hashable) -> float | None:
         """Add, update or drop one node."""
@@ -239,13 +243,12 @@ class NodeManager:
             try:
                 st = self._init(name, iid)
             except EC2Error as exc:
-                delay = self._retry(REQUEUE_NODE_INIT_FAILED_S)
-                log.warning("node %s: init failed (%s); will retry", name, exc)
+                # manager.go performAsyncOperation: the node is dropped from the cache and
+                # retried on its next event (a kubelet status update) or the resync.
+                log.warning("node %s: init failed (%s); retried on its next event", name, exc)
                 with self._lock:
-                    self._init_failures[name] = InitFailure(
-                        Ec2Failure.of(exc), time.monotonic() + delay
-                    )
-                return delay
+                    self._init_failures[name] = InitFailure(Ec2Failure.of(exc), self._next_resync())
+                return None
             with self._lock:
                 self._nodes[name] = st
                 self._init_failures.pop(name, None)
@@ -386,10 +389,14 @@ class NodeManager:
         if st is None or prov is None:
             return
         log.debug("node %s: %s job %s count=%d", node, mode, job.op.name, job.resource_count)
-        outcome = prov.run(job, self._ec2)
+        outcome = prov.run(job, self._ec2, self._s.cidr_exhaustion)
         if outcome.error is not None:
             st.last_ec2_error = Ec2Failure.of(outcome.error)
-            log.warning("node %s: %s failed: %s", node, outcome.error.action, outcome.error)
+            log.warning("node %s: %s", node, outcome.error.sdk_text)
+        if outcome.shortfall is not None:
+            self._no_free_slot(st, mode, *outcome.shortfall)
+        elif job.op is JobOp.CREATE and outcome.error is None:
+            st.no_free_slot = None
         if outcome.no_cidr:
             self._events.event(
                 node_ref(self._node_lookup(node), node),
@@ -400,6 +407,29 @@ class NodeManager:
         if outcome.follow_up is not None:
             self.jobs.submit(node, mode, outcome.follow_up)
         self.observe(st)
+
+    def _no_free_slot(self, st: NodeState, mode: PoolMode, wanted: int, made: int) -> None:
+        """A create found no ENI slot for all it wanted: say why, once per new reason."""
+        what = "/28 prefix" if mode is PoolMode.PREFIX else "secondary IP"
+        per = st.ledger.ipv4_per_eni
+        parts = [
+            f"{eni}: primary + {ips} secondary IP(s) + {prefixes} prefix(es) = "
+            f"{per - free} of {per} addresses"
+            for eni, ips, prefixes, free in st.ledger.usage()
+        ]
+        why = (
+            f"No {what} fits: wanted {wanted}, assigned {made}; "
+            + ("; ".join(parts) or "no ENI")
+            + ". A /28 prefix and a secondary IP each take one address slot; slots free up "
+            "as the other pool's IPs are released (pods using them deleted, then cool-down)."
+        )
+        log.warning("node %s: %s", st.name, why)
+        if why == st.no_free_slot:
+            return
+        st.no_free_slot = why
+        self._events.event(
+            node_ref(self._node_lookup(st.name), st.name), "Warning", REASON_NO_FREE_SLOT, why
+        )
 
     def _schedule_cool_down(self, st: NodeState, mode: PoolMode) -> None:
         """ProcessDeleteQueue job: every cool-down period, per pool, while the node lasts."""

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from controller.provider import CidrExhaustion
 from controller.runner import ControllerRunner, RunnerOptions
-from harness.waiting import wait_until
+from harness.waiting import WaitTimeout, wait_until
 
 from .fakes import FakeEC2, FakeKube  # type: ignore[import-not-found]
 
@@ -318,7 +319,7 @@ def test_waiting_pod_no_cidr_and_node_error(env: Env) -> None:
     env.kube.set_configmap(PD)
     env.ec2.fail("AssignPrivateIpAddresses", "InsufficientCidrBlocks", times=1000)
     env.node("win-a")
-    runner = env.start()
+    runner = env.start(cidr_exhaustion=CidrExhaustion.INTENDED)
     pod = env.kube.add_pod("win-a")
     wait_until(lambda: _reason(runner, pod) == "no_cidr", what="no_cidr")
     wait_until(
@@ -339,6 +340,30 @@ def test_waiting_pod_no_cidr_and_node_error(env: Env) -> None:
         what="node waiting no_cidr",
     )
     assert (row(runner, "win-a") or {})["last_ec2_error"] == "InsufficientCidrBlocks"
+
+
+def test_no_cidr_real_mode_retries_at_600ms_without_node_event(env: Env) -> None:
+    """The released binary's prefix test misses the SDK v2 text: no node Event, the pool's
+    prefixes stay "available", each pod retry is one more assign plus a re-sync."""
+    env.kube.set_configmap(PD)
+    env.ec2.fail("AssignPrivateIpAddresses", "InsufficientCidrBlocks", times=100000)
+    env.node("win-a")
+    runner = env.start()  # the default: real
+    pod = env.kube.add_pod("win-a")
+    wait_until(lambda: env.ec2.count("AssignPrivateIpAddresses") >= 20, what="20 assigns")
+    assert env.ec2.count("DescribeInstances") >= 10  # each failed create re-syncs
+    assert env.kube.events_about("Node", "win-a", "InsufficientCidrBlocks") == []
+    w = next(p for p in get(runner, "/introspect/pods")[1]["pods"] if p["name"] == pod)
+    assert w["reason"] in ("pool_empty", "creating", "queued"), w
+    msgs = [e["message"] for e in env.kube.events_about("Pod", pod, "ResourceAllocationFailed")]
+    assert any("is currently empty, will retry in 30ms" in m for m in msgs), msgs
+    assert not any("free cidr blocks" in m for m in msgs), msgs
+    v = node_view(runner, "win-a")
+    assert v["pools"]["prefix"]["prefix_available"] is True
+    assert v["last_ec2_error"]["code"] == "InsufficientCidrBlocks"
+    assert v["last_ec2_error"]["text"].startswith(
+        "operation error EC2: AssignPrivateIpAddresses, https response error StatusCode: 400"
+    )
 
 
 def test_waiting_pods_node_not_managed_and_init_failure(env: Env) -> None:
@@ -365,7 +390,13 @@ def test_waiting_pods_node_not_managed_and_init_failure(env: Env) -> None:
         "mode": "disabled",
         "unmanaged_reason": "not a Windows node (label kubernetes.io/os)",
     }
+    # Upstream drops a node whose init failed until its next event: no timer retries it.
+    assert v["waiting"]["retry_at"] is None
     env.ec2.clear_faults()
+    calls = env.ec2.count("DescribeInstances")
+    with pytest.raises(WaitTimeout):
+        wait_until(lambda: env.ec2.count("DescribeInstances") > calls, 1.0, "an init retry")
+    env.kube.patch_node_capacity("win-a", "example.com/touched", 1)  # a node event
     annotations(env.kube, [on_win])
     wait_until(lambda: _reason(runner, on_win) is None, what="the pod no longer waits")
     assert _reason(runner, on_linux) == "node_not_managed"
