@@ -94,6 +94,8 @@ def node_waiting(st: NodeState, mode: PoolMode) -> Json | None:
         return {"reason": "deleting", "message": f"{s.pending_delete} IP(s) being released"}
     if pool.is_pd and not pool.prefix_available and st.last_ec2_error is not None:
         return {"reason": "no_cidr", "message": st.last_ec2_error.message}
+    if st.no_free_slot is not None:
+        return {"reason": "no_free_slot", "message": st.no_free_slot}
     if s.used >= s.capacity:
         return {"reason": "at_capacity", "message": f"all {s.capacity} IPs are in use"}
     if s.cooling:
@@ -231,6 +233,7 @@ def node(ctl: IPAMController, name: str) -> tuple[int, Json]:
         "pools": {m.value: _pool_view(st, m, mode) for m in st.providers},
         "enis": st.ledger.snapshot(),
         "last_ec2_error": _ec2_error(st.last_ec2_error),
+        "no_free_slot": st.no_free_slot,
         "waiting": node_waiting(st, mode),
         "waiting_pods": len(waiting_pods),
     }

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 REASON_INSUFFICIENT_CIDR = "InsufficientCidrBlocks"
 REASON_UNSUPPORTED = "Unsupported"
+REASON_VERSION_NOTICE = "ControllerVersionNotice"
+# Upstream names its build version here; the harness names itself and the pinned commit.
+VERSION_NOTICE_MSG = (
+    "The node is managed by VPC resource controller version ekswin (upstream b8d42511)"
+)
 # Harness addition (upstream says nothing): no ENI has an address slot left for the
 # active pool's resource, e.g. a secondary->PD switch on an ENI full of secondary IPs.
 REASON_NO_FREE_SLOT = "NoFreeAddressSlot"
@@ -240,6 +245,10 @@ class NodeManager:
             st = self._nodes.get(name)
         fresh = st is None
         if st is None:
+            # manager.go performAsyncOperation Init: the notice precedes every init attempt.
+            self._events.event(
+                node_ref(node, name), "Normal", REASON_VERSION_NOTICE, VERSION_NOTICE_MSG
+            )
             try:
                 st = self._init(name, iid)
             except EC2Error as exc:
@@ -308,13 +317,7 @@ class NodeManager:
                 cool_down_seconds=self._s.cool_down_seconds,
             )
         if PoolMode.PREFIX not in providers:
-            self._events.event(
-                node_ref(self._node_lookup(name), name),
-                "Warning",
-                REASON_UNSUPPORTED,
-                f"The instance type {inst.instance_type} is not supported for "
-                "Windows prefix delegation",
-            )
+            self._unsupported_pd(name, inst.instance_type)
         log.info(
             "node %s initialised: %s nitro=%s secondary=%d prefixes=%d",
             name,
@@ -334,6 +337,16 @@ class NodeManager:
             applied=active if active in providers else PoolMode.SECONDARY,
         )
 
+    def _unsupported_pd(self, name: str, instance_type: str) -> None:
+        """prefix provider IsInstanceSupported on a non-Nitro type: a Warning each time it
+        is asked (at init and on every update of the node), as upstream sends it."""
+        self._events.event(
+            node_ref(self._node_lookup(name), name),
+            "Warning",
+            REASON_UNSUPPORTED,
+            f"The instance type {instance_type} is not supported for Windows prefix delegation",
+        )
+
     def _start(self, st: NodeState) -> None:
         """First reconcile of each pool and its cool-down job; then pods may be served."""
         for mode, prov in st.providers.items():
@@ -345,6 +358,8 @@ class NodeManager:
     def _update(self, st: NodeState, node: dict[str, Any], *, fresh: bool) -> None:
         if not st.ready:
             return
+        if not st.nitro:
+            self._unsupported_pd(st.name, st.instance_type)  # node.go UpdateResources
         eff = self._config.effective_config(nitro=st.nitro)
         active = self.active_mode(st)
         with st.lock:

@@ -366,6 +366,47 @@ def test_no_cidr_real_mode_retries_at_600ms_without_node_event(env: Env) -> None
     )
 
 
+def test_secondary_to_pd_switch_on_a_full_eni_says_why_no_prefix_fits(env: Env) -> None:
+    """Upstream keeps asking (each create fails without an EC2 call, then re-syncs); the
+    harness also records why: every address slot of the ENI holds a secondary IP."""
+    env.kube.set_configmap(IPAM)
+    env.node("win-a")  # m5.large: 10 addresses per ENI
+    runner = env.start()
+    annotations(env.kube, [env.kube.add_pod("win-a") for _ in range(9)])
+    env.kube.set_configmap(PD)
+    why = "primary + 9 secondary IP(s) + 0 prefix(es) = 10 of 10 addresses"
+    ev = wait_until(
+        lambda: env.kube.events_about("Node", "win-a", "NoFreeAddressSlot"), what="the Event"
+    )
+    assert ev[0]["type"] == "Warning" and why in ev[0]["message"]
+    assert "No /28 prefix fits: wanted 1, assigned 0" in ev[0]["message"]
+    v = wait_until(lambda: node_view(runner, "win-a")["no_free_slot"], what="introspection")
+    assert why in v
+    pod = env.kube.add_pod("win-a")
+    wait_until(lambda: env.ec2.count("DescribeInstances") >= 5, what="re-syncs")
+    assert not any(
+        "Ipv4PrefixCount" in p for a, p in env.ec2.calls if a == "AssignPrivateIpAddresses"
+    )
+    assert env.kube.annotation(pod) is None
+    # Said once per reason, not once per retry.
+    assert len(env.kube.events_about("Node", "win-a", "NoFreeAddressSlot")) == 1
+
+
+def test_node_events_version_notice_and_non_nitro_on_every_update(env: Env) -> None:
+    env.kube.set_configmap(PD)
+    env.node("win-a", "m4.large")  # Xen: no prefix delegation
+    env.start()
+    wait_until(lambda: env.kube.capacity("win-a") == "9", what="secondary capacity")
+    notice = env.kube.events_about("Node", "win-a", "ControllerVersionNotice")
+    assert notice and notice[0]["type"] == "Normal"
+    count = lambda: sum(  # noqa: E731
+        e.get("count", 1) for e in env.kube.events_about("Node", "win-a", "Unsupported")
+    )
+    before = wait_until(count, what="Unsupported")
+    env.kube.patch_node_capacity("win-a", "example.com/touched", 1)
+    wait_until(lambda: count() > before, what="Unsupported again on the node update")
+
+
 def test_waiting_pods_node_not_managed_and_init_failure(env: Env) -> None:
     env.kube.set_configmap(IPAM)
     env.kube.add_node("linux-a", "i-00000000000000001", os_label="linux")
