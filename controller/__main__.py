@@ -142,7 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         "not match the SDK v2 text: 600 ms retries, no node Event); intended = what its "
         "code was written for (node Event InsufficientCidrBlocks, 2 min retries)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seeds the SDK retry jitter (default 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the SDK retry jitter and the order pools walk their groups "
+        "(Go's map order is random) (default 0)",
+    )
     p.add_argument(
         "--ec2-backoff-scale",
         type=_non_negative,

@@ -10,6 +10,7 @@ built once, at init, with the configuration in force then.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -60,6 +61,7 @@ class Settings:
     node_workers: int = 4
     job_workers: int = 4
     cidr_exhaustion: CidrExhaustion = CidrExhaustion.REAL
+    seed: int | None = None  # None: groups walked in insertion order; else a seeded order
 
 
 @dataclass(frozen=True)
@@ -315,6 +317,10 @@ class NodeManager:
                 # The inactive pool starts draining (DesiredSize 0).
                 config=eff.active_pool_config() if mode is active else WarmPoolConfig(),
                 cool_down_seconds=self._s.cool_down_seconds,
+                # Go's random map order, drawn from the seed per node and pool.
+                rng=random.Random(f"{self._s.seed}/{name}/{mode.value}")
+                if self._s.seed is not None
+                else None,
             )
         if PoolMode.PREFIX not in providers:
             self._unsupported_pd(name, inst.instance_type)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -86,6 +87,7 @@ class NodeProvider(abc.ABC):
         running: list[dict[str, Any]],
         config: WarmPoolConfig,
         cool_down_seconds: float,
+        rng: random.Random | None = None,
     ) -> None:
         """InitResource: the node's pool of this mode, built once from EC2's holdings and
         the annotations of the node's running pods."""
@@ -101,6 +103,7 @@ class NodeProvider(abc.ABC):
             used=used,
             warm=warm,
             cool_down_seconds=cool_down_seconds,
+            rng=rng,
         )
 
     # ------------------------------------------------------------------ per mode

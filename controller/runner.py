@@ -269,6 +269,7 @@ class ControllerRunner:
                     resync_period_seconds=opts.resync_period_seconds,
                     pod_workers=opts.pod_workers,
                     cidr_exhaustion=opts.cidr_exhaustion,
+                    seed=opts.seed,
                 ),
                 node_lookup=lambda n: self.node_informer.store.get(n),
                 pod_lookup=lambda k: self.pod_informer.store.get(k),
