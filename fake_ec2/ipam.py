@@ -170,7 +170,8 @@ class Ec2Rules:
                     alloc.release_ip(ip, eni_id)
                 for prefix in new_prefixes:
                     alloc.release_prefix(prefix, eni_id)
-                raise subnet_exhausted(exc, alloc.available_count, ip_count + 16 * prefix_count) from exc
+                wanted_addresses = ip_count + 16 * prefix_count
+                raise subnet_exhausted(exc, alloc.available_count, wanted_addresses) from exc
             except Exception:
                 for ip in new_ips:
                     alloc.release_ip(ip, eni_id)
