@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m controller", description=__doc__)
     p.add_argument("--kubeconfig", required=True, help="kubeconfig the controller runs with")
     p.add_argument("--ec2-endpoint", default="", help="EC2 endpoint URL (fake_ec2)")
-    p.add_argument("--region", default="us-west-2")
+    p.add_argument("--region", "--aws-region", dest="region", default="us-west-2")
     p.add_argument(
         "--components", default="controller,webhook", help="comma list of controller,webhook"
     )
@@ -124,14 +124,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiserver-burst", type=int, default=30, help="(default 30)")
     p.add_argument(
         "--ec2-qps",
+        "--user-client-qps",
+        dest="ec2_qps",
         type=_non_negative,
         default=12.0,
         help="EC2 client QPS (default 12; 0: no client rate limit)",
     )
-    p.add_argument("--ec2-burst", type=int, default=18, help="(default 18)")
-    p.add_argument("--pod-workers", type=int, default=8)
+    p.add_argument(
+        "--ec2-burst",
+        "--user-client-burst",
+        dest="ec2_burst",
+        type=int,
+        default=18,
+        help="(default 18)",
+    )
+    # The real binary's --max-pod-reconcile defaults to 20; 8 suits 2-core test machines.
+    p.add_argument("--pod-workers", "--max-pod-reconcile", dest="pod_workers", type=int, default=8)
     p.add_argument(
         "--controller-username", default="system:serviceaccount:kube-system:vpc-resource-controller"
+    )
+    # Harness options the real binary does not have (docs/fidelity.md).
+    p.add_argument(
+        "--cidr-exhaustion",
+        choices=("real", "intended"),
+        default="real",
+        help="no free /28: real = what the released binary does (its error-text test does "
+        "not match the SDK v2 text: 600 ms retries, no node Event); intended = what its "
+        "code was written for (node Event InsufficientCidrBlocks, 2 min retries)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the SDK retry jitter and the order pools walk their groups "
+        "(Go's map order is random) (default 0)",
+    )
+    p.add_argument(
+        "--ec2-backoff-scale",
+        type=_non_negative,
+        default=1.0,
+        help="multiplies the EC2 SDK retry back-off and the attach poll (default 1.0 = the SDK's)",
     )
     p.add_argument("--log-level", default="INFO")
     return p

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from controller import config as cfgmod
 from controller import introspect
 from controller.allocator import trim_pod
+from controller.awssdk import StandardRetryer
 from controller.config import PoolMode
 from controller.ec2 import EC2Api, EC2Client
 from controller.kube import NODES, PODS, EventRecorder, Informer, KubeApi, KubeClient, one_configmap
@@ -26,6 +28,7 @@ from controller.manager import IPAMController
 from controller.metrics import ControllerMetrics, HealthServer, serve_health
 from controller.nodes import Observer, Settings
 from controller.pool import WarmPool
+from controller.provider import CidrExhaustion
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,9 @@ class RunnerOptions:
     ec2_burst: int = 18
     pod_workers: int = 8
     controller_username: str = DEFAULT_CONTROLLER_USERNAME
+    cidr_exhaustion: CidrExhaustion = CidrExhaustion.REAL
+    seed: int = 0
+    ec2_backoff_scale: float = 1.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunnerOptions:
@@ -92,6 +98,9 @@ class RunnerOptions:
             ec2_burst=args.ec2_burst,
             pod_workers=args.pod_workers,
             controller_username=args.controller_username,
+            cidr_exhaustion=CidrExhaustion(args.cidr_exhaustion),
+            seed=args.seed,
+            ec2_backoff_scale=args.ec2_backoff_scale,
         )
         opts.validate()
         return opts
@@ -109,6 +118,7 @@ class RunnerOptions:
             ("--resync-period-seconds", self.resync_period_seconds),
             ("--apiserver-qps", self.apiserver_qps),
             ("--ec2-qps", self.ec2_qps),
+            ("--ec2-backoff-scale", self.ec2_backoff_scale),
         ):
             if value < 0:
                 raise ValueError(f"{flag} {value}: expected >= 0")
@@ -241,6 +251,9 @@ class ControllerRunner:
                     qps=opts.ec2_qps,
                     burst=opts.ec2_burst,
                     observer=_MetricsObserver(self.metrics).ec2_call,
+                    retryer=StandardRetryer(
+                        backoff_scale=opts.ec2_backoff_scale, rng=random.Random(opts.seed)
+                    ),
                 )
             self.node_informer = Informer("nodes", kube, NODES, self._on_node)
             self.pod_informer = Informer("pods", kube, PODS, self._on_pod, transform=trim_pod)
@@ -263,6 +276,8 @@ class ControllerRunner:
                 pd_feature_flag=opts.enable_windows_prefix_delegation,
                 resync_period_seconds=opts.resync_period_seconds,
                 pod_workers=opts.pod_workers,
+                cidr_exhaustion=opts.cidr_exhaustion,
+                seed=opts.seed,
             ),
             node_lookup=lambda n: self.node_informer.store.get(n),
             pod_lookup=lambda k: self.pod_informer.store.get(k),

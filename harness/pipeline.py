@@ -220,6 +220,7 @@ class Pipeline:
             f"--webhook-cert-dir={cert_dir}",
             f"--components={'controller,webhook' if webhook else 'controller'}",
             f"--log-level={ctl.log_level}",
+            f"--seed={self.spec.seed}",
             *self.spec.timing.controller_flags(),
             *ctl.extra_argv(),
         )

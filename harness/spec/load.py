@@ -392,6 +392,7 @@ def build(d: Mapping[str, Any]) -> EnvSpec:
             implementation=str(ctl.get("implementation", "python")),
             log_level=str(ctl.get("log_level", "INFO")),
             flags=dict(ctl.get("flags") or {}),
+            cidr_exhaustion=str(ctl.get("cidr_exhaustion", "real")),
         ),
         node_agent=NodeAgent(
             cni_mode=agent.get("cni_mode", "exec"),

@@ -135,10 +135,11 @@ class Controller:
     log_level: str = "INFO"
     flags: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     implementation: str = "python"  # or "upstream": the real binary (harness/upstream)
+    cidr_exhaustion: str = "real"  # real | intended (docs/fidelity.md)
 
     def extra_argv(self) -> list[str]:
-        """`flags` as command-line arguments (`--name=value`)."""
-        out = []
+        """`cidr_exhaustion`, then `flags`, as command-line arguments (`--name=value`)."""
+        out = [f"--cidr-exhaustion={self.cidr_exhaustion}"]
         for name, value in self.flags.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             out.append(f"--{name}={text}")
@@ -252,6 +253,7 @@ class EnvSpec:
                 "replicas": self.controller.replicas,
                 "implementation": self.controller.implementation,
                 "log_level": self.controller.log_level,
+                "cidr_exhaustion": self.controller.cidr_exhaustion,
                 "flags": dict(self.controller.flags),
             },
             "node_agent": {
