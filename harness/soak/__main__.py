@@ -37,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timing", choices=("fast", "real"), default="fast")
     p.add_argument("--recovery-deadline", type=float, default=180.0, help="seconds per fault")
     p.add_argument("--json", type=Path, default=Path("results/soak.json"), help="report file")
+    p.add_argument("--summary", type=Path, help="also write the table as Markdown here")
     p.add_argument("--run-dir", type=Path, help="run directory (default: a temporary one)")
     p.add_argument("--plan", action="store_true", help="print the plan and exit")
     return p
@@ -82,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     report = Soak(plan, options, run_dir, say).run()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
-    print("\n".join(table(report)))
+    lines = table(report)
+    print("\n".join(lines))
+    if args.summary is not None:
+        args.summary.parent.mkdir(parents=True, exist_ok=True)
+        verdict = "passed" if report["ok"] else "FAILED"
+        args.summary.write_text(f"### Soak: {verdict}\n\n```\n" + "\n".join(lines) + "\n```\n")
     print(f"report: {args.json}")
     if report["ok"] and args.run_dir is None:
         shutil.rmtree(run_dir, ignore_errors=True)
