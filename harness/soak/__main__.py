@@ -25,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pods", type=int, default=2000, help="pod operations, creates + deletes")
     p.add_argument("--nodes", type=int, default=5, help="Windows nodes")
     p.add_argument("--seed", type=int, default=1, help="seed of the plan and the environment")
-    p.add_argument("--duration", type=float, default=480.0, help="seconds the operations span")
+    p.add_argument("--duration", type=float, default=600.0, help="seconds the operations span")
     p.add_argument("--faults", type=int, default=16, help="how many faults fire")
     p.add_argument(
         "--kinds",
@@ -33,7 +33,10 @@ def parser() -> argparse.ArgumentParser:
         help=f"fault kinds to draw from (default all: {','.join(FAULT_KINDS)})",
     )
     p.add_argument("--max-pods", type=int, default=0, help="pods alive at most (0: 20 per node)")
-    p.add_argument("--instance-type", default="m5.large")
+    p.add_argument("--prefix-instance-type", default="m5.large", help="Nitro nodes' type")
+    p.add_argument(
+        "--secondary-instance-type", default="m4.2xlarge", help="Xen (secondary-IP) nodes' type"
+    )
     p.add_argument("--timing", choices=("fast", "real"), default="fast")
     p.add_argument("--recovery-deadline", type=float, default=180.0, help="seconds per fault")
     p.add_argument("--json", type=Path, default=Path("results/soak.json"), help="report file")
@@ -70,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     options = Options(
         nodes=args.nodes,
-        instance_type=args.instance_type,
+        prefix_instance_type=args.prefix_instance_type,
+        secondary_instance_type=args.secondary_instance_type,
         timing=args.timing,
         recovery_deadline_s=args.recovery_deadline,
     )

@@ -146,13 +146,14 @@ def plan_ops(rng: random.Random, ops: int, duration_s: float, max_pods: int) -> 
 def plan_faults(
     rng: random.Random, count: int, duration_s: float, kinds: tuple[str, ...]
 ) -> tuple[Fault, ...]:
-    """`count` faults of `kinds` at random times in the middle 10-80 % of the run."""
+    """`count` faults of `kinds` at random times within 5-70 % of the run (recoveries
+    push the later ones back; they should still meet pods being created)."""
     order: list[str] = []
     while len(order) < count:
         batch = list(kinds)
         rng.shuffle(batch)
         order.extend(batch)
-    times = sorted(rng.uniform(0.1, 0.8) * duration_s for _ in range(count))
+    times = sorted(rng.uniform(0.05, 0.7) * duration_s for _ in range(count))
     out = []
     for t, kind in zip(times, order[:count], strict=True):
         low, high = FAULT_KINDS[kind][1]

@@ -48,24 +48,38 @@ class Options:
     """What `make soak` was asked for (the plan's options plus the environment's)."""
 
     nodes: int = 5
-    instance_type: str = "m5.large"
+    prefix_instance_type: str = "m5.large"  # Nitro: /28 prefixes
+    secondary_instance_type: str = "m4.2xlarge"  # Xen: secondary IPs, 14 pods
     timing: str = "fast"
     recovery_deadline_s: float = 180.0
 
+    def groups(self) -> list[tuple[str, str, int]]:
+        """(group name, instance type, count): half the nodes (rounded up) Nitro, in
+        prefix mode, the rest Xen, which falls back to secondary IPs."""
+        pd = (self.nodes + 1) // 2
+        out = [("pd", self.prefix_instance_type, pd)]
+        if self.nodes - pd:
+            out.append(("sec", self.secondary_instance_type, self.nodes - pd))
+        return out
+
 
 def soak_spec(plan: Plan, options: Options) -> Any:
-    """The environment: `nodes` Windows nodes with prefix delegation (so a fragmented
-    subnet refuses prefixes with InsufficientCidrBlocks), the plan's seed."""
+    """The environment: prefix delegation on, so the Nitro nodes use /28 prefixes (a
+    fragmented subnet refuses them with InsufficientCidrBlocks) and the Xen ones
+    secondary IPs (every few pods an EC2 assign or unassign); the plan's seed."""
     from harness.spec import parse_spec, spec_document
 
     doc = spec_document(
         windows_nodes=options.nodes,
-        instance_type=options.instance_type,
         prefix_delegation=True,
         timing=options.timing,
         seed=plan.seed,
         name="soak",
     )
+    doc["nodes"] = [
+        {"name": name, "instance_type": itype, "subnet": "a", "count": count}
+        for name, itype, count in options.groups()
+    ]
     return parse_spec(doc, "soak")
 
 
@@ -140,6 +154,7 @@ class Soak:
         self.living = 0
         self.peak_living = 0
         self.fault_active = False
+        self.ops_finished = threading.Event()  # the last operation is done
         self.faults: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.t0 = 0.0
@@ -241,6 +256,8 @@ class Soak:
                 self._do_op(core, op)
         except Exception as e:  # the thread itself broke: the run fails with it
             self.errors.append(f"operations: {type(e).__name__}: {e}")
+        finally:
+            self.ops_finished.set()
 
     # -- the checking thread --------------------------------------------------------
     def _checker(self) -> None:
@@ -263,13 +280,19 @@ class Soak:
             "node-agent": list(pipe.agents),
             "etcd": [self.env.cluster.components["etcd"]],
         }[component]
-        hit = []
+        hit, killed = [], []
         for c in targets:
             proc = c.process
             if proc is not None and proc.pid is not None and proc.alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
                     hit.append(f"{c.name} (pid {proc.pid})")
+                    killed.append(proc)
+        # The signal is delivered asynchronously: recovery is timed from the death, so
+        # a check cannot see the old process still alive and call it recovered.
+        deadline = time.monotonic() + 10.0
+        while any(p.alive() for p in killed) and time.monotonic() < deadline:
+            time.sleep(0.05)
         return "SIGKILL to " + (", ".join(hit) or "nothing running")
 
     def _fire(self, fault: Fault) -> str:
@@ -330,6 +353,7 @@ class Soak:
             if self.stop.wait(max(0.0, fault.t - self._t())):
                 return
             started = self._t()
+            churn = not self.ops_finished.is_set()
             self.say(f"  t={started:6.1f}s fault {fault.kind} (hold {fault.hold_s:g} s)")
             self.fault_active = True
             try:
@@ -344,6 +368,7 @@ class Soak:
                 "what": fault.describe(),
                 "detail": detail,
                 "held_s": round(ended - self.t0 - started, 3),
+                "during_churn": churn,
                 "recovered": recovery is not None,
                 "recovery_s": round(recovery, 3) if recovery is not None else None,
                 "left": left[:10],
@@ -391,7 +416,8 @@ class Soak:
 
         load_start = os.getloadavg()[0]
         started = time.monotonic()
-        self.say(f"starting {self.options.nodes} nodes ({self.options.instance_type}, prefix)")
+        shown = ", ".join(f"{n} {t}" for _, t, n in self.options.groups())
+        self.say(f"starting {self.options.nodes} nodes ({shown})")
         try:
             self.env.start(progress=lambda m: self.say(f"  {m}"))
         except Exception as e:
@@ -463,7 +489,9 @@ class Soak:
             "ok": ok,
             "seed": self.plan.seed,
             "nodes": self.options.nodes,
-            "instance_type": self.options.instance_type,
+            "node_groups": [
+                {"name": g, "instance_type": t, "count": n} for g, t, n in self.options.groups()
+            ],
             "timing": self.options.timing,
             "start_s": round(start_s, 3),
             "duration_s": round(duration_s, 3),

@@ -63,7 +63,7 @@ def test_faults_cover_every_kind_before_repeating() -> None:
     kinds = [f.kind for f in plan.faults]
     assert set(kinds[: len(FAULT_KINDS)]) <= set(FAULT_KINDS)
     assert sorted(set(kinds)) == sorted(FAULT_KINDS)
-    assert all(10 <= f.t <= 80 for f in plan.faults)
+    assert all(5 <= f.t <= 70 for f in plan.faults)
     for f in plan.faults:
         low, high = FAULT_KINDS[f.kind][1]
         assert low <= f.hold_s <= high
