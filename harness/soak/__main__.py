@@ -68,8 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         print(json.dumps(plan.to_dict(), indent=1))
         return 0
+    from harness.backends import BackendUnavailable, choose
     from harness.soak.figures import table
     from harness.soak.run import Options, Soak
+
+    try:
+        choose("local")  # the soak starts its own local control plane
+    except BackendUnavailable as e:
+        print(f"make soak: {e}", file=sys.stderr)
+        return 2
 
     options = Options(
         nodes=args.nodes,

@@ -226,3 +226,32 @@ def test_table_shows_each_fault_and_the_headline() -> None:
     assert "soak FAILED" in text and "3.0 per pod" in text and "InternalError 4" in text
     assert "peak 3 waiting for an IP" in text and "1 survived (controller 1)" in text
     assert "controller-kill" in text and "4.2 s" in text and "NOT RECOVERED" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--pods", "1"], "--pods 1: expected at least 2"),
+        (["--nodes", "0"], "--nodes 0: expected at least 1"),
+        (["--faults", "2", "--kinds", "ec2-throttle,meteor"], "--kinds meteor"),
+    ],
+)
+def test_bad_options_exit_2_with_the_option_named(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.soak.__main__ import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_plan_option_prints_the_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from harness.soak.__main__ import main
+
+    assert main(["--plan", "--pods", "20", "--nodes", "2", "--faults", "3", "--seed", "9"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["ops"] == 20 and plan["creates"] == 10 and plan["max_pods"] == 40
+    assert len(plan["faults"]) == 3 and plan["seed"] == 9
