@@ -207,11 +207,16 @@ def table(report: Mapping[str, Any]) -> list[str]:
         + ")",
         f"invariants   {len(inv['violations'])} violations in {inv['checks']} checks",
         "",
-        f"{'#':>2}  {'t':>7}  {'fault':<22} {'held':>7}  {'recovered in':>12}",
+        f"{'#':>2}  {'t':>7}  {'fault':<22} {'held':>7} {'EC2 err':>7} {'churn':>5}  "
+        f"{'recovered in':>12}",
     ]
     for i, f in enumerate(report["faults"]):
         rec = _fmt_s(f["recovery_s"]) if f["recovered"] else "NOT RECOVERED"
-        rows.append(f"{i:>2}  {f['t']:>6.1f}s  {f['kind']:<22} {_fmt_s(f['held_s']):>7}  {rec:>12}")
+        churn = "yes" if f.get("during_churn", True) else "no"
+        rows.append(
+            f"{i:>2}  {f['t']:>6.1f}s  {f['kind']:<22} {_fmt_s(f['held_s']):>7} "
+            f"{f.get('ec2_errors', 0):>7} {churn:>5}  {rec:>12}"
+        )
     times = sorted(f["recovery_s"] for f in report["faults"] if f["recovered"])
     if times:
         rows.append(f"recovery: median {times[len(times) // 2]:.1f} s, max {times[-1]:.1f} s")

@@ -159,6 +159,7 @@ class Soak:
         self.errors: list[str] = []
         self.t0 = 0.0
         self._lock = threading.Lock()
+        self._ec2_lock = threading.Lock()
         from harness.env import Environment
 
         self.env = Environment(soak_spec(plan, options), run_dir, name="soak")
@@ -198,11 +199,13 @@ class Soak:
             u.name for u in sv.units.values() if u.state != "running" or not u.target.alive()
         )
 
-    def _poll_ec2(self) -> None:
+    def _poll_ec2(self) -> int:
+        """Count the request log's new rows; return the error answers counted so far."""
         pipe = self.env.pipeline
         assert pipe is not None
-        with contextlib.suppress(Exception):  # fake_ec2 busy: the next poll catches up
+        with self._ec2_lock, contextlib.suppress(Exception):  # busy: the next poll catches up
             self.ec2.add(pipe.admin().requests(since=self.ec2.last_seq))
+        return sum(self.ec2.errors.values())
 
     # -- the operations thread ------------------------------------------------------
     def _do_op(self, core: Any, op: Op) -> None:
@@ -315,7 +318,7 @@ class Soak:
             done = live.stop("kube-apiserver")
         else:
             raise ValueError(f"fault kind {kind!r}")
-        self.stop.wait(fault.hold_s)
+        self._hold(fault)
         if kind in ("ec2-throttle", "ec2-errors"):
             live.faults({"ec2": {}})
         elif kind == "insufficient-cidr":
@@ -323,6 +326,18 @@ class Soak:
         else:
             live.start("kube-apiserver")
         return done
+
+    def _hold(self, fault: Fault) -> None:
+        """Wait out the fault's hold; an EC2 fault that no call has met yet (the
+        components called EC2 too rarely) is held on, up to three times as long."""
+        errors = self._poll_ec2()
+        self.stop.wait(fault.hold_s)
+        if fault.kind not in ("ec2-throttle", "ec2-errors"):
+            return
+        deadline = time.monotonic() + 2 * fault.hold_s
+        while self._poll_ec2() == errors and time.monotonic() < deadline:
+            if self.stop.wait(0.5):
+                return
 
     def _recover(self, since: float) -> tuple[float | None, list[str]]:
         """Poll until every pod created before `since` (monotonic) runs and no invariant
@@ -354,6 +369,7 @@ class Soak:
                 return
             started = self._t()
             churn = not self.ops_finished.is_set()
+            errors_before = self._poll_ec2()
             self.say(f"  t={started:6.1f}s fault {fault.kind} (hold {fault.hold_s:g} s)")
             self.fault_active = True
             try:
@@ -369,6 +385,7 @@ class Soak:
                 "detail": detail,
                 "held_s": round(ended - self.t0 - started, 3),
                 "during_churn": churn,
+                "ec2_errors": self._poll_ec2() - errors_before,
                 "recovered": recovery is not None,
                 "recovery_s": round(recovery, 3) if recovery is not None else None,
                 "left": left[:10],

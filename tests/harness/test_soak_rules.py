@@ -216,6 +216,8 @@ def test_table_shows_each_fault_and_the_headline() -> None:
                 "t": 40.0,
                 "kind": "ec2-throttle",
                 "held_s": 9.0,
+                "ec2_errors": 17,
+                "during_churn": False,
                 "recovered": False,
                 "recovery_s": None,
             },
@@ -226,6 +228,8 @@ def test_table_shows_each_fault_and_the_headline() -> None:
     assert "soak FAILED" in text and "3.0 per pod" in text and "InternalError 4" in text
     assert "peak 3 waiting for an IP" in text and "1 survived (controller 1)" in text
     assert "controller-kill" in text and "4.2 s" in text and "NOT RECOVERED" in text
+    throttle_row = next(line for line in text.splitlines() if "ec2-throttle" in line)
+    assert " 17 " in throttle_row and " no " in throttle_row
 
 
 @pytest.mark.parametrize(
