@@ -241,6 +241,8 @@ class Soak:
                 self.op_errors.append(err)
                 return
             self.stop.wait(0.5)
+        else:
+            return  # the soak is ending: not done
         if tries > 1:
             self.ops_done["retried"] += 1
         self.ops_done[op.kind] += 1
