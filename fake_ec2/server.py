@@ -214,6 +214,7 @@ class Ec2Front:
             status=status,
             code=code,
             latency_ms=(time.perf_counter() - started) * 1000.0,
+            access_key=request_check.access_key_id(_headers(environ), params),
         )
         return chunks
 

@@ -316,3 +316,16 @@ def test_admin_rejects_bad_input(admin: AdminClient) -> None:
         admin.set_faults({"actions": {"X": {"throttle_rate": 2}}})
     with pytest.raises(AdminError, match="subnet-nope"):
         admin.fragment("subnet-nope")
+
+
+def test_request_log_names_the_signing_access_key(fake_ec2_url: str, admin: AdminClient) -> None:
+    from harness.nodes.ec2 import ec2_client as build
+
+    since = admin.requests(limit=1)[-1]["seq"] if admin.requests(limit=1) else 0
+    build(fake_ec2_url, "us-west-2", access_key="AKIDSOAKREADER").describe_vpcs()
+    build(fake_ec2_url, "us-west-2").describe_subnets()
+    rows = admin.requests(since=since)
+    assert [(r["action"], r["access_key"]) for r in rows] == [
+        ("DescribeVpcs", "AKIDSOAKREADER"),
+        ("DescribeSubnets", "testing"),
+    ]
