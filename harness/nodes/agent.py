@@ -105,6 +105,7 @@ class Agent:
         self.kp_client: RestClient | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.listen_url = ""  # printed as `listening on URL` once every node is registered
+        self.hns_channel: Any = None
 
     async def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         """Run a blocking call (REST, gRPC) in the bounded worker pool."""
@@ -146,12 +147,20 @@ class Agent:
                 for e in entries
             ]
 
+        import grpc
+
+        from fake_hns.client import OPTIONS
+
+        # One channel (one HTTP/2 connection) for every node's HNS: a thousand nodes
+        # would otherwise hold a thousand connections to fake_hns.
+        self.hns_channel = grpc.insecure_channel(self.cfg.hns_target, options=OPTIONS)
+
         async def prepare(entry: NodeEntry) -> NodeRuntime:
             assert entry.instance is not None
             # As many kept-alive connections as calls can be in flight (api_workers): a
             # smaller pool discards connections under a burst of pods and re-handshakes.
             client = await self.call(RestClient, entry.kubeconfig, self.cfg.api_workers)
-            hns = NodeHns(self.cfg.hns_target, entry.spec.name)
+            hns = NodeHns(self.cfg.hns_target, entry.spec.name, channel=self.hns_channel)
             await self.call(hns.ensure_host, entry.spec.windows_build, self.cfg.hns_host)
             netconf = build_netconf(
                 self.cfg.cni,
@@ -341,10 +350,17 @@ class Agent:
                 await asyncio.wait_for(self.stopping.wait(), HNS_CHECK_S)
             if self.stopping.is_set():
                 return
+            if not self.nodes:
+                continue
+            try:  # one ListHosts per round, not one call per node
+                known = await self.call(next(iter(self.nodes.values())).hns.known_hosts)
+            except HnsFailure as e:  # HNS down: try again next round
+                log.warning("HNS check: %s", e)
+                continue
             for rt in self.nodes.values():
+                if rt.spec.name in known:
+                    continue
                 try:
-                    if await self.call(rt.hns.host_exists):
-                        continue
                     log.warning("node %s: HNS lost its state (restarted); recovering", rt.spec.name)
                     await self.call(rt.hns.ensure_host, rt.spec.windows_build, self.cfg.hns_host)
                     await self.call(
@@ -365,41 +381,54 @@ class Agent:
                     log.warning("node %s: re-creating %d pod sandbox(es)", rt.spec.name, n)
 
     # -- loops ------------------------------------------------------------------------------
-    async def _lease_loop(self) -> None:
+    async def _staggered(self, period_s: float, action: Any) -> None:
+        """Run `action(rt)` for every node once per `period_s`, spread evenly over the
+        period in one-second slots, as a thousand separate kubelets would be: the API
+        server sees a steady trickle instead of a burst per period."""
+        slot = 0
         while not self.stopping.is_set():
             started = time.monotonic()
-            results = await asyncio.gather(
-                *(self._renew(rt) for rt in self.nodes.values()), return_exceptions=True
-            )
-            for rt, r in zip(self.nodes.values(), results, strict=True):
-                if isinstance(r, ApiError) and r.status == 404:
-                    with contextlib.suppress(Exception):
-                        await self._ensure_lease(rt)
-                elif isinstance(r, Exception):
-                    log.warning("node %s: lease renew failed: %s", rt.spec.name, r)
-            wait = max(0.0, self.profile.lease_renew_s - (time.monotonic() - started))
+            slots = max(1, round(period_s))
+            nodes = list(self.nodes.values())
+            due = nodes[slot % slots :: slots]
+            if due:
+                await asyncio.gather(*(action(rt) for rt in due))
+            slot += 1
+            wait = max(0.0, period_s / slots - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), wait)
 
+    async def _lease_loop(self) -> None:
+        """Renew every node's Lease each lease_renew_s (kubelet: 10 s)."""
+
+        async def renew(rt: NodeRuntime) -> None:
+            try:
+                await self._renew(rt)
+            except ApiError as e:
+                if e.status == 404:
+                    with contextlib.suppress(Exception):
+                        await self._ensure_lease(rt)
+                else:
+                    log.warning("node %s: lease renew failed: %s", rt.spec.name, e)
+            except Exception as e:
+                log.warning("node %s: lease renew failed: %s", rt.spec.name, e)
+
+        await self._staggered(self.profile.lease_renew_s, renew)
+
     async def _status_loop(self) -> None:
-        """Re-post conditions every node_status_report_s (kubelet's nodeStatusReportFrequency)."""
-        while not self.stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.profile.node_status_report_s)
-            if self.stopping.is_set():
-                return
-            conds = node_conditions(now_rfc3339())
-            await asyncio.gather(
-                *(
-                    self.call(
-                        rt.client.patch,
-                        f"/api/v1/nodes/{rt.spec.name}/status",
-                        {"status": {"conditions": conds}},
-                    )
-                    for rt in self.nodes.values()
-                ),
-                return_exceptions=True,
-            )
+        """Re-post conditions every node_status_report_s (kubelet's
+        nodeStatusReportFrequency, 5 min): the conditions never change here, so there is
+        nothing to post in between (the kubelet posts at once only on a change)."""
+
+        async def report(rt: NodeRuntime) -> None:
+            with contextlib.suppress(Exception):
+                await self.call(
+                    rt.client.patch,
+                    f"/api/v1/nodes/{rt.spec.name}/status",
+                    {"status": {"conditions": node_conditions(now_rfc3339())}},
+                )
+
+        await self._staggered(self.profile.node_status_report_s, report)
 
     def _cached_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The pod watch's latest copy of a pod (any thread; dict reads are atomic)."""
@@ -505,11 +534,14 @@ class Agent:
 
     async def _status_file_loop(self) -> None:
         path = Path(self.cfg.status_file)
+        last = ""
         while not self.stopping.is_set():
-            data = self.status()
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            tmp.replace(path)
+            text = json.dumps(self.status(), indent=1)
+            if text != last:  # an idle agent of a thousand nodes rewrites nothing
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(text)
+                tmp.replace(path)
+                last = text
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), 2.0)
 
@@ -551,3 +583,6 @@ class Agent:
         for rt in self.nodes.values():
             with contextlib.suppress(Exception):
                 rt.hns.close()
+        if self.hns_channel is not None:
+            with contextlib.suppress(Exception):
+                self.hns_channel.close()
