@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.nodes.progress import count_nodes
-from harness.spec import PROFILES, SpecError, parse_spec, spec_from_flags
-from harness.spec import scale
+from harness.spec import PROFILES, SpecError, parse_spec, scale, spec_from_flags
 from harness.spec.scale import NodeNeed
 
 PD = {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"}
