@@ -28,12 +28,21 @@ def ec2_client(endpoint_url: str, region: str, *, max_attempts: int | None = Non
     )
 
 
-def _instance_info(ec2: Any, inst: dict[str, Any]) -> InstanceInfo:
+def _instance_info(
+    ec2: Any, inst: dict[str, Any], seen: dict[str, dict[str, Any]] | None = None
+) -> InstanceInfo:
+    """The instance's primary-ENI facts; `seen` caches subnets and VPCs across calls (a
+    thousand nodes in one subnet ask for it once)."""
+    seen = seen if seen is not None else {}
     eni = next(
         e for e in inst["NetworkInterfaces"] if e.get("Attachment", {}).get("DeviceIndex", 0) == 0
     )
-    subnet = ec2.describe_subnets(SubnetIds=[inst["SubnetId"]])["Subnets"][0]
-    vpc = ec2.describe_vpcs(VpcIds=[inst["VpcId"]])["Vpcs"][0]
+    sid, vid = inst["SubnetId"], inst["VpcId"]
+    if sid not in seen:
+        seen[sid] = ec2.describe_subnets(SubnetIds=[sid])["Subnets"][0]
+    if vid not in seen:
+        seen[vid] = ec2.describe_vpcs(VpcIds=[vid])["Vpcs"][0]
+    subnet, vpc = seen[sid], seen[vid]
     cidrs = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet") or []] or [vpc["CidrBlock"]]
     return InstanceInfo(
         instance_id=inst["InstanceId"],
@@ -59,10 +68,14 @@ def register_instances(
     the spec completed with cpu/memory plus the instance's primary-ENI facts."""
     ec2 = ec2_client(endpoint_url, region)
     out: list[tuple[NodeSpec, InstanceInfo]] = []
+    types: dict[str, tuple[int, int]] = {}
+    seen: dict[str, dict[str, Any]] = {}
     for spec in specs:
         if not spec.subnet_id:
             raise ValueError(f"node {spec.name}: subnet_id is required to launch its instance")
-        cpu, mem = instance_type_resources(ec2, spec.instance_type)
+        if spec.instance_type not in types:
+            types[spec.instance_type] = instance_type_resources(ec2, spec.instance_type)
+        cpu, mem = types[spec.instance_type]
         resp = ec2.run_instances(
             ImageId=spec.ami_id or WINDOWS_AMI,
             InstanceType=spec.instance_type,
@@ -81,7 +94,7 @@ def register_instances(
             ],
         )
         inst = resp["Instances"][0]
-        info = _instance_info(ec2, inst)
+        info = _instance_info(ec2, inst, seen)
         out.append(
             (
                 dataclasses.replace(
