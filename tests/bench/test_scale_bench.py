@@ -7,14 +7,24 @@ import pytest
 from bench import scale
 from bench.__main__ import main
 
-METRICS = """\
-# HELP apiserver_request_total Counter of apiserver requests
-apiserver_request_total{code="200",component="apiserver",dry_run="",group="coordination.k8s.io",resource="leases",scope="resource",subresource="",verb="PUT",version="v1"} 120
-apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="nodes",scope="resource",subresource="status",verb="PATCH",version="v1"} 7
-apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="cluster",subresource="",verb="LIST",version="v1"} 99
-apiserver_request_total{code="201",component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1"} 3
-apiserver_request_total{code="409",component="apiserver",dry_run="",group="",resource="pods",scope="namespace",subresource="",verb="POST",version="v1"} 1
-"""
+def _line(resource: str, verb: str, value: int, sub: str = "", code: str = "200") -> str:
+    labels = (
+        f'code="{code}",component="apiserver",dry_run="",group="",resource="{resource}",'
+        f'scope="resource",subresource="{sub}",verb="{verb}",version="v1"'
+    )
+    return f"apiserver_request_total{{{labels}}} {value}"
+
+
+METRICS = "\n".join(
+    [
+        "# HELP apiserver_request_total Counter of apiserver requests",
+        _line("leases", "PUT", 120),
+        _line("nodes", "PATCH", 7, sub="status"),
+        _line("pods", "LIST", 99),
+        _line("pods", "POST", 3, code="201"),
+        _line("pods", "POST", 1, code="409"),
+    ]
+)
 
 
 def test_write_requests_counts_write_verbs_per_resource() -> None:
