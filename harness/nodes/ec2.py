@@ -129,8 +129,7 @@ def _batches(specs: Sequence[NodeSpec]) -> list[list[NodeSpec]]:
         if (
             last is not None
             and len(last) < LAUNCH_BATCH
-            and (last[0].nodegroup, last[0].instance_type, last[0].subnet_id, last[0].ami_id)
-            == key
+            and (last[0].nodegroup, last[0].instance_type, last[0].subnet_id, last[0].ami_id) == key
         ):
             last.append(spec)
         else:

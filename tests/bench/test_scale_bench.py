@@ -7,6 +7,7 @@ import pytest
 from bench import scale
 from bench.__main__ import main
 
+
 def _line(resource: str, verb: str, value: int, sub: str = "", code: str = "200") -> str:
     labels = (
         f'code="{code}",component="apiserver",dry_run="",group="",resource="{resource}",'
