@@ -36,7 +36,7 @@ from typing import Any
 import bench
 from bench._figures import ratio
 from bench._podclock import PodClock
-from bench._procmem import CpuWindow, MemorySampler
+from bench._procmem import CpuWindow, MemorySampler, recorded_groups, usage_by_component
 
 NAME = "issue 16: scale — nodes/s, pods/s, memory, idle API writes and CPU vs KWOK"
 DEFAULT = False  # only when named: make bench BENCH_ARGS=scale
@@ -78,6 +78,7 @@ class Run:
     start_s: float = 0.0  # Environment.start, control plane included
     nodes_s: float = 0.0  # the Windows-nodes step
     rss_nodes: int = 0  # environment RSS once the nodes are Ready
+    rss_agents: int = 0  # the node agents' part of it
     idle_writes: dict[str, float] = field(default_factory=dict)  # resource -> writes
     idle: CpuWindow | None = None
     pods: int = 0
@@ -180,6 +181,8 @@ def _environment(nodes: int, profile: str, ceiling: list[Any]) -> Run:
             run.start_s = time.monotonic() - t0
             run.nodes_s = _step_seconds(steps, f"Starting {run.nodes} Windows node")
             run.rss_nodes = mem.sample()
+            usage = usage_by_component(recorded_groups(run_dir))
+            run.rss_agents = sum(u.rss for n, u in usage.items() if n.startswith("node-agent"))
             client = RestClient(str(env.cluster.kubeconfig), THREADS + 4)
             # Idle: nothing asked; what the emulated kubelets write on their own.
             mem.phase = "idle"
@@ -226,18 +229,20 @@ def _table(runs: list[Run], ceiling: Any) -> list[str]:
     cw = ceiling.writes_per_s if ceiling else 0.0
     cp = ceiling.pods_per_s if ceiling else 0.0
     rows = [
-        "| nodes | profile | shards | nodes→Ready/s | pods | pods→Running/s | MiB/node | "
+        "| nodes | profile | shards | nodes→Ready/s | pods | pods→Running/s | MiB/node (agents) | "
         "MiB/pod | peak MiB | idle writes/node/min | idle writes ÷ ceiling | idle CPU "
         "(% of a core) | pods/s ÷ ceiling |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         per_node = r.rss_nodes / r.nodes / MiB if r.nodes else 0.0
+        per_agent_node = r.rss_agents / r.nodes / MiB if r.nodes else 0.0
         per_pod = (r.rss_pods - r.rss_nodes) / r.pods_running / MiB if r.pods_running else 0.0
         idle_w_s = sum(r.idle_writes.values()) / SIZES.idle_s
         rows.append(
             f"| {r.nodes} | {r.profile} | {r.shards} | {r.nodes_per_s:.1f} | "
-            f"{r.pods_running}/{r.pods} | {r.pods_per_s:.1f} | {per_node:.2f} | {per_pod:.3f} | "
+            f"{r.pods_running}/{r.pods} | {r.pods_per_s:.1f} | "
+            f"{per_node:.2f} ({per_agent_node:.2f}) | {per_pod:.3f} | "
             f"{r.peak_rss / MiB:.0f} | {r.writes_per_node_min(SIZES.idle_s):.1f} | "
             f"{ratio(idle_w_s, cw):.3f} | {100 * r.idle_core_share():.0f} | "
             f"{ratio(r.pods_per_s, cp):.2f} |"
