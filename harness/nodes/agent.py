@@ -26,6 +26,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,10 @@ LEASE_NS = "kube-node-lease"
 HNS_CHECK_S = 1.0  # how often the agent asks whether HNS still knows each node
 
 
+def _forget(busy: dict[str, Any], name: str, _task: Any) -> None:
+    busy.pop(name, None)
+
+
 def micro_now() -> str:
     """MicroTime (leases)."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -78,6 +83,7 @@ class NodeRuntime:
     found_endpoints: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     found_namespaces: set[str] = field(default_factory=set)
     hns_recoveries: int = 0
+    reporting: bool = False  # a node status write is on its way
     collected: dict[str, int] = field(default_factory=lambda: {"endpoints": 0, "namespaces": 0})
 
 
@@ -181,10 +187,12 @@ class Agent:
             rt = NodeRuntime(entry.spec, entry.instance, entry.kubeconfig, client, hns, netconf)
             await self._snapshot_hns(rt)
             await self._register(rt)
+            # Renewed from now on: a thousand registrations take longer than a Lease lasts.
+            self.nodes[rt.spec.name] = rt
             return rt
 
+        self.tasks.append(asyncio.get_running_loop().create_task(self._lease_loop(), name="leases"))
         for rt in await asyncio.gather(*(prepare(e) for e in entries)):
-            self.nodes[rt.spec.name] = rt
             rt.kubelet = Kubelet(
                 node_name=rt.spec.name,
                 host_ip=rt.instance.private_ip,
@@ -229,8 +237,7 @@ class Agent:
             await self.call(inf.synced.wait, 60)
             if not inf.synced.is_set():
                 raise RuntimeError(f"watch {inf.name} did not sync within 60 s")
-        self.tasks = [
-            loop.create_task(self._lease_loop(), name="leases"),
+        self.tasks += [
             loop.create_task(self._status_loop(), name="node-status"),
             loop.create_task(self._hns_loop(), name="hns-watch"),
             loop.create_task(self._collect_orphans(), name="hns-gc"),
@@ -384,15 +391,22 @@ class Agent:
     async def _staggered(self, period_s: float, action: Any) -> None:
         """Run `action(rt)` for every node once per `period_s`, spread evenly over the
         period in one-second slots, as a thousand separate kubelets would be: the API
-        server sees a steady trickle instead of a burst per period."""
+        server sees a steady trickle instead of a burst per period. A slot does not wait
+        for the previous one's calls (a slow API server must not stretch the period);
+        a node whose previous call is still on its way is skipped this round."""
         slot = 0
+        busy: dict[str, asyncio.Task[Any]] = {}
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             started = time.monotonic()
             slots = max(1, round(period_s))
-            nodes = list(self.nodes.values())
-            due = nodes[slot % slots :: slots]
-            if due:
-                await asyncio.gather(*(action(rt) for rt in due))
+            for rt in list(self.nodes.values())[slot % slots :: slots]:
+                name = rt.spec.name
+                if name in busy:
+                    continue
+                task = loop.create_task(action(rt))
+                busy[name] = task
+                task.add_done_callback(partial(_forget, busy, name))
             slot += 1
             wait = max(0.0, period_s / slots - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
@@ -421,12 +435,9 @@ class Agent:
         nothing to post in between (the kubelet posts at once only on a change)."""
 
         async def report(rt: NodeRuntime) -> None:
-            with contextlib.suppress(Exception):
-                await self.call(
-                    rt.client.patch,
-                    f"/api/v1/nodes/{rt.spec.name}/status",
-                    {"status": {"conditions": node_conditions(now_rfc3339())}},
-                )
+            if not rt.reporting:
+                rt.reporting = True
+                await self._report_status(rt)
 
         await self._staggered(self.profile.node_status_report_s, report)
 
@@ -449,6 +460,32 @@ class Agent:
         patch = allocatable_patch(node)
         if patch:
             asyncio.get_running_loop().create_task(self._copy_allocatable(rt, patch))
+        ready = next(
+            (
+                c.get("status")
+                for c in (node.get("status") or {}).get("conditions") or []
+                if c.get("type") == "Ready"
+            ),
+            None,
+        )
+        if ready != "True" and not rt.reporting and not self.stopping.is_set():
+            # The node lifecycle controller marked it Unknown (a Lease renewed late): the
+            # API's status differs from the kubelet's, so the kubelet posts it at once.
+            rt.reporting = True
+            asyncio.get_running_loop().create_task(self._report_status(rt))
+
+    async def _report_status(self, rt: NodeRuntime) -> None:
+        """Post the node's conditions now (once at a time per node)."""
+        try:
+            await self.call(
+                rt.client.patch,
+                f"/api/v1/nodes/{rt.spec.name}/status",
+                {"status": {"conditions": node_conditions(now_rfc3339())}},
+            )
+        except Exception as e:
+            log.warning("node %s: status update failed: %s", rt.spec.name, e)
+        finally:
+            rt.reporting = False
 
     async def _copy_allocatable(self, rt: NodeRuntime, patch: dict[str, Any]) -> None:
         try:
