@@ -28,7 +28,18 @@ def main(argv: list[str] | None = None) -> int:
         help="environment spec (YAML) the whole-environment benchmarks start "
         "(default: each benchmark's own)",
     )
+    parser.add_argument(
+        "--nodes", help="scale: node counts, comma-separated (default 100,300,1000)"
+    )
+    parser.add_argument("--pods", type=int, help="scale: pods per environment (default 10/node)")
+    parser.add_argument("--timing", help="scale: timing profiles, comma-separated (default fast)")
+    parser.add_argument("--idle-s", type=float, help="scale: idle window in seconds (default 60)")
     args = parser.parse_args(argv)
+    try:
+        _scale_sizes(args)
+    except ValueError as e:
+        print(f"make bench: {e}", file=sys.stderr)
+        return 2
     if args.spec is not None:
         from harness.spec import SpecError, load_spec
 
@@ -49,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         names = [n for n in names if n in args.only]
+    else:  # modules with DEFAULT = False run only when named (bench.scale)
+        names = [n for n in names if getattr(importlib.import_module(f"bench.{n}"), "DEFAULT", 1)]
     print(f"ekswin bench — {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     failed = 0
     for name in names:
@@ -64,6 +77,33 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"   ({time.perf_counter() - t0:.1f} s)")
     return 1 if failed else 0
+
+
+def _scale_sizes(args: argparse.Namespace) -> None:
+    """bench.scale's sizes from --nodes/--pods/--timing/--idle-s (ValueError names one)."""
+    from bench import scale
+
+    sizes = scale.SIZES
+    if args.nodes:
+        try:
+            sizes.nodes = tuple(int(n) for n in args.nodes.split(","))
+        except ValueError:
+            raise ValueError(f"--nodes {args.nodes!r}: expected counts like 100,300") from None
+        if any(n < 1 for n in sizes.nodes):
+            raise ValueError(f"--nodes {args.nodes!r}: expected counts of at least 1")
+    if args.pods is not None:
+        if args.pods < 0:
+            raise ValueError(f"--pods {args.pods}: expected 0 or more")
+        sizes.pods = args.pods
+    if args.timing:
+        sizes.profiles = tuple(args.timing.split(","))
+        bad = [p for p in sizes.profiles if p not in ("real", "fast")]
+        if bad:
+            raise ValueError(f"--timing {args.timing!r}: expected real and/or fast")
+    if args.idle_s is not None:
+        if args.idle_s <= 0:
+            raise ValueError(f"--idle-s {args.idle_s}: expected more than 0")
+        sizes.idle_s = args.idle_s
 
 
 if __name__ == "__main__":

@@ -36,13 +36,15 @@ def _err(msg: str) -> None:
     print(f"ekswin: error: {msg}", file=sys.stderr)
 
 
-def _positive(max_value: int) -> Any:
+def _positive(max_value: int | None) -> Any:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if not 0 <= value <= max_value:
+        if max_value is None and value < 0:
+            raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+        if max_value is not None and not 0 <= value <= max_value:
             raise argparse.ArgumentTypeError(f"expected 0..{max_value}, got {value}")
         return value
 
@@ -151,9 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--windows-nodes",
-        type=_positive(10**6),
+        type=_positive(None),  # no cap: the subnets' room is the limit (checked)
         metavar="N",
         help="number of fake Windows nodes (default: 0)",
+    )
+    up.add_argument(
+        "--agents",
+        type=_positive(None),
+        metavar="K",
+        help="node-agent shards, each driving a slice of the nodes "
+        "(default: one per 200 nodes, at most one per core)",
     )
     up.add_argument(
         "--instance-type", help=f"EC2 instance type of the nodes (default: {DEFAULT_INSTANCE_TYPE})"
@@ -164,7 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="enable Windows prefix delegation (/28 prefixes)",
     )
-    up.add_argument("--subnet", help=f"node subnet CIDR (default: {DEFAULT_SUBNET_CIDR})")
+    up.add_argument(
+        "--subnet",
+        help=f"node subnet CIDR (default: {DEFAULT_SUBNET_CIDR}, larger when the nodes need it)",
+    )
     up.add_argument(
         "--max-pods",
         type=_positive(250),
@@ -297,7 +309,7 @@ def build_spec(args: argparse.Namespace) -> EnvSpec:
                 windows_nodes=args.windows_nodes or 0,
                 instance_type=args.instance_type or DEFAULT_INSTANCE_TYPE,
                 prefix_delegation=bool(args.prefix_delegation),
-                subnet=args.subnet or DEFAULT_SUBNET_CIDR,
+                subnet=args.subnet,
                 max_pods=args.max_pods or DEFAULT_MAX_PODS,
                 dsr=bool(args.dsr),
                 timing=args.timing or "real",
@@ -306,6 +318,10 @@ def build_spec(args: argparse.Namespace) -> EnvSpec:
             )
     except SpecError as e:
         raise UsageError(f"invalid environment spec:\n{e}") from None
+    if getattr(args, "agents", None):  # also with -f: how to run, not what to run
+        from dataclasses import replace
+
+        spec = replace(spec, node_agent=replace(spec.node_agent, agents=args.agents))
     from harness.backends import requested_backend
 
     backend = requested_backend(args.backend, spec.backend)

@@ -217,6 +217,12 @@ class NodeHns:
         return True
 
     @_hns_call
+    def known_hosts(self) -> set[str]:
+        """Every node fake_hns knows (one call for a whole agent's nodes: a node missing
+        here lost its HNS state); gRPC failures raise HnsFailure."""
+        return {h.name for h in self.client.list_hosts()}
+
+    @_hns_call
     def list_namespaces(self) -> dict[str, list[str]]:
         """Namespace id -> the endpoint ids attached to it."""
         return {str(n.id): list(n.endpoint_ids) for n in self.client.list_namespaces()}

@@ -32,7 +32,7 @@ from harness.nodes.launch import (
 )
 from harness.nodes.spec import IP_RESOURCE
 from harness.spec import REGION, EnvSpec, NodeGroup, Subnet
-from harness.waiting import wait_until
+from harness.waiting import WaitTimeout, wait_until
 
 CONTROLLER_SA = ("kube-system", "vpc-resource-controller")
 START_TIMEOUT_S = 60.0
@@ -70,6 +70,7 @@ class Pipeline:
         self.subnets: dict[str, Subnet] = {}
         self.nodes: list[dict[str, Any]] = []
         self.agents: list[Component] = []
+        self.agent_nodes: dict[str, list[str]] = {}  # node-agent shard -> its nodes
         self._records: list[NodeRecord] = []
         self._host_lock: Any = None  # the upstream binary's host lock (harness/upstream/host)
 
@@ -388,7 +389,36 @@ class Pipeline:
 
     def restart_agent(self, agent: Component) -> None:
         """Start one node agent again and wait until it is ready."""
-        agent.restart(60.0 + 0.5 * len(self._records))
+        from harness.spec.scale import agent_ready_deadline_s
+
+        agent.restart(agent_ready_deadline_s(len(self.agent_nodes.get(agent.name, ()))))
+
+    def _launch(self, plan: NodeLaunch, say: Progress, names: list[str]) -> list[NodeRecord]:
+        """Start the nodes of `plan` under the node agents `names`, record them and wait
+        until they are schedulable, showing how many are registered / initialised / Ready."""
+        from harness.nodes.progress import NodeProgress
+        from harness.spec.scale import shard_slices
+
+        wanted = {s.name for s in plan.nodes}
+        with NodeProgress(self.cluster.api, wanted, self._needs_ip(), say):
+            agents, records = start_nodes(plan, self.cluster, lambda m: say(f"    {m}"), names)
+            for agent, part in zip(agents, shard_slices(len(records), len(agents)), strict=True):
+                self.agent_nodes[agent.name] = [records[i].name for i in part]
+            self.agents.extend(agents)
+            self._records.extend(records)
+            self.nodes = [r.to_dict() for r in self._records]
+            self.write_nodes_file(self._records)
+            self.wait_nodes_schedulable(say, plan.ready_timeout_s(), wanted)
+        return records
+
+    def _needs_ip(self) -> bool:
+        """Nodes are schedulable once they advertise pod IPs (IPAM on, a controller runs)."""
+        return self.spec.ipam_enabled() and self.spec.controller.replicas > 0
+
+    def _agent_names(self, shards: int) -> list[str]:
+        """Names for `shards` more node agents: node-agent, then node-agent-N."""
+        first = len(self.agents)
+        return ["node-agent" if i == 0 else f"node-agent-{i}" for i in range(first, first + shards)]
 
     def add_nodes(self, group: NodeGroup, say: Progress) -> list[str]:
         """Launch a node group into a running environment: its own node agent."""
@@ -402,13 +432,7 @@ class Pipeline:
             run_dir=self.run_dir,
             spec=self.spec,
         )
-        name = f"node-agent-{len(self.agents)}"
-        agent, records = start_nodes(plan, self.cluster, say, agent_name=name)
-        self.agents.append(agent)
-        self._records.extend(records)
-        self.nodes = [r.to_dict() for r in self._records]
-        self.write_nodes_file(self._records)
-        self.wait_nodes_schedulable(say, plan.ready_timeout_s(), {r.name for r in records})
+        records = self._launch(plan, say, self._agent_names(1))
         return [r.name for r in records]
 
     def set_dsr(self, enabled: bool) -> None:
@@ -433,12 +457,7 @@ class Pipeline:
             run_dir=self.run_dir,
             spec=self.spec,
         )
-        agent, records = start_nodes(plan, self.cluster, lambda m: say(f"    {m}"))
-        self.agents.append(agent)
-        self._records = list(records)
-        self.nodes = [r.to_dict() for r in records]
-        self.write_nodes_file(records)
-        self.wait_nodes_schedulable(say, plan.ready_timeout_s())
+        self._launch(plan, say, self._agent_names(self.spec.node_agent.shards(len(plan.nodes))))
 
     def write_nodes_file(self, records: list[NodeRecord]) -> None:
         """nodes.json: where `ekswin status` and the invariants find the nodes."""
@@ -463,27 +482,26 @@ class Pipeline:
         """Wait until every node (or those `names`) is Ready and (IPAM on, a controller
         running) advertises its pod IPs as allocatable, so the scheduler can place
         Windows pods at once."""
-        from kubernetes import client
+        from harness.nodes.progress import NodeCounts, count_nodes, list_windows_nodes
 
         names = names if names is not None else {n["name"] for n in self.nodes}
-        core = client.CoreV1Api(self.cluster.api)
-        needs_ip = self.spec.ipam_enabled() and self.spec.controller.replicas > 0
+        needs_ip = self._needs_ip()
+
+        last: list[NodeCounts] = []
 
         def schedulable() -> bool:
-            ready = 0
-            for node in core.list_node(label_selector="kubernetes.io/os=windows").items:
-                if node.metadata.name not in names:
-                    continue
-                conds = {c.type: c.status for c in node.status.conditions or []}
-                alloc = node.status.allocatable or {}
-                if conds.get("Ready") == "True" and (not needs_ip or IP_RESOURCE in alloc):
-                    ready += 1
-            return ready == len(names)
+            last[:] = [count_nodes(list_windows_nodes(self.cluster.api), names, needs_ip)]
+            return last[0].schedulable == len(names)
 
         what = "every Windows node Ready"
         if needs_ip:
             what += f" with {IP_RESOURCE} allocatable"
-        wait_until(schedulable, timeout_s, what)
+        try:
+            # A list of thousands of Nodes is megabytes: poll large starts less often.
+            wait_until(schedulable, timeout_s, what, max_interval_s=max(0.5, len(names) / 500))
+        except WaitTimeout as e:
+            seen = f"; {last[0].line(needs_ip)}" if last else ""
+            raise WaitTimeout(f"{e}{seen}") from None
         say(f"    {len(names)} node(s) {'schedulable' if needs_ip else 'Ready'}")
 
 

@@ -26,6 +26,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ ENDPOINT_SLICES_PATH = "/apis/discovery.k8s.io/v1/endpointslices"
 HNS_CHECK_S = 1.0  # how often the agent asks whether HNS still knows each node
 
 
+def _forget(busy: dict[str, Any], name: str, _task: Any) -> None:
+    busy.pop(name, None)
+
+
 def micro_now() -> str:
     """MicroTime (leases)."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -80,6 +85,7 @@ class NodeRuntime:
     found_endpoints: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     found_namespaces: set[str] = field(default_factory=set)
     hns_recoveries: int = 0
+    reporting: bool = False  # a node status write is on its way
     collected: dict[str, int] = field(default_factory=lambda: {"endpoints": 0, "namespaces": 0})
 
 
@@ -108,6 +114,7 @@ class Agent:
         self.kp_client: RestClient | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.listen_url = ""  # printed as `listening on URL` once every node is registered
+        self.hns_channel: Any = None
 
     async def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         """Run a blocking call (REST, gRPC) in the bounded worker pool."""
@@ -149,12 +156,20 @@ class Agent:
                 for e in entries
             ]
 
+        import grpc
+
+        from fake_hns.client import OPTIONS
+
+        # One channel (one HTTP/2 connection) for every node's HNS: a thousand nodes
+        # would otherwise hold a thousand connections to fake_hns.
+        self.hns_channel = grpc.insecure_channel(self.cfg.hns_target, options=OPTIONS)
+
         async def prepare(entry: NodeEntry) -> NodeRuntime:
             assert entry.instance is not None
             # As many kept-alive connections as calls can be in flight (api_workers): a
             # smaller pool discards connections under a burst of pods and re-handshakes.
             client = await self.call(RestClient, entry.kubeconfig, self.cfg.api_workers)
-            hns = NodeHns(self.cfg.hns_target, entry.spec.name)
+            hns = NodeHns(self.cfg.hns_target, entry.spec.name, channel=self.hns_channel)
             await self.call(hns.ensure_host, entry.spec.windows_build, self.cfg.hns_host)
             netconf = build_netconf(
                 self.cfg.cni,
@@ -175,10 +190,12 @@ class Agent:
             rt = NodeRuntime(entry.spec, entry.instance, entry.kubeconfig, client, hns, netconf)
             await self._snapshot_hns(rt)
             await self._register(rt)
+            # Renewed from now on: a thousand registrations take longer than a Lease lasts.
+            self.nodes[rt.spec.name] = rt
             return rt
 
+        self.tasks.append(asyncio.get_running_loop().create_task(self._lease_loop(), name="leases"))
         for rt in await asyncio.gather(*(prepare(e) for e in entries)):
-            self.nodes[rt.spec.name] = rt
             rt.kubelet = Kubelet(
                 node_name=rt.spec.name,
                 host_ip=rt.instance.private_ip,
@@ -225,8 +242,7 @@ class Agent:
             await self.call(inf.synced.wait, 60)
             if not inf.synced.is_set():
                 raise RuntimeError(f"watch {inf.name} did not sync within 60 s")
-        self.tasks = [
-            loop.create_task(self._lease_loop(), name="leases"),
+        self.tasks += [
             loop.create_task(self._status_loop(), name="node-status"),
             loop.create_task(self._hns_loop(), name="hns-watch"),
             loop.create_task(self._collect_orphans(), name="hns-gc"),
@@ -346,10 +362,17 @@ class Agent:
                 await asyncio.wait_for(self.stopping.wait(), HNS_CHECK_S)
             if self.stopping.is_set():
                 return
+            if not self.nodes:
+                continue
+            try:  # one ListHosts per round, not one call per node
+                known = await self.call(next(iter(self.nodes.values())).hns.known_hosts)
+            except HnsFailure as e:  # HNS down: try again next round
+                log.warning("HNS check: %s", e)
+                continue
             for rt in self.nodes.values():
+                if rt.spec.name in known:
+                    continue
                 try:
-                    if await self.call(rt.hns.host_exists):
-                        continue
                     log.warning("node %s: HNS lost its state (restarted); recovering", rt.spec.name)
                     await self.call(rt.hns.ensure_host, rt.spec.windows_build, self.cfg.hns_host)
                     await self.call(
@@ -370,41 +393,58 @@ class Agent:
                     log.warning("node %s: re-creating %d pod sandbox(es)", rt.spec.name, n)
 
     # -- loops ------------------------------------------------------------------------------
-    async def _lease_loop(self) -> None:
+    async def _staggered(self, period_s: float, action: Any) -> None:
+        """Run `action(rt)` for every node once per `period_s`, spread evenly over the
+        period in one-second slots, as a thousand separate kubelets would be: the API
+        server sees a steady trickle instead of a burst per period. A slot does not wait
+        for the previous one's calls (a slow API server must not stretch the period);
+        a node whose previous call is still on its way is skipped this round."""
+        slot = 0
+        busy: dict[str, asyncio.Task[Any]] = {}
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             started = time.monotonic()
-            results = await asyncio.gather(
-                *(self._renew(rt) for rt in self.nodes.values()), return_exceptions=True
-            )
-            for rt, r in zip(self.nodes.values(), results, strict=True):
-                if isinstance(r, ApiError) and r.status == 404:
-                    with contextlib.suppress(Exception):
-                        await self._ensure_lease(rt)
-                elif isinstance(r, Exception):
-                    log.warning("node %s: lease renew failed: %s", rt.spec.name, r)
-            wait = max(0.0, self.profile.lease_renew_s - (time.monotonic() - started))
+            slots = max(1, round(period_s))
+            for rt in list(self.nodes.values())[slot % slots :: slots]:
+                name = rt.spec.name
+                if name in busy:
+                    continue
+                task = loop.create_task(action(rt))
+                busy[name] = task
+                task.add_done_callback(partial(_forget, busy, name))
+            slot += 1
+            wait = max(0.0, period_s / slots - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), wait)
 
+    async def _lease_loop(self) -> None:
+        """Renew every node's Lease each lease_renew_s (kubelet: 10 s)."""
+
+        async def renew(rt: NodeRuntime) -> None:
+            try:
+                await self._renew(rt)
+            except ApiError as e:
+                if e.status == 404:
+                    with contextlib.suppress(Exception):
+                        await self._ensure_lease(rt)
+                else:
+                    log.warning("node %s: lease renew failed: %s", rt.spec.name, e)
+            except Exception as e:
+                log.warning("node %s: lease renew failed: %s", rt.spec.name, e)
+
+        await self._staggered(self.profile.lease_renew_s, renew)
+
     async def _status_loop(self) -> None:
-        """Re-post conditions every node_status_report_s (kubelet's nodeStatusReportFrequency)."""
-        while not self.stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.profile.node_status_report_s)
-            if self.stopping.is_set():
-                return
-            conds = node_conditions(now_rfc3339())
-            await asyncio.gather(
-                *(
-                    self.call(
-                        rt.client.patch,
-                        f"/api/v1/nodes/{rt.spec.name}/status",
-                        {"status": {"conditions": conds}},
-                    )
-                    for rt in self.nodes.values()
-                ),
-                return_exceptions=True,
-            )
+        """Re-post conditions every node_status_report_s (kubelet's
+        nodeStatusReportFrequency, 5 min): the conditions never change here, so there is
+        nothing to post in between (the kubelet posts at once only on a change)."""
+
+        async def report(rt: NodeRuntime) -> None:
+            if not rt.reporting:
+                rt.reporting = True
+                await self._report_status(rt)
+
+        await self._staggered(self.profile.node_status_report_s, report)
 
     def _cached_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The pod watch's latest copy of a pod (any thread; dict reads are atomic)."""
@@ -425,6 +465,32 @@ class Agent:
         patch = allocatable_patch(node)
         if patch:
             asyncio.get_running_loop().create_task(self._copy_allocatable(rt, patch))
+        ready = next(
+            (
+                c.get("status")
+                for c in (node.get("status") or {}).get("conditions") or []
+                if c.get("type") == "Ready"
+            ),
+            None,
+        )
+        if ready != "True" and not rt.reporting and not self.stopping.is_set():
+            # The node lifecycle controller marked it Unknown (a Lease renewed late): the
+            # API's status differs from the kubelet's, so the kubelet posts it at once.
+            rt.reporting = True
+            asyncio.get_running_loop().create_task(self._report_status(rt))
+
+    async def _report_status(self, rt: NodeRuntime) -> None:
+        """Post the node's conditions now (once at a time per node)."""
+        try:
+            await self.call(
+                rt.client.patch,
+                f"/api/v1/nodes/{rt.spec.name}/status",
+                {"status": {"conditions": node_conditions(now_rfc3339())}},
+            )
+        except Exception as e:
+            log.warning("node %s: status update failed: %s", rt.spec.name, e)
+        finally:
+            rt.reporting = False
 
     async def _copy_allocatable(self, rt: NodeRuntime, patch: dict[str, Any]) -> None:
         try:
@@ -515,11 +581,14 @@ class Agent:
 
     async def _status_file_loop(self) -> None:
         path = Path(self.cfg.status_file)
+        last = ""
         while not self.stopping.is_set():
-            data = self.status()
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            tmp.replace(path)
+            text = json.dumps(self.status(), indent=1)
+            if text != last:  # an idle agent of a thousand nodes rewrites nothing
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(text)
+                tmp.replace(path)
+                last = text
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), 2.0)
 
@@ -568,6 +637,9 @@ class Agent:
         for rt in self.nodes.values():
             with contextlib.suppress(Exception):
                 rt.hns.close()
+        if self.hns_channel is not None:
+            with contextlib.suppress(Exception):
+                self.hns_channel.close()
 
 
 def _serves_endpoint_slices(rest: RestClient) -> bool:

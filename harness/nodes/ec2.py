@@ -35,12 +35,21 @@ def ec2_client(
     )
 
 
-def _instance_info(ec2: Any, inst: dict[str, Any]) -> InstanceInfo:
+def _instance_info(
+    ec2: Any, inst: dict[str, Any], seen: dict[str, dict[str, Any]] | None = None
+) -> InstanceInfo:
+    """The instance's primary-ENI facts; `seen` caches subnets and VPCs across calls (a
+    thousand nodes in one subnet ask for it once)."""
+    seen = seen if seen is not None else {}
     eni = next(
         e for e in inst["NetworkInterfaces"] if e.get("Attachment", {}).get("DeviceIndex", 0) == 0
     )
-    subnet = ec2.describe_subnets(SubnetIds=[inst["SubnetId"]])["Subnets"][0]
-    vpc = ec2.describe_vpcs(VpcIds=[inst["VpcId"]])["Vpcs"][0]
+    sid, vid = inst["SubnetId"], inst["VpcId"]
+    if sid not in seen:
+        seen[sid] = ec2.describe_subnets(SubnetIds=[sid])["Subnets"][0]
+    if vid not in seen:
+        seen[vid] = ec2.describe_vpcs(VpcIds=[vid])["Vpcs"][0]
+    subnet, vpc = seen[sid], seen[vid]
     cidrs = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet") or []] or [vpc["CidrBlock"]]
     return InstanceInfo(
         instance_id=inst["InstanceId"],
@@ -59,42 +68,77 @@ def instance_type_resources(ec2: Any, instance_type: str) -> tuple[int, int]:
     return int(info["VCpuInfo"]["DefaultVCpus"]), int(info["MemoryInfo"]["SizeInMiB"])
 
 
+LAUNCH_BATCH = 50  # instances per RunInstances call (one group, type and subnet)
+
+
 def register_instances(
     specs: Sequence[NodeSpec], endpoint_url: str, region: str
 ) -> list[tuple[NodeSpec, InstanceInfo]]:
-    """RunInstances for each spec (its type, in its subnet, Windows platform) and return
-    the spec completed with cpu/memory plus the instance's primary-ENI facts."""
+    """RunInstances for the specs (their type, in their subnet, Windows platform) and
+    return each spec completed with cpu/memory plus the instance's primary-ENI facts.
+
+    Nodes of one group, type and subnet are launched together (MinCount = MaxCount =
+    up to LAUNCH_BATCH, as a node group's Auto Scaling group does), then each is given
+    its own Name tag: a thousand nodes cost tens of calls, not a thousand."""
     ec2 = ec2_client(endpoint_url, region)
     out: list[tuple[NodeSpec, InstanceInfo]] = []
+    types: dict[str, tuple[int, int]] = {}
+    seen: dict[str, dict[str, Any]] = {}
     for spec in specs:
         if not spec.subnet_id:
             raise ValueError(f"node {spec.name}: subnet_id is required to launch its instance")
-        cpu, mem = instance_type_resources(ec2, spec.instance_type)
+    for batch in _batches(specs):
+        first = batch[0]
+        if first.instance_type not in types:
+            types[first.instance_type] = instance_type_resources(ec2, first.instance_type)
+        cpu, mem = types[first.instance_type]
         resp = ec2.run_instances(
-            ImageId=spec.ami_id or WINDOWS_AMI,
-            InstanceType=spec.instance_type,
-            MinCount=1,
-            MaxCount=1,
-            SubnetId=spec.subnet_id,
+            ImageId=first.ami_id or WINDOWS_AMI,
+            InstanceType=first.instance_type,
+            MinCount=len(batch),
+            MaxCount=len(batch),
+            SubnetId=first.subnet_id,
             TagSpecifications=[
                 {
                     "ResourceType": "instance",
-                    "Tags": [
-                        {"Key": "Name", "Value": spec.name},
-                        {"Key": "eks:nodegroup-name", "Value": spec.nodegroup},
-                        {"Key": "ekswin/node", "Value": spec.name},
-                    ],
+                    "Tags": [{"Key": "eks:nodegroup-name", "Value": first.nodegroup}],
                 }
             ],
         )
-        inst = resp["Instances"][0]
-        info = _instance_info(ec2, inst)
-        out.append(
-            (
-                dataclasses.replace(
-                    spec, cpu=cpu, memory_mib=mem, availability_zone=info.availability_zone
-                ),
-                info,
+        instances = sorted(resp["Instances"], key=lambda i: int(i.get("AmiLaunchIndex", 0)))
+        for spec, inst in zip(batch, instances, strict=True):
+            ec2.create_tags(
+                Resources=[inst["InstanceId"]],
+                Tags=[
+                    {"Key": "Name", "Value": spec.name},
+                    {"Key": "ekswin/node", "Value": spec.name},
+                ],
             )
-        )
+            info = _instance_info(ec2, inst, seen)
+            out.append(
+                (
+                    dataclasses.replace(
+                        spec, cpu=cpu, memory_mib=mem, availability_zone=info.availability_zone
+                    ),
+                    info,
+                )
+            )
+    return out
+
+
+def _batches(specs: Sequence[NodeSpec]) -> list[list[NodeSpec]]:
+    """Consecutive specs launched by one RunInstances call (same group, type, subnet,
+    AMI), at most LAUNCH_BATCH each."""
+    out: list[list[NodeSpec]] = []
+    for spec in specs:
+        key = (spec.nodegroup, spec.instance_type, spec.subnet_id, spec.ami_id)
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and len(last) < LAUNCH_BATCH
+            and (last[0].nodegroup, last[0].instance_type, last[0].subnet_id, last[0].ami_id) == key
+        ):
+            last.append(spec)
+        else:
+            out.append([spec])
     return out

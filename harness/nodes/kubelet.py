@@ -33,6 +33,8 @@ from harness.nodes.profiles import TimingProfile
 log = logging.getLogger("ekswin.nodes.kubelet")
 
 Call = Callable[..., Awaitable[Any]]
+STATUS_RETRY_S = 1.0  # back-off step after a failed status write
+STATUS_RETRIES = 5  # writes of one status before it is given up (a newer one still goes)
 
 
 def now_rfc3339() -> str:
@@ -60,6 +62,9 @@ class PodRuntime:
     events: dict[str, tuple[str, int]] = field(default_factory=dict)  # reason -> (name, count)
     attempt: int = 0  # sandboxes created so far (the next one's id derives from it)
     recreating: bool = False  # its sandbox network vanished; a new sandbox is on its way
+    status_pending: dict[str, Any] | None = None  # the latest status not yet written
+    status_writer: asyncio.Task[None] | None = None
+    status_writes: int = 0
 
 
 class Kubelet:
@@ -120,6 +125,8 @@ class Kubelet:
         for pr in self.pods.values():
             if pr.task:
                 pr.task.cancel()
+            if pr.status_writer:
+                pr.status_writer.cancel()
         for task in list(self._recreations):
             task.cancel()
 
@@ -162,17 +169,50 @@ class Kubelet:
             pr.sandbox = ep.name.removeprefix("cid-")
             pr.netns = ns_id or ""
 
-    async def _patch_status(self, pr: PodRuntime, status: dict[str, Any]) -> bool:
-        body = {"metadata": {"uid": pr.uid}, "status": status}
-        try:
-            await self.call(
-                self.client.patch, f"/api/v1/namespaces/{pr.namespace}/pods/{pr.name}/status", body
+    async def _patch_status(self, pr: PodRuntime, status: dict[str, Any]) -> None:
+        """Hand the pod's new status to its writer and go on, as the kubelet's status
+        manager does: the pod worker never waits for the API server, and a status set
+        while the previous one is still on its way replaces it (only the latest one is
+        written), so a slow API server sees fewer writes, never stale ones."""
+        pr.status_pending = status
+        if pr.status_writer is None or pr.status_writer.done():
+            pr.status_writer = asyncio.get_running_loop().create_task(
+                self._write_statuses(pr), name=f"status {pr.namespace}/{pr.name}"
             )
-            return True
-        except ApiError as e:
-            if e.status in (404, 409):
-                return False
-            raise
+
+    async def _write_statuses(self, pr: PodRuntime) -> None:
+        """Write the pending status until none is left (a failed write is tried again)."""
+        failures = 0
+        while pr.status_pending is not None:
+            status, pr.status_pending = pr.status_pending, None
+            body = {"metadata": {"uid": pr.uid}, "status": status}
+            try:
+                await self.call(
+                    self.client.patch,
+                    f"/api/v1/namespaces/{pr.namespace}/pods/{pr.name}/status",
+                    body,
+                )
+                pr.status_writes += 1
+                failures = 0
+            except ApiError as e:
+                if e.status in (404, 409):  # the pod is gone or was replaced
+                    return
+                failures = self._status_retry(pr, status, failures, e)
+            except Exception as e:
+                failures = self._status_retry(pr, status, failures, e)
+            if failures:
+                await asyncio.sleep(min(STATUS_RETRY_S * failures, 10.0))
+
+    def _status_retry(
+        self, pr: PodRuntime, status: dict[str, Any], failures: int, err: Exception
+    ) -> int:
+        """Keep a status whose write failed (unless a newer one came); the new count."""
+        log.warning("pod %s/%s: status write failed: %s", pr.namespace, pr.name, err)
+        if failures + 1 >= STATUS_RETRIES:
+            return 0
+        if pr.status_pending is None:
+            pr.status_pending = status
+        return failures + 1
 
     async def _start(self, pr: PodRuntime) -> None:
         t_seen = time.monotonic()

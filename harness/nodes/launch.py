@@ -52,8 +52,11 @@ class NodeLaunch:
         return self.spec.timing
 
     def ready_timeout_s(self) -> float:
-        """How long the agent may take to register every node: grows with the work."""
-        return 60.0 + 0.5 * len(self.nodes)
+        """How long the nodes may take to be registered, initialised and Ready: grows
+        with the node count and the controller's client rate limits."""
+        from harness.spec.scale import nodes_ready_deadline_s
+
+        return nodes_ready_deadline_s(len(self.nodes), self.timing, ipam=self.spec.ipam_enabled())
 
 
 def node_specs(spec: EnvSpec, subnet_ids: dict[str, str], region: str) -> list[NodeSpec]:
@@ -128,14 +131,18 @@ def start_nodes(
     plan: NodeLaunch,
     cluster: ClusterAccess,
     say: Callable[[str], None],
-    agent_name: str = "node-agent",
-) -> tuple[Component, list[NodeRecord]]:
-    """Launch instances, issue node credentials, start the agent and wait for it."""
+    agent_names: Sequence[str] = ("node-agent",),
+) -> tuple[list[Component], list[NodeRecord]]:
+    """Launch instances, issue node credentials, then start one node agent per name in
+    `agent_names` (shards, each driving a contiguous slice of the nodes) and wait for
+    every one of them."""
     from harness.kubeproxy.identity import kube_proxy_kubeconfig
+    from harness.spec.scale import agent_ready_deadline_s, shard_slices
 
     comp = plan.run_dir / "components" / "nodes"
     comp.mkdir(parents=True, exist_ok=True)
     launched = register_instances(plan.nodes, plan.ec2_url, plan.region)
+    say(f"{len(launched)} EC2 instance(s) running")
     entries = [
         NodeEntry(
             spec,
@@ -148,18 +155,33 @@ def start_nodes(
         )
         for spec, inst in launched
     ]
+    say(f"{len(entries)} node identities issued")
     kp = kube_proxy_kubeconfig(cluster, comp / "kube-proxy.kubeconfig")
-    files = comp if agent_name == "node-agent" else comp / agent_name
-    files.mkdir(parents=True, exist_ok=True)
-    path = agent_config(plan, entries, str(kp), files).write(files / "agent.json")
-    agent = Component(
-        agent_name,
-        python_module("harness.nodes", "--config", str(path)),
-        ListeningLine(),
-        stop_grace_s=3.0,
-    ).start(cluster.supervisor)
-    agent.wait_ready(plan.ready_timeout_s())  # printed once every node is registered
-    say(f"{len(entries)} Windows node(s) registered")
+    slices = shard_slices(len(entries), len(agent_names))
+    agents = []
+    for name, part in zip(agent_names, slices, strict=False):
+        files = comp if name == "node-agent" else comp / name
+        files.mkdir(parents=True, exist_ok=True)
+        shard = [entries[i] for i in part]
+        path = agent_config(plan, shard, str(kp), files).write(files / "agent.json")
+        agents.append(
+            Component(
+                name,
+                python_module("harness.nodes", "--config", str(path)),
+                ListeningLine(),
+                stop_grace_s=3.0,
+            ).start(cluster.supervisor)
+        )
+    # The shards register their nodes side by side: each may take as long as all the
+    # nodes would (they share the machine's cores and the API server).
+    deadline = agent_ready_deadline_s(len(entries))
+    for agent in agents:
+        agent.wait_ready(deadline)  # printed once every node of the shard is registered
+    say(
+        f"{len(entries)} Windows node(s) registered by {len(agents)} node agent(s)"
+        if len(agents) > 1
+        else f"{len(entries)} Windows node(s) registered"
+    )
     records = [
         NodeRecord(
             name=s.name,
@@ -171,4 +193,4 @@ def start_nodes(
         )
         for (s, i), e in zip(launched, entries, strict=True)
     ]
-    return agent, records
+    return agents, records

@@ -29,7 +29,7 @@ def spec_document(
     windows_nodes: int = 0,
     instance_type: str = DEFAULT_INSTANCE_TYPE,
     prefix_delegation: bool = False,
-    subnet: str = DEFAULT_SUBNET_CIDR,
+    subnet: str | None = None,
     max_pods: int = DEFAULT_MAX_PODS,
     dsr: bool = False,
     backend: str = "auto",
@@ -38,7 +38,14 @@ def spec_document(
     name: str = "",
     controller: str = "python",
 ) -> dict[str, Any]:
-    """The spec document the flags describe. One node is `win-0`, N nodes `win-0..N-1`."""
+    """The spec document the flags describe. One node is `win-0`, N nodes `win-0..N-1`.
+    Without `subnet`, the node subnet is sized for the nodes and the mode
+    (:func:`default_subnet`)."""
+    configmap: dict[str, str] = {"enable-windows-ipam": "true"}
+    if prefix_delegation:
+        configmap["enable-windows-prefix-delegation"] = "true"
+    if subnet is None:
+        subnet = default_subnet(windows_nodes, instance_type, configmap)
     doc: dict[str, Any] = {
         "version": 1,
         "seed": seed,
@@ -52,9 +59,7 @@ def spec_document(
     if controller != "python":
         doc["controller"] = {"implementation": controller}
     if windows_nodes > 0:
-        doc["configmap"] = {"enable-windows-ipam": "true"}
-        if prefix_delegation:
-            doc["configmap"]["enable-windows-prefix-delegation"] = "true"
+        doc["configmap"] = configmap
         group_name = "win-0" if windows_nodes == 1 else "win"
         doc["nodes"] = [
             {
@@ -66,6 +71,21 @@ def spec_document(
             }
         ]
     return doc
+
+
+def default_subnet(nodes: int, instance_type: str, configmap: dict[str, str]) -> str:
+    """The default node subnet: /19 (DEFAULT_SUBNET_CIDR) unless `nodes` nodes of that
+    type need a larger one in this mode, counting each primary address as breaking a /28
+    (harness.spec.scale); the whole VPC at most (the spec check then names the problem)."""
+    from fake_ec2.limits import default_catalog, known_instance_type
+    from harness.spec import scale
+
+    if nodes <= 0 or not known_instance_type(instance_type):
+        return DEFAULT_SUBNET_CIDR
+    lim = default_catalog().limits(instance_type)
+    need = scale.node_need(configmap, nitro=lim.nitro, ipv4_per_interface=lim.ipv4_per_interface)
+    total = scale.NodeNeed(need.addresses * nodes, need.prefixes * nodes)
+    return scale.default_subnet_cidr(DEFAULT_VPC_CIDR, total) or DEFAULT_VPC_CIDR
 
 
 def spec_from_flags(**flags: Any) -> EnvSpec:

@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from harness.spec.model import (
+    DEFAULT_SUBNET_CIDR,
     DEFAULT_VPC_CIDR,
     Controller,
     EnvSpec,
@@ -302,6 +303,7 @@ def _semantic_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> l
                     ("nodes", i, "name"), f"node name {n!r} is also made by {format_path(names[n])}"
                 )
             names[n] = ("nodes", i, "name")
+    out += _capacity_problems(data, lines, nets)
     timing = data.get("timing")
     if isinstance(timing, dict):
         lease = timing.get("leader_lease_duration_s")
@@ -312,6 +314,61 @@ def _semantic_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> l
     rng = hns.get("dynamic_port_range")
     if rng and rng[0] > rng[1]:
         bad(("hns", "dynamic_port_range"), f"got {rng}; expected [first, last] with first <= last")
+    return out
+
+
+def _capacity_problems(
+    data: Mapping[str, Any],
+    lines: Mapping[PathT, int],
+    nets: list[tuple[int, ipaddress.IPv4Network]],
+) -> list[Problem]:
+    """Each subnet holds the nodes launched into it: their primary addresses and the
+    controller's initial warm pools (harness.spec.scale), reported at the last node
+    group that no longer fits."""
+    from fake_ec2.limits import default_catalog, known_instance_type
+    from harness.spec import scale
+
+    subnets = (data.get("vpc") or {}).get("subnets") or [{"name": "a", "cidr": DEFAULT_SUBNET_CIDR}]
+    cidr_of = {s["name"]: s["cidr"] for s in subnets}
+    valid = {str(n) for _, n in nets} if nets else set(cidr_of.values())
+    configmap = data.get("configmap")
+    flags = (data.get("controller") or {}).get("flags") or {}
+    pd_flag = flags.get("enable-windows-prefix-delegation", True)
+    pd_flag = pd_flag if isinstance(pd_flag, bool) else str(pd_flag).lower() in ("1", "t", "true")
+    mode = scale.mode_name(configmap, pd_flag)
+    used: dict[str, list[scale.NodeNeed]] = {}
+    counted: dict[str, int] = {}
+    reported: set[str] = set()
+    out: list[Problem] = []
+    for i, g in enumerate(data.get("nodes") or []):
+        name = g.get("subnet") or subnets[0]["name"]
+        itype = g.get("instance_type", "m5.large")
+        cidr = cidr_of.get(name)
+        if cidr is None or cidr not in valid or name in reported or not known_instance_type(itype):
+            continue  # reported above
+        lim = default_catalog().limits(itype)
+        need = scale.node_need(
+            configmap,
+            nitro=lim.nitro,
+            ipv4_per_interface=lim.ipv4_per_interface,
+            prefix_delegation_flag=pd_flag,
+        )
+        count = int(g.get("count", 1))
+        used.setdefault(name, []).extend([need] * count)
+        counted[name] = counted.get(name, 0) + count
+        want = scale.total(used[name])
+        if not scale.holds(cidr, want):
+            path: PathT = ("nodes", i, "count") if "count" in g else ("nodes", i, "subnet")
+            out.append(
+                Problem(
+                    path,
+                    f"subnet {name!r} ({cidr}) cannot hold {counted[name]} node(s) in "
+                    f"{mode} mode: {scale.shortfall(cidr, want)}; use a larger subnet or "
+                    "spread the nodes over more subnets",
+                    lines.get(path) or lines.get(("nodes", i)),
+                )
+            )
+            reported.add(name)  # one problem per subnet is enough
     return out
 
 
@@ -399,6 +456,7 @@ def build(d: Mapping[str, Any]) -> EnvSpec:
             service_cidr=agent.get("service_cidr", "10.96.0.0/16"),
             cni_concurrency=int(agent.get("cni_concurrency", 64)),
             kube_proxy=bool(agent.get("kube_proxy", True)),
+            agents=int(agent.get("agents", 0)),
         ),
         supervision=Supervision(
             restart={

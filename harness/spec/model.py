@@ -154,6 +154,19 @@ class NodeAgent:
     service_cidr: str = DEFAULT_SERVICE_CIDR
     cni_concurrency: int = 64
     kube_proxy: bool = True
+    agents: int = 0  # node-agent shards; 0: harness.spec.scale.default_agents
+
+    def shards(self, nodes: int, cores: int | None = None) -> int:
+        """How many node-agent processes drive `nodes` nodes (never more than nodes)."""
+        import os
+
+        from harness.spec.scale import default_agents
+
+        if nodes <= 0:
+            return 0
+        if self.agents > 0:
+            return min(self.agents, nodes)
+        return default_agents(nodes, cores if cores is not None else os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -261,6 +274,7 @@ class EnvSpec:
                 "service_cidr": self.node_agent.service_cidr,
                 "cni_concurrency": self.node_agent.cni_concurrency,
                 "kube_proxy": self.node_agent.kube_proxy,
+                "agents": self.node_agent.agents,
             },
             "supervision": {"restart": dict(self.supervision.restart)},
         }

@@ -150,6 +150,22 @@ def test_up_bad_flag_value_is_named_by_flag(env: dict[str, str]) -> None:
     assert "--instance-type: got 'm5.huge'; EC2 knows no such instance type" in r.stderr
 
 
+def test_up_nodes_the_subnet_cannot_hold_exit_2_before_anything_starts(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # No cap on the count: 5,000 prefix-mode nodes parse, and the subnet's room refuses.
+    args = ["up", "--windows-nodes", "5000", "--prefix-delegation", "--subnet", "192.168.0.0/20"]
+    r = run(args, env)
+    assert r.returncode == 2, r.stderr
+    assert "--windows-nodes: subnet 'a' (192.168.0.0/20) cannot hold 5000 node(s)" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "state" / "ekswin").exists()
+    r = run(["up", "--windows-nodes", "5000", "--prefix-delegation"], env)
+    assert r.returncode == 2 and "(192.168.0.0/16) cannot hold 5000 node(s)" in r.stderr
+    r = run(["up", "--agents", "-1"], env)
+    assert r.returncode == 2 and "--agents: expected 0 or more, got -1" in r.stderr
+
+
 # -- lifecycle: lock, registry, unusable directories, sockets ------------------------------
 _HOLD_LOCK = """
 import sys, time

@@ -197,7 +197,9 @@ def test_timing_profiles_cover_every_key_and_fast_changes_each_value() -> None:
     assert set(DESCRIPTIONS) == keys
     real, fast = PROFILES["real"], PROFILES["fast"]
     same = [k for k in keys if getattr(real, k) == getattr(fast, k)]
-    assert same == [], f"--timing fast leaves these unchanged: {same}"
+    # The kubelet's own cadence (node status every 5 min unless it changed) is what the
+    # API server's idle load at scale is made of: fast keeps it, overridable per spec.
+    assert same == ["kubelet_node_status_report_s"], f"--timing fast leaves unchanged: {same}"
 
 
 def test_timing_overrides_and_profile_switch() -> None:
