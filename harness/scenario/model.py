@@ -26,6 +26,7 @@ STEP_KINDS = (
     "restart",
     "stop",
     "start",
+    "kill",
     "faults",
     "wait",
     "expect",
