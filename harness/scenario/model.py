@@ -44,7 +44,13 @@ NODE_KEYS = (
     "hns_endpoints",
     "load_balancers",
 )
-CLUSTER_KEYS = ("pods_running", "pods_pending", "pods_container_creating", "event")
+CLUSTER_KEYS = (
+    "pods_running",
+    "pods_pending",
+    "pods_container_creating",
+    "pods_missed_by_webhook",
+    "event",
+)
 EITHER_KEYS = ("lb_failures", "invariant_broken")
 DEFAULT_EXPECT_TIMEOUT_S = 60.0
 

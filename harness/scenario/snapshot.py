@@ -45,6 +45,10 @@ class Snapshot:
         """Scenario pods by the report's phases: running / pending / container_creating."""
         return sum(1 for p in self.pods if p["state"] == phase)
 
+    def missed_by_webhook(self) -> list[str]:
+        """Scenario pods admitted without the webhook's IP request (harness.admission)."""
+        return sorted(p["name"] for p in self.pods if p.get("missed_by_webhook"))
+
     def lb_failures(self, node: str | None = None) -> int:
         """Load balancers kube-proxy failed to create in its last sync (one node or all)."""
         if node is not None:
@@ -155,12 +159,15 @@ def _node_report(
 def take(live: Live) -> Snapshot:
     """Observe the environment now."""
     from fake_hns.client import HnsClient
+    from harness.admission import pods_missed_by_webhook
     from harness.invariants import node_mode
     from harness.observe import observe
+    from harness.scenario.workload import NAMESPACE
 
     t = time.time() - live.log.t0
     pipe = live.pipeline
-    pods = [_pod_row(p) for p in live.scenario_pods()]
+    raw = live.scenario_pods()
+    pods = [_pod_row(p) for p in raw]
     if pipe is None or not pipe.nodes:
         return Snapshot(t, ClusterState(), {}, pods, None)
     with HnsClient(pipe.hns_target, host="") as hns:
@@ -174,6 +181,13 @@ def take(live: Live) -> Snapshot:
         prefix_delegation_flag=live.env.spec.prefix_delegation_flag(),
         hns_dump=dump,
     )
+    missed = set(
+        pods_missed_by_webhook(
+            (live.api.sanitize_for_serialization(p) for p in raw), state.configmap
+        )
+    )
+    for row in pods:  # admitted while the webhook was down: never get an IP
+        row["missed_by_webhook"] = f"{NAMESPACE}/{row['name']}" in missed
     intro = None
     if pipe.controllers and pipe.controllers[0].url:
         intro = get_json(f"{pipe.controllers[0].url}/introspect/summary")
