@@ -49,6 +49,7 @@ CLUSTER_KEYS = (
     "pods_pending",
     "pods_container_creating",
     "pods_missed_by_webhook",
+    "components_down",
     "event",
 )
 EITHER_KEYS = ("lb_failures", "invariant_broken")

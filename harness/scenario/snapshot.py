@@ -40,6 +40,11 @@ class Snapshot:
     pods: list[dict[str, Any]]
     introspection: Mapping[str, Any] | None
     hns_counts: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    components: dict[str, str] = field(default_factory=dict)  # supervised process -> state
+
+    def components_down(self) -> list[str]:
+        """Supervised processes not running now (back-off, restarting, stopped, down)."""
+        return sorted(name for name, state in self.components.items() if state != "running")
 
     def count(self, phase: str) -> int:
         """Scenario pods by the report's phases: running / pending / container_creating."""
@@ -168,8 +173,10 @@ def take(live: Live) -> Snapshot:
     pipe = live.pipeline
     raw = live.scenario_pods()
     pods = [_pod_row(p) for p in raw]
+    sv = live.env.supervision
+    comps = {name: u.state for name, u in sv.units.items()} if sv is not None else {}
     if pipe is None or not pipe.nodes:
-        return Snapshot(t, ClusterState(), {}, pods, None)
+        return Snapshot(t, ClusterState(), {}, pods, None, components=comps)
     with HnsClient(pipe.hns_target, host="") as hns:
         dump = json.loads(hns.dump_state(all_hosts=True))
     state = observe(
@@ -211,4 +218,4 @@ def take(live: Live) -> Snapshot:
             agent.get(n.name, {}),
             fallback,
         )
-    return Snapshot(t, state, nodes, pods, intro, counts)
+    return Snapshot(t, state, nodes, pods, intro, counts, comps)
