@@ -86,6 +86,14 @@ def test_sigkill_is_survived_without_a_hand_restart(env: Any, component: str) ->
         f"{component} restarted by the supervisor",
     )
     assert units[0].last_exit == "killed by signal SIGKILL"
+    # An API server outage also costs the controller its Lease (it exits, and is restarted
+    # with back-off): a pod created before its webhook is back would be admitted without
+    # the IP request (failurePolicy Ignore) and never run. Wait for every component.
+    wait_until(
+        lambda: all(u.state == "running" for u in sv.units.values()),
+        180,
+        "every component running again",
+    )
     _add_pod(env, index)  # the cluster works again: a new pod gets an IP and runs
     wait_until(lambda: _all_running(env), 180, "every pod Running")
     wait_until(lambda: _invariants_hold(env), 120, "the invariants hold")
