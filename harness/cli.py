@@ -659,9 +659,10 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
     ours = status["backend"] == "local" or (run_dir / "ready").exists()
     status["running"] = bool(status["api_ready"]) and ours
     if status["running"]:
-        from harness.status import controller_pools, summarize_nodes
+        from harness.status import controller_pools, pods_missed_by_webhook, summarize_nodes
 
         try:
+            status["pods_missed_by_webhook"] = pods_missed_by_webhook(run_dir)
             status["nodes"] = summarize_nodes(run_dir)
             status["controller"] = controller_pools(run_dir)
             pools = {r["name"]: r for r in (status["controller"] or {}).get("nodes", [])}
@@ -765,6 +766,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         for line in problem_lines(status):
             console.print(line)
+    missed = status.get("pods_missed_by_webhook") or []
+    if missed:
+        console.print(
+            f"[red]{len(missed)} pod(s) admitted while the webhook was down[/] (failurePolicy "
+            "Ignore: no vpc.amazonaws.com/PrivateIPv4Address request, so they never get an "
+            "IP; delete and create them again):"
+        )
+        for name in missed:
+            console.print(f"  {name}")
     inv = status.get("invariants")
     if inv:
         colour = "green" if inv["ok"] else ("yellow" if inv["ok"] is None else "red")

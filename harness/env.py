@@ -65,7 +65,12 @@ class Environment:
         sv = Supervision(self.cluster.supervisor, self.run_dir)
         timing = self.spec.timing
 
-        def add(component: str, target: Component, restart: Callable[[], object]) -> None:
+        def add(
+            component: str,
+            target: Component,
+            restart: Callable[[], object],
+            on_gone: Callable[[], object] | None = None,
+        ) -> None:
             sv.add(
                 component,
                 target,
@@ -73,6 +78,7 @@ class Environment:
                 enabled=self.spec.supervision.restarts(component),
                 backoff_initial_s=timing.restart_backoff_initial_s,
                 backoff_max_s=timing.restart_backoff_max_s,
+                on_gone=None if on_gone is None else partial(self._restart_then_record, on_gone),
             )
 
         for name, comp in dict(getattr(self.cluster, "components", {})).items():
@@ -82,7 +88,13 @@ class Environment:
             if pipe.hns.process is not None:
                 add("fake_hns", pipe.hns, pipe.restart_hns)
             for i, ctl in enumerate(pipe.controllers):
-                add("controller", ctl, partial(pipe.restart_controller, i))
+                # A dead replica's webhook: the configurations move to another replica.
+                add(
+                    "controller",
+                    ctl,
+                    partial(pipe.restart_controller, i),
+                    partial(pipe.controller_gone, ctl.name),
+                )
             for agent in pipe.agents:
                 add("node-agent", agent, partial(pipe.restart_agent, agent))
         return sv.start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ class Pipeline:
             ListeningLine(),
         )
         self.controllers: list[Component] = []
+        self.webhook_replica = ""  # the replica the webhook configurations point at
+        self._webhook_lock = threading.Lock()
         self.vpc_id = ""
         self.subnet_ids: dict[str, str] = {}
         self.subnets: dict[str, Subnet] = {}
@@ -244,8 +247,9 @@ class Pipeline:
         ).write(cert_dir / "tls.crt", cert_dir / "tls.key")
         for i in range(self.spec.controller.replicas):
             name = "controller" if i == 0 else f"controller-{i}"
-            # The first replica serves the webhook the configurations point at.
-            argv = self.controller_argv(kubeconfig, cert_dir, webhook=i == 0)
+            # Every replica serves the webhook, leader or not, as upstream's manager does
+            # (main.go registers its webhooks on every pod); register_webhook() picks one.
+            argv = self.controller_argv(kubeconfig, cert_dir, webhook=True)
             self.controllers.append(Component(name, argv, ListeningLine()).start(self.sup))
         for c in self.controllers:
             self.endpoints[c.name] = c.wait_ready(START_TIMEOUT_S)
@@ -330,11 +334,14 @@ class Pipeline:
                 released.append(meta["name"])
         return sorted(released)
 
-    def register_webhook(self) -> None:
-        """Point the webhook configurations at the first replica's (current) address."""
+    def register_webhook(self, avoid: str = "") -> None:
+        """Point the webhook configurations at a running replica's webhook (the first
+        one running, never `avoid`). The harness plays the webhook's Service, whose
+        endpoints are the ready pods; with none running, the configurations keep the
+        last address and the API server applies failurePolicy (Ignore)."""
         from controller import deploy
 
-        if self.upstream:
+        if self.upstream:  # the binary's webhook listens on its fixed port
             from harness.upstream import manifests
             from harness.upstream.plan import WEBHOOK_PORT
 
@@ -346,21 +353,36 @@ class Pipeline:
                 )
             )
             return
-        first = self.controllers[0]
-        assert first.process is not None
-        local = first.process.wait_for_line(WEBHOOK_LINE, START_TIMEOUT_S).group(1)
-        webhook = self.cluster.webhook_url(local)
-        self.endpoints["webhook"] = webhook
-        self.cluster.install(
-            deploy.webhook_configurations(webhook, self.cluster.certificate_authority().cert_pem)
-        )
+        with self._webhook_lock:
+            running = [c for c in self.controllers if c.alive() and c.name != avoid]
+            if not running or running[0].process is None:
+                return
+            target = running[0]
+            assert target.process is not None
+            local = target.process.wait_for_line(WEBHOOK_LINE, START_TIMEOUT_S).group(1)
+            webhook = self.cluster.webhook_url(local)
+            self.cluster.install(
+                deploy.webhook_configurations(
+                    webhook, self.cluster.certificate_authority().cert_pem
+                )
+            )
+            self.endpoints["webhook"] = webhook
+            self.webhook_replica = target.name
+
+    def controller_gone(self, name: str) -> None:
+        """Replica `name` died or was stopped: when it served the webhook, point the
+        configurations at another running replica (a Service drops a dead endpoint)."""
+        if name == self.webhook_replica:
+            self.register_webhook(avoid=name)
 
     # -- changes to a running environment (scenario steps) ----------------------------
     def restart_controller(self, index: int = 0) -> None:
-        """Start replica `index` again (new ports) and, for the first, re-register."""
+        """Start replica `index` again (new ports); re-register the webhook when it was
+        this replica's or its replica is not running."""
         c = self.controllers[index]
         self.endpoints[c.name] = c.restart(START_TIMEOUT_S)
-        if index == 0:
+        served = next((x for x in self.controllers if x.name == self.webhook_replica), None)
+        if served is None or served is c or not served.alive():
             self.register_webhook()
 
     def reset_controllers(self, between: Callable[[], None]) -> None:

@@ -158,3 +158,28 @@ def problem_lines(status: dict[str, Any]) -> list[str]:
             f"{stuck['wait_s']:g} s): run `{stuck['hint']}`[/]"
         )
     return lines
+
+
+def pods_missed_by_webhook(run_dir: Path) -> list[str]:
+    """`namespace/name` of the pods admitted while the webhook was down (failurePolicy
+    Ignore, harness.admission): no IP request, so the controller never gives them an IP."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from harness.admission import pods_missed_by_webhook as missed
+    from harness.identity import api_client
+
+    api = api_client(run_dir / "kubeconfig")
+    try:
+        core = client.CoreV1Api(api)
+        try:
+            cm = core.read_namespaced_config_map("amazon-vpc-cni", "kube-system")
+            data = dict(cm.data or {})
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            data = None
+        pods = core.list_pod_for_all_namespaces().items
+        return missed((api.sanitize_for_serialization(p) for p in pods), data)
+    finally:
+        api.close()

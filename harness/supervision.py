@@ -103,6 +103,7 @@ class Unit:
     next_restart_at: float = 0.0
     started_at: float = field(default_factory=time.time)
     proc: ManagedProcess | None = None
+    on_gone: Callable[[], object] | None = None  # called (own thread) once it died or stopped
 
     def to_dict(self) -> dict[str, Any]:
         """The supervision.json shape of this unit."""
@@ -149,8 +150,10 @@ class Supervision:
         enabled: bool,
         backoff_initial_s: float,
         backoff_max_s: float,
+        on_gone: Callable[[], object] | None = None,
     ) -> Unit:
-        """Supervise `target` (started already) as part of `component`."""
+        """Supervise `target` (started already) as part of `component`; `on_gone` runs
+        in its own thread each time the process is found dead or stopped."""
         if component not in COMPONENTS:
             raise ValueError(f"component {component!r}: expected one of {', '.join(COMPONENTS)}")
         unit = Unit(
@@ -161,6 +164,7 @@ class Supervision:
             enabled,
             BackOff(backoff_initial_s, backoff_max_s),
             proc=target.process,
+            on_gone=on_gone,
         )
         self.units[unit.name] = unit
         return unit
@@ -238,6 +242,7 @@ class Supervision:
                 unit.state, unit.proc = "stopped", None
                 # In the log only: whoever stopped it reports the event itself.
                 self._log_line("Stopped", f"{unit.component} ({unit.name}) stopped on request")
+                self._gone(unit)
                 return True
             return False
         if proc is not unit.proc:  # started again by someone (a scenario step)
@@ -257,6 +262,7 @@ class Supervision:
             unit.last_exit, unit.last_exit_at = describe_exit(code), now
             self.sup.forget(unit.name, proc)  # its group's stragglers go too
             self._event("Died", f"{unit.component} ({unit.name}, pid {proc.pid}) {unit.last_exit}")
+            self._gone(unit)
             if not unit.enabled:
                 unit.state = "down"
                 self._event(
@@ -274,6 +280,21 @@ class Supervision:
             self._spawn(unit, proc, "Restarted")
             return True
         return False
+
+    def _gone(self, unit: Unit) -> None:
+        """Run the unit's on_gone hook in its own thread (it may call the API server;
+        the watching thread must not wait for it)."""
+        hook = unit.on_gone
+        if hook is None:
+            return
+
+        def run() -> None:
+            try:
+                hook()
+            except Exception as e:  # e.g. the API server is the one that is down
+                log.warning("%s: after its exit: %s", unit.name, e)
+
+        threading.Thread(target=run, name=f"gone-{unit.name}", daemon=True).start()
 
     def _spawn(self, unit: Unit, dead: ManagedProcess | None, reason: str) -> None:
         self._queue.put((unit, dead, reason))

@@ -104,6 +104,13 @@ def evaluate(
             entry = snap.nodes.get(node)
             got = NODE_VALUE[key](entry) if entry is not None else "no such node observed"
             out.append(Outcome(f"{node}.{key}", got == want, got, want))
+        elif key == "pods_missed_by_webhook":
+            names = snap.missed_by_webhook()
+            out.append(Outcome(key, len(names) == want, len(names), want))
+        elif key == "components_down":
+            down = snap.components_down()
+            got = f"{len(down)}: {', '.join(down)}" if down else 0
+            out.append(Outcome(key, len(down) == want, got, want))
         elif key == "lb_failures":
             got = snap.lb_failures()
             out.append(Outcome(key, got == want, got, want))

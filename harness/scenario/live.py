@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -452,6 +454,50 @@ class Live:
             self.env.write_state()  # a started controller has new URLs
         self.log.add("supervisor", "Started", f"{name} started by the scenario")
         return f"{name} started"
+
+    def leader(self) -> Component:
+        """The controller replica holding the leader Lease now (its identity is
+        `<hostname>-<pid>`, the controller's default)."""
+        from kubernetes import client
+
+        from controller import deploy
+
+        pipe = self.need_pipeline("leader")
+        lease = client.CoordinationV1Api(self.api).read_namespaced_lease(
+            deploy.LEASE_NAME, deploy.NAMESPACE
+        )
+        holder = (lease.spec.holder_identity or "") if lease.spec else ""
+        for c in pipe.controllers:
+            pid = c.process.pid if c.process is not None else None
+            if pid is not None and holder.endswith(f"-{pid}"):
+                return c
+        raise StepError(f"no running controller replica holds the Lease (holder {holder!r})")
+
+    def kill(self, args: str | Mapping[str, Any]) -> str:
+        """kill: a signal (default SIGKILL) to the component's processes, or with
+        `leader: true` to the controller replica that leads. Not a requested stop: the
+        supervisor sees a crash and restarts it with back-off."""
+        spec = {"component": args} if isinstance(args, str) else dict(args)
+        name = str(spec["component"])
+        sig = signal.Signals[str(spec.get("signal", "SIGKILL"))]
+        if spec.get("leader"):
+            targets = [self.leader()]
+        elif name == "controller":
+            targets = list(self.need_pipeline(name).controllers)
+        else:
+            targets = self._components(name)
+        hit = []
+        for c in targets:
+            proc = c.process
+            if proc is None or proc.pid is None or not proc.alive():
+                continue
+            with contextlib.suppress(ProcessLookupError):  # it died on its own meanwhile
+                os.kill(proc.pid, sig)
+                hit.append(f"{c.name} (pid {proc.pid})")
+        if not hit:
+            raise StepError(f"kill {name}: no running process to signal")
+        self.log.add("scenario", "Killed", f"{sig.name} sent to {', '.join(hit)}")
+        return f"{sig.name} sent to {', '.join(hit)}"
 
     def restart(self, name: str) -> str:
         """restart: stop, then start."""

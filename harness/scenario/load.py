@@ -119,6 +119,10 @@ def _step_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[
             hns = args.get("hns") or {}
             if "node" in hns:
                 node_ref((*here, "hns", "node"), hns["node"])
+        elif kind == "kill" and isinstance(args, dict) and args.get("leader"):
+            if args["component"] != "controller":
+                bad((*here, "leader"), f"leader: true needs component: controller, "
+                    f"got {args['component']!r}")  # fmt: skip
         elif kind == "hns_ports" and "node" in args:
             node_ref((*here, "node"), args["node"])
         elif kind == "expect":

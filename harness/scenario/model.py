@@ -26,6 +26,7 @@ STEP_KINDS = (
     "restart",
     "stop",
     "start",
+    "kill",
     "faults",
     "wait",
     "expect",
@@ -43,7 +44,14 @@ NODE_KEYS = (
     "hns_endpoints",
     "load_balancers",
 )
-CLUSTER_KEYS = ("pods_running", "pods_pending", "pods_container_creating", "ec2_calls")
+CLUSTER_KEYS = (
+    "pods_running",
+    "pods_pending",
+    "pods_container_creating",
+    "pods_missed_by_webhook",
+    "components_down",
+    "ec2_calls",
+)
 EITHER_KEYS = ("lb_failures", "invariant_broken", "event", "no_event")
 DEFAULT_EXPECT_TIMEOUT_S = 60.0
 

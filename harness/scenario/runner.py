@@ -438,6 +438,7 @@ class ScenarioRun:
                 "running": sum(1 for p in pods if p["state"] == "running"),
                 "pending": sum(1 for p in pods if p["state"] == "pending"),
                 "container_creating": sum(1 for p in pods if p["state"] == "container_creating"),
+                "missed_by_webhook": snap.missed_by_webhook() if snap else [],
                 "items": [
                     {"name": p["name"], "node": p["node"], "ip": p["ip"], "phase": p["phase"]}
                     for p in sorted(pods, key=lambda p: p["name"])

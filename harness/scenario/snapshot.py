@@ -40,10 +40,19 @@ class Snapshot:
     pods: list[dict[str, Any]]
     introspection: Mapping[str, Any] | None
     hns_counts: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    components: dict[str, str] = field(default_factory=dict)  # supervised process -> state
+
+    def components_down(self) -> list[str]:
+        """Supervised processes not running now (back-off, restarting, stopped, down)."""
+        return sorted(name for name, state in self.components.items() if state != "running")
 
     def count(self, phase: str) -> int:
         """Scenario pods by the report's phases: running / pending / container_creating."""
         return sum(1 for p in self.pods if p["state"] == phase)
+
+    def missed_by_webhook(self) -> list[str]:
+        """Scenario pods admitted without the webhook's IP request (harness.admission)."""
+        return sorted(p["name"] for p in self.pods if p.get("missed_by_webhook"))
 
     def lb_failures(self, node: str | None = None) -> int:
         """Load balancers kube-proxy failed to create in its last sync (one node or all)."""
@@ -155,14 +164,19 @@ def _node_report(
 def take(live: Live) -> Snapshot:
     """Observe the environment now."""
     from fake_hns.client import HnsClient
+    from harness.admission import pods_missed_by_webhook
     from harness.invariants import node_mode
     from harness.observe import observe
+    from harness.scenario.workload import NAMESPACE
 
     t = time.time() - live.log.t0
     pipe = live.pipeline
-    pods = [_pod_row(p) for p in live.scenario_pods()]
+    raw = live.scenario_pods()
+    pods = [_pod_row(p) for p in raw]
+    sv = live.env.supervision
+    comps = {name: u.state for name, u in sv.units.items()} if sv is not None else {}
     if pipe is None or not pipe.nodes:
-        return Snapshot(t, ClusterState(), {}, pods, None)
+        return Snapshot(t, ClusterState(), {}, pods, None, components=comps)
     with HnsClient(pipe.hns_target, host="") as hns:
         dump = json.loads(hns.dump_state(all_hosts=True))
     state = observe(
@@ -174,6 +188,13 @@ def take(live: Live) -> Snapshot:
         prefix_delegation_flag=live.env.spec.prefix_delegation_flag(),
         hns_dump=dump,
     )
+    missed = set(
+        pods_missed_by_webhook(
+            (live.api.sanitize_for_serialization(p) for p in raw), state.configmap
+        )
+    )
+    for row in pods:  # admitted while the webhook was down: never get an IP
+        row["missed_by_webhook"] = f"{NAMESPACE}/{row['name']}" in missed
     intro = None
     if pipe.controllers and pipe.controllers[0].url:
         intro = get_json(f"{pipe.controllers[0].url}/introspect/summary")
@@ -197,4 +218,4 @@ def take(live: Live) -> Snapshot:
             agent.get(n.name, {}),
             fallback,
         )
-    return Snapshot(t, state, nodes, pods, intro, counts)
+    return Snapshot(t, state, nodes, pods, intro, counts, comps)

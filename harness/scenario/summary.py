@@ -43,6 +43,12 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
         f"pods: {pods['running']} running, {pods['pending']} pending, "
         f"{pods['container_creating']} container-creating"
     )
+    missed = pods.get("missed_by_webhook") or []
+    if missed:
+        console.print(
+            f"[yellow]admitted while the webhook was down[/] (failurePolicy Ignore, no IP "
+            f"request, never an IP): {', '.join(missed)}"
+        )
     for e in report.get("expectations") or []:
         mark = "[green]✓[/]" if e["ok"] else "[red]✗[/]"
         console.print(f"{mark} step {e['step']}: {e['detail']}", markup=True, highlight=False)

@@ -46,6 +46,9 @@ steps:
   - set_dsr: true
   - hns_ports: {node: win, dynamic_port_range: [50000, 51023]}
   - {expect: {event: InsufficientCidrBlocks}, settle: false}
+  - kill: node-agent
+  - kill: {component: controller, signal: SIGTERM, leader: true}
+  - expect: {pods_missed_by_webhook: 0}
   - expect: {invariant_broken: capacity-matches-mode, node: win}
 """
 
@@ -133,6 +136,12 @@ STEM = 'version: 1\nconfigmap: {enable-windows-ipam: "true"}\nnodes: [{name: win
         ),
         ("  - add_nodes: {name: win}\n", "steps[0].add_nodes.name: node 'win' already exists"),
         ("  - expect: {timeout: 5}\n", "steps[0].expect: expected at least one expect key"),
+        (
+            "  - kill: {component: etcd, leader: true}\n",
+            "steps[0].kill.leader: leader: true needs component: controller, got 'etcd'",
+        ),
+        ("  - kill: {component: etcd, signal: SIGHUP}\n", "s.yaml:5: steps[0].kill"),
+        ("  - expect: {node: win, pods_missed_by_webhook: 1}\n", "are cluster-wide"),
     ],
 )
 def test_bad_steps_are_refused_with_the_step_and_field_named(
@@ -147,7 +156,7 @@ def test_validate_command_exit_codes(tmp_path: Path) -> None:
     bad.write_text(STEM + "  - expect: {capacity: 9}\n")
     cli = [sys.executable, "-m", "harness.cli", "scenario", "validate"]
     ok = subprocess.run([*cli, str(good)], capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0 and "valid scenario 'demo', 18 step(s)" in ok.stdout
+    assert ok.returncode == 0 and "valid scenario 'demo', 21 step(s)" in ok.stdout
     no = subprocess.run([*cli, str(bad)], capture_output=True, text=True, timeout=60)
     assert no.returncode == 2 and "steps[0].expect" in no.stderr and "Traceback" not in no.stderr
     run = subprocess.run(

@@ -128,3 +128,35 @@ def test_the_spec_turns_restarts_off_per_component_and_names_a_bad_one() -> None
     with pytest.raises(SpecError, match=r"supervision\.restart") as bad:
         parse_spec({"version": 1, "supervision": {"restart": {"fake-ec2": False}}}, "t")
     assert "fake-ec2" in str(bad.value)
+
+
+def test_on_gone_runs_after_a_death_and_after_a_requested_stop(tmp_path: Path) -> None:
+    """The hook a controller replica's webhook hand-over hangs on: called once per death
+    and once per stop, never while the process runs."""
+    sup = Supervisor(tmp_path)
+    sv = Supervision(sup, tmp_path)
+    gone: list[str] = []
+    comp = Component("controller-1", [sys.executable, "-c", SERVER], ListeningLine()).start(sup)
+    comp.wait_ready(20)
+    sv.add(
+        "controller",
+        comp,
+        lambda: comp.restart(20),
+        enabled=True,
+        backoff_initial_s=0.2,
+        backoff_max_s=1.0,
+        on_gone=lambda: gone.append("gone"),
+    )
+    sv.start()
+    try:
+        os.kill(comp.process.pid, signal.SIGKILL)
+        wait_until(lambda: gone == ["gone"], 10, "on_gone after the death")
+        wait_until(lambda: sv.units["controller-1"].restarts == 1, 20, "restarted")
+        assert gone == ["gone"]
+        with sv.lock:
+            comp.stop()
+        wait_until(lambda: gone == ["gone", "gone"], 10, "on_gone after the stop")
+    finally:
+        sv.stop()
+        sup.stop_all()
+        sv.close()

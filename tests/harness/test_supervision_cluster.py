@@ -86,6 +86,14 @@ def test_sigkill_is_survived_without_a_hand_restart(env: Any, component: str) ->
         f"{component} restarted by the supervisor",
     )
     assert units[0].last_exit == "killed by signal SIGKILL"
+    # An API server outage also costs the controller its Lease (it exits, and is restarted
+    # with back-off): a pod created before its webhook is back would be admitted without
+    # the IP request (failurePolicy Ignore) and never run. Wait for every component.
+    wait_until(
+        lambda: all(u.state == "running" for u in sv.units.values()),
+        180,
+        "every component running again",
+    )
     _add_pod(env, index)  # the cluster works again: a new pod gets an IP and runs
     wait_until(lambda: _all_running(env), 180, "every pod Running")
     wait_until(lambda: _invariants_hold(env), 120, "the invariants hold")
@@ -165,3 +173,36 @@ def test_status_exits_1_while_one_is_down_and_restart_brings_it_back(
     with pytest.raises(SystemExit) as bad:  # argparse: a name outside the table
         main(["restart", "kube-proxy", *where])
     assert bad.value.code == 2
+
+
+def test_pods_admitted_while_the_webhook_is_down_are_named_by_status(env: Any) -> None:
+    """failurePolicy Ignore (as upstream's manifests): a pod created while the controller
+    and its webhook are down is admitted without the IP request, never gets an IP, and
+    `ekswin status` names it; a pod created once the webhook is back runs."""
+    from harness.cli import gather_status
+
+    (unit,) = env.supervision.of("controller")
+    with env.supervision.lock:  # a requested stop: not restarted by the supervisor
+        unit.target.stop()
+    try:
+        missed = pod_manifest("missed-0", labels={"app": "missed"})
+        wait_until(lambda: _create(env, missed), 60, "pod missed-0 admitted")
+    finally:
+        with env.supervision.lock:
+            env.pipeline.restart_controller(0)
+            env.write_state()
+    try:
+        pod = _core(env).read_namespaced_pod("missed-0", "default")
+        assert not any(c.resources and c.resources.limits for c in pod.spec.containers)
+        _add_pod(env, 90)
+        wait_until(lambda: _all_running(env), 120, "the pod created after the outage Running")
+        status = wait_until(
+            lambda: (s := gather_status(env.run_dir, env.name))["running"] and s, 30, "status"
+        )
+        assert status["pods_missed_by_webhook"] == ["default/missed-0"]
+        pod = _core(env).read_namespaced_pod("missed-0", "default")
+        assert pod.status.phase == "Pending" and not pod.status.pod_ip
+        assert "vpc.amazonaws.com/PrivateIPv4Address" not in (pod.metadata.annotations or {})
+    finally:
+        _core(env).delete_namespaced_pod("missed-0", "default", grace_period_seconds=0)
+        _core(env).delete_namespaced_pod("sv-90", "default", grace_period_seconds=0)
