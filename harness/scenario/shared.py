@@ -12,7 +12,8 @@ it pauses its IPAM (SIGUSR1, its workers joined, so none of its EC2 calls lands 
 the reset) and rebuilds it (SIGUSR2) around the EC2 reset, which keeps a reset well
 under a second instead of a process start, a leader election and a webhook
 registration. A scenario that changed the environment's structure (added nodes
-or subnets, switched DSR, reconfigured HNS ports, stopped or restarted a component) is
+or subnets, switched DSR, reconfigured HNS ports, stopped, restarted or killed a
+component) is
 not reused: its environment is stopped.
 """
 
@@ -32,7 +33,7 @@ from harness.waiting import wait_until
 
 #: Step kinds after which an environment no longer equals a fresh start of its spec.
 STRUCTURAL = frozenset(
-    {"add_nodes", "add_subnet", "set_dsr", "hns_ports", "stop", "start", "restart"}
+    {"add_nodes", "add_subnet", "set_dsr", "hns_ports", "stop", "start", "restart", "kill"}
 )
 RESET_TIMEOUT_S = 60.0
 
