@@ -13,8 +13,7 @@ the reset) and rebuilds it (SIGUSR2) around the EC2 reset, which keeps a reset w
 under a second instead of a process start, a leader election and a webhook
 registration. A scenario that changed the environment's structure (added nodes
 or subnets, switched DSR, reconfigured HNS ports, stopped, restarted or killed a
-component) is
-not reused: its environment is stopped.
+component) is not reused: its environment is stopped.
 """
 
 from __future__ import annotations
