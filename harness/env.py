@@ -58,6 +58,7 @@ class Environment:
             Pipeline(spec, self.cluster, run_dir, self.endpoints) if spec.has_pipeline() else None
         )
         self.supervision: Supervision | None = None
+        self.started_at: float | None = None
 
     def _supervise(self) -> Supervision:
         """Watch every component this environment runs, except fake_ec2 (README:
@@ -142,6 +143,7 @@ class Environment:
                 action(say)
                 say(f"✓ {title} ({time.monotonic() - t0:.1f} s)")
             self.supervision = self._supervise()
+            self.started_at = time.time()
             self.write_state()
         except BaseException:
             self.stop()
@@ -158,7 +160,12 @@ class Environment:
 
     def write_state(self) -> None:
         """env.json: name, spec and the endpoints now (status reads it)."""
-        state = {"name": self.name, "spec": self.spec.to_dict(), "endpoints": self.endpoints}
+        state = {
+            "name": self.name,
+            "spec": self.spec.to_dict(),
+            "endpoints": self.endpoints,
+            "started_at": self.started_at,  # `scenario export` reads changes since
+        }
         (self.run_dir / ENV_FILE).write_text(json.dumps(state, indent=1))
 
     def stop(self) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from harness import identity
 from harness import kubeconfig as kc
+from harness.kube import audit
 from harness.backends.info import ClusterInfo
 from harness.binaries import Resolved, resolve_all
 from harness.certs import CertificateAuthority, KeyPair, service_account_keys
@@ -397,6 +398,7 @@ class LocalCluster:
                     "--enable-priority-and-fairness=false",
                     "--event-ttl=1h",
                     "--v=1",
+                    *audit.apiserver_flags(self.run_dir),  # what the user changes
                     *self.apiserver_args,
                 ],
             ),
