@@ -36,9 +36,7 @@ def add_parsers(sub: Any, where: Callable[[argparse.ArgumentParser], None]) -> N
     st.add_argument("kind", nargs="?", metavar="KIND", help="the step kind")
     st.add_argument("words", nargs="*", metavar="KEY=VALUE", help="the step's keys")
     st.add_argument("-f", "--file", type=Path, help="a YAML list of steps (or `steps:`)")
-    st.add_argument(
-        "--no-settle", action="store_true", help="do not wait for the system to settle"
-    )
+    st.add_argument("--no-settle", action="store_true", help="do not wait for the system to settle")
     st.add_argument("--json", action="store_true", help="print the step records as JSON")
     st.add_argument(
         "--timeout",
@@ -174,9 +172,7 @@ def cmd_step(args: argparse.Namespace) -> int:
     except SpecError as e:
         _err("invalid step:\n" + describe_problems(e, words))
         return EXIT_USAGE
-    result = _ask(
-        run_dir, "step", {"steps": steps, "no_settle": args.no_settle}, args.timeout
-    )
+    result = _ask(run_dir, "step", {"steps": steps, "no_settle": args.no_settle}, args.timeout)
     if "usage" in result:
         _err("invalid step:\n" + str(result["usage"]))
         return EXIT_USAGE

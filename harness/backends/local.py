@@ -32,11 +32,11 @@ from typing import Any
 
 from harness import identity
 from harness import kubeconfig as kc
-from harness.kube import audit
 from harness.backends.info import ClusterInfo
 from harness.binaries import Resolved, resolve_all
 from harness.certs import CertificateAuthority, KeyPair, service_account_keys
 from harness.components import Component, Probe
+from harness.kube import audit
 from harness.netutil import LOOPBACK, admin_ssl_context, free_port, https_ok, insecure_context
 from harness.privfiles import private_dir
 from harness.process import ComponentFailed, Supervisor

@@ -214,7 +214,7 @@ def export(run_dir: Path) -> Export:
     spec = state.get("spec")
     if not isinstance(spec, dict):
         raise ValueError(f"{run_dir}: no env.json with the environment's spec; was it started?")
-    started_at = float(state.get("started_at") or 0.0)
+    started_at = float(str(state.get("started_at") or 0.0))
     journal, skipped = journal_timed(read_journal(run_dir))
     user, skipped_user = audit_steps(audit.events(run_dir), started_at)
     if not started_at:

@@ -93,7 +93,9 @@ def _step_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[
             elif "name" in args and "namespace" in args:
                 bad((*here, "namespace"), "namespace goes with object:, not with name:")
             elif kind == "delete_pods" and "name" in args and args["name"] not in groups:
-                bad((*here, "name"), f"got {args['name']!r}; no earlier create_pods made that group")
+                bad(
+                    (*here, "name"), f"got {args['name']!r}; no earlier create_pods made that group"
+                )
         elif kind == "create_services" and "selector" in args and args["selector"] not in groups:
             bad(
                 (*here, "selector"),

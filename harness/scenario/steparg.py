@@ -56,7 +56,7 @@ def _wants_string(node: Mapping[str, Any] | None) -> bool:
     kinds = node.get("type")
     if kinds == "string":
         return True
-    enum = node.get("enum")
+    enum = node.get("enum") or []
     return bool(enum) and all(isinstance(v, str) for v in enum)
 
 
@@ -105,7 +105,8 @@ def step_from_words(kind: str, words: Sequence[str]) -> dict[str, Any]:
         if parts[-1] in here:
             raise StepArgError(f"{kind}: {key} is given twice")
         here[parts[-1]] = coerce(node, text)
-    if not args and kind_schema.get("type") != "object" and "null" in (kind_schema.get("type") or []):
+    types = kind_schema.get("type") or []
+    if not args and isinstance(types, list) and "null" in types:  # delete_configmap
         return {kind: None}
     return {kind: args}
 
@@ -155,7 +156,7 @@ def validate(
     base = {k: v for k, v in spec_doc.items() if v is not None}
     doc = {**base, "steps": [*earlier, *steps]}
     offset = len(earlier)
-    shifted = {("steps", i + offset, *rest): n for (_, i, *rest), n in _step_lines(lines)}
+    shifted = {("steps", int(k[1]) + offset, *k[2:]): n for k, n in _step_lines(lines)}
     try:
         scenario = parse_scenario(doc, source, shifted)
     except SpecError as e:
@@ -171,8 +172,7 @@ def validate(
             raise
         raise SpecError(source, problems) from None
     return [
-        Step(i, s.kind, s.args, s.settle, s.line)
-        for i, s in enumerate(scenario.steps[offset:])
+        Step(i, s.kind, s.args, s.settle, s.line) for i, s in enumerate(scenario.steps[offset:])
     ]
 
 
