@@ -32,6 +32,7 @@ def event(verb: str, resource: str, name: str, **kw: Any) -> dict[str, Any]:
     }
 
 
+CONTROLLER = "system:serviceaccount:kube-system:replicaset-controller"
 DEPLOY = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
