@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from harness.scenario.load import load_scenario
+from harness.scenario.workload import WINDOWS_IMAGE
 from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -43,9 +44,7 @@ WEB = {
             "spec": {
                 "nodeSelector": {"kubernetes.io/os": "windows"},
                 "terminationGracePeriodSeconds": 0,
-                "containers": [
-                    {"name": "iis", "image": "mcr.microsoft.com/windows/servercore/iis"}
-                ],
+                "containers": [{"name": "iis", "image": WINDOWS_IMAGE}],
             },
         },
     },
