@@ -192,11 +192,14 @@ def journal_timed(entries: Iterable[Mapping[str, Any]]) -> tuple[list[Timed], li
     return out, skipped
 
 
-def merge(started_at: float, items: Iterable[Timed]) -> list[dict[str, Any]]:
-    """Steps in time order with a `wait` for every gap of at least MIN_WAIT_S."""
+def merge(items: Iterable[Timed]) -> list[dict[str, Any]]:
+    """Steps in time order with a `wait` for every gap of at least MIN_WAIT_S between
+    one's end and the next one's start (none before the first: a scenario settles
+    after the start anyway)."""
     steps: list[dict[str, Any]] = []
-    cursor = started_at
-    for item in sorted(items, key=lambda i: i.t_start):
+    ordered = sorted(items, key=lambda i: i.t_start)
+    cursor = ordered[0].t_start if ordered else 0.0
+    for item in ordered:
         gap = item.t_start - cursor
         if gap >= MIN_WAIT_S:
             steps.append({"wait": {"seconds": round(gap, 1)}})
@@ -217,10 +220,8 @@ def export(run_dir: Path) -> Export:
     started_at = float(str(state.get("started_at") or 0.0))
     journal, skipped = journal_timed(read_journal(run_dir))
     user, skipped_user = audit_steps(audit.events(run_dir), started_at)
-    if not started_at:
-        started_at = min([i.t_start for i in [*journal, *user]], default=0.0)
     doc = {k: v for k, v in spec.items() if v is not None}
-    doc["steps"] = merge(started_at, [*journal, *user])
+    doc["steps"] = merge([*journal, *user])
     return Export(doc, [*skipped, *skipped_user])
 
 

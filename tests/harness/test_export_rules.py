@@ -132,8 +132,7 @@ def test_merge_orders_and_waits_for_the_gaps() -> None:
         Timed(t0 + 2, t0 + 6, {"create_pods": {"count": 1}}),
         Timed(t0 + 6.2, t0 + 6.3, {"stop": "controller"}),
     ]
-    assert merge(t0, items) == [
-        {"wait": {"seconds": 2.0}},
+    assert merge(items) == [
         {"create_pods": {"count": 1}},
         {"stop": "controller"},  # 0.2 s after the last one ended: no wait
         {"wait": {"seconds": 3.7}},

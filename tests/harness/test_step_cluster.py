@@ -157,3 +157,24 @@ def test_steps_user_changes_export_and_replay(running: Path) -> None:
     assert dict(replayed_pods) == recorded["pods"]
     replayed_nodes = {n: (v["mode"], int(v["capacity"])) for n, v in report["nodes"].items()}
     assert replayed_nodes == recorded["nodes"]
+
+
+def test_env_step_and_report_in_process(ekswin_env_factory: Any) -> None:
+    from harness.scenario.session import read_journal
+    from harness.spec import SpecError
+
+    env = ekswin_env_factory("inproc", spec=yaml.safe_load(SPEC))
+    env.step("create_pods", count=2, name="app")
+    env.step({"expect": {"pods_running": 2, "timeout": 60}})
+    with pytest.raises(AssertionError, match="pods_running"):
+        env.step("expect", pods_running=5, timeout=1)
+    with pytest.raises(SpecError, match="unknown key 'bogus'"):
+        env.step("create_pods", bogus=1)
+    with pytest.raises(SpecError, match="no earlier create_pods made that group"):
+        env.step("delete_pods", name="api")
+    report = env.report()
+    assert report["pods"]["running"] == 2
+    assert [s["kind"] for s in report["steps"]] == ["create_pods", "expect", "expect"]
+    assert [s["ok"] for s in report["steps"]] == [True, True, False]
+    assert report["nodes"]["win"]["assigned_ips"] == 2
+    assert [e["ok"] for e in read_journal(env.run_dir)] == [True, True, False]
