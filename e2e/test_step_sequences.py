@@ -93,6 +93,7 @@ def _ekswin(tmp: Path, *args: str, timeout: float = 900) -> subprocess.Completed
     )
 
 
+@pytest.mark.timeout(2400)  # an environment, the steps, and the export's own run
 @pytest.mark.parametrize("name", sorted(SEQUENCES))
 def test_step_sequence_exports_to_a_scenario_that_reproduces_it(name: str, tmp_path: Path) -> None:
     spec, lines = SEQUENCES[name]

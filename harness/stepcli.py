@@ -22,15 +22,13 @@ def _err(msg: str) -> None:
 
 def add_parsers(sub: Any, where: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register `step` and `bundle` (`where` adds --name / --run-dir)."""
-    from harness.scenario.model import STEP_KINDS
-
     st = sub.add_parser(
         "step",
         help="run scenario steps against a running environment (docs/scenarios.md)",
         description="Run one step (`ekswin step KIND key=value ...`, dotted keys nest, "
         "values are YAML scalars; `ekswin step set_dsr true`) or a file of steps (-f), "
         "validated like a scenario's. Exit 0 ok, 1 a step or expect failed, 2 bad input. "
-        f"Kinds: {', '.join(STEP_KINDS)}.",
+        "Kinds and keys: docs/scenarios.md#steps (a wrong kind lists them).",
     )
     where(st)
     st.add_argument("kind", nargs="?", metavar="KIND", help="the step kind")
