@@ -57,12 +57,12 @@ class TestEnvironment(Environment):
             raise AssertionError(f"step {bad[0].step.describe()}: {bad[0].error or bad[0].detail}")
         return records
 
-    def why(self, pod: str, namespace: str = "default") -> Any:
+    def why(self, pod: str) -> Any:
         """The diagnosis of one pod (harness.why.diagnose: the first broken link of its
         pipeline with its evidence)."""
         from harness import why  # type: ignore[attr-defined,unused-ignore]
 
-        return why.diagnose(self, pod, namespace=namespace)
+        return why.diagnose(self, pod)
 
     def report(self) -> dict[str, Any]:
         """The report v1 document of the environment now (steps so far, nodes, pods,
