@@ -57,8 +57,9 @@ def read_journal(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def journal_steps(run_dir: Path) -> list[dict[str, Any]]:
-    """The step documents the journal holds (what earlier steps made: groups, nodes)."""
-    return [e["step"] for e in read_journal(run_dir)]
+    """The step documents of the journal that took effect (what earlier steps made:
+    groups, nodes, subnets); a failed one is left out, as the export leaves it out."""
+    return [e["step"] for e in read_journal(run_dir) if e.get("ok")]
 
 
 def spec_document(run_dir: Path) -> dict[str, Any]:
