@@ -28,14 +28,14 @@ SEQUENCES: dict[str, tuple[dict[str, object], list[str]]] = {
     "fragmented-subnet-cidr-reservation": (
         {"configmap": PD, "nodes": [{"name": "win", "instance_type": "t3.2xlarge"}]},
         [
-            "add_subnet name=b cidr=192.168.1.0/24 fragment.every=16 fragment.offset=7",
+            "add_subnet name=b cidr=192.168.64.0/24 fragment.every=16 fragment.offset=7",
             "add_nodes name=frag instance_type=t3.2xlarge subnet=b",
             "create_pods count=3 name=app node=frag",
             "expect pods_container_creating=3 pods_running=0",
             "expect event=InsufficientCidrBlocks",
             "expect node=frag prefixes=0",
-            "fragment subnet=b cidr=192.168.1.192/26 undo=true",
-            "reserve_cidr subnet=b cidr=192.168.1.192/26 type=prefix",
+            "fragment subnet=b cidr=192.168.64.192/26 undo=true",
+            "reserve_cidr subnet=b cidr=192.168.64.192/26 type=prefix",
             "expect pods_running=3 timeout=90",
             "expect node=frag prefixes=1 assigned_ips=3",
         ],
