@@ -4,6 +4,7 @@ that can also run scenario steps, diagnose a pod and report, in process."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.env import Environment
@@ -57,12 +58,12 @@ class TestEnvironment(Environment):
             raise AssertionError(f"step {bad[0].step.describe()}: {bad[0].error or bad[0].detail}")
         return records
 
-    def why(self, pod: str) -> Any:
+    def why(self, pod: str, namespace: str = "default") -> Any:
         """The diagnosis of one pod (harness.why.diagnose: the first broken link of its
         pipeline with its evidence)."""
-        from harness import why  # type: ignore[attr-defined,unused-ignore]
+        from harness import why
 
-        return why.diagnose(self, pod)
+        return why.diagnose(Path(self.run_dir), pod, namespace)
 
     def report(self) -> dict[str, Any]:
         """The report v1 document of the environment now (steps so far, nodes, pods,

@@ -112,6 +112,7 @@ class ScenarioRun:
         self.outputs = outputs or Outputs()
         self.captures: list[Any] = []  # bundle.Capture: at the first failure, at the end
         self.environment: dict[str, Any] = {"reused": False, "reset_s": None}
+        self.backend = "local"  # the backend the environment ran on, once it is known
         self.run_dir = run_dir
         self.say = progress or (lambda m: None)
         self.records: list[StepRecord] = []
@@ -151,6 +152,7 @@ class ScenarioRun:
         env = reused or Environment(
             self.scenario.spec, self.run_dir, name=_env_name(self.scenario.name)
         )
+        self.backend = str(getattr(env.cluster, "backend", self.backend))
         if reused is not None and self.shared is not None:
             reset_s = self.shared.last_reset_s or 0.0
             self.environment = {"reused": True, "reset_s": round(reset_s, 3)}
@@ -328,7 +330,7 @@ class ScenarioRun:
             "scenario": self.scenario.name,
             "environment": self.environment,
             "seed": spec.seed,
-            "backend": "local",
+            "backend": self.backend,
             "timing": spec.timing.to_spec(),
             "ok": ok,
             "duration_s": round(time.monotonic() - self.t0, 3),

@@ -101,7 +101,8 @@ def expect_until(live: Live, args: dict[str, Any]) -> list[Outcome]:
             outcomes = [Outcome("observe", False, f"{type(e).__name__}: {e}", "observable")]
         else:
             violations = check(snap.state) if needs_invariants else []
-            outcomes = evaluate(args, snap, live.log.events(), violations)
+            events = live.log.events()  # polls fake_ec2's log, so ec2_calls is fresh
+            outcomes = evaluate(args, snap, events, violations, ec2_calls=dict(live.log.ec2_calls))
         if all(o.ok for o in outcomes) or time.monotonic() >= deadline:
             return outcomes
         time.sleep(POLL_S)

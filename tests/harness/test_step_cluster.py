@@ -178,3 +178,5 @@ def test_env_step_and_report_in_process(ekswin_env_factory: Any) -> None:
     assert [s["ok"] for s in report["steps"]] == [True, True, False]
     assert report["nodes"]["win"]["assigned_ips"] == 2
     assert [e["ok"] for e in read_journal(env.run_dir)] == [True, True, False]
+    diagnosis = env.why("app-0")  # harness.why: nothing broken for a Running pod
+    assert diagnosis["pod"] == "default/app-0" and diagnosis["phase"] == "Running"
