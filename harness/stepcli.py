@@ -40,7 +40,7 @@ def add_parsers(sub: Any, where: Callable[[argparse.ArgumentParser], None]) -> N
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT_S,
-        help=f"seconds to wait for the steps (default {DEFAULT_TIMEOUT_S:g})",
+        help="seconds to wait for the steps",
     )
     bd = sub.add_parser(
         "bundle", help="write a repro bundle of a running environment now (with its export)"
@@ -54,9 +54,7 @@ def add_parsers(sub: Any, where: Callable[[argparse.ArgumentParser], None]) -> N
         help="bundle directory (default: <state dir>/_bundles/<name>-<UTC time>)",
     )
     bd.add_argument("--zip", action="store_true", help="also write OUT.zip")
-    bd.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds to wait for it (default 300)"
-    )
+    bd.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for it")
 
 
 def add_export_parser(scsub: Any, where: Callable[[argparse.ArgumentParser], None]) -> None:
