@@ -181,6 +181,7 @@ class LocalCluster:
             step("starting etcd")
             etcd = self._etcd(bins["etcd"], ports).start(self.supervisor)
             step("starting kube-apiserver")
+            audit.write_policy(self.run_dir)
             api = self._apiserver(bins["kube-apiserver"], ports, ctx).start(self.supervisor)
             self.components = {"etcd": etcd, "kube-apiserver": api}
             etcd.wait_ready(self.start_timeout_s)

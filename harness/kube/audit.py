@@ -44,11 +44,17 @@ def policy(user: str = ADMIN_USER) -> dict[str, Any]:
     }
 
 
-def apiserver_flags(run_dir: Path) -> list[str]:
-    """Write the policy into `run_dir`; the kube-apiserver flags that enable it."""
+def write_policy(run_dir: Path) -> Path:
+    """Write the policy file into `run_dir` (before the API server starts)."""
     path = run_dir / POLICY_FILE
     path.write_text(json.dumps(policy(), indent=1) + "\n")  # JSON is YAML
     (run_dir / LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def apiserver_flags(run_dir: Path) -> list[str]:
+    """The kube-apiserver flags that enable auditing (policy from write_policy)."""
+    path = run_dir / POLICY_FILE
     return [
         f"--audit-policy-file={path}",
         f"--audit-log-path={run_dir / LOG_FILE}",
