@@ -248,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--run-dir", type=Path, help="run directory (default: per-scenario state dir)")
     val = scsub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("file", type=Path, metavar="FILE")
+    from harness import stepcli
+
+    stepcli.add_export_parser(scsub, where)
+    stepcli.add_parsers(sub, where)
 
     from harness.why.cli import add_parser as add_why
 
@@ -483,6 +487,9 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
     if not args._supervise:
         sys.stdout.write(summary)
         sys.stdout.flush()
+    from harness.scenario.session import Session
+
+    session = Session(env).serve()  # `ekswin step` / `ekswin bundle` requests
     (run_dir / "ready").write_text(str(time.time()))
     try:
         while not stop.is_set():
@@ -492,6 +499,7 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
     print("stopping ...", file=sys.stderr, flush=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abort teardown
     try:
+        session.close()
         env.stop()
     finally:
         _cleanup(run_dir, args)
@@ -913,6 +921,10 @@ def main(argv: list[str] | None = None) -> int:
     handlers["inspect"] = cmd_inspect
     handlers["why"] = cmd_why
     handlers["kubeconfig"] = cmd_kubeconfig
+    from harness import stepcli
+
+    handlers["step"] = stepcli.cmd_step
+    handlers["bundle"] = stepcli.cmd_bundle
     try:
         return handlers[args.command](args)
     except UsageError as e:

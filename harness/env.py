@@ -58,6 +58,7 @@ class Environment:
             Pipeline(spec, self.cluster, run_dir, self.endpoints) if spec.has_pipeline() else None
         )
         self.supervision: Supervision | None = None
+        self.started_at: float | None = None
 
     def _supervise(self) -> Supervision:
         """Watch every component this environment runs, except fake_ec2 (README:
@@ -156,6 +157,7 @@ class Environment:
             if self.pipeline is not None and self.pipeline.upstream:
                 self.on_stop("the upstream controller's CNINode finalizers", self._release)
             self.supervision = self._supervise()
+            self.started_at = time.time()
             self.write_state()
         except BaseException:
             self.stop()
@@ -176,7 +178,12 @@ class Environment:
 
     def write_state(self) -> None:
         """env.json: name, spec and the endpoints now (status reads it)."""
-        state = {"name": self.name, "spec": self.spec.to_dict(), "endpoints": self.endpoints}
+        state = {
+            "name": self.name,
+            "spec": self.spec.to_dict(),
+            "endpoints": self.endpoints,
+            "started_at": self.started_at,  # `scenario export` reads changes since
+        }
         (self.run_dir / ENV_FILE).write_text(json.dumps(state, indent=1))
 
     def stop(self) -> None:

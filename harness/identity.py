@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import kubeconfig as kc
+from harness.kube.audit import HARNESS_USER_AGENT
 from harness.privfiles import write_private
 
 log = logging.getLogger(__name__)
@@ -228,4 +229,6 @@ def api_client(kubeconfig: Path) -> Any:
 
     cfg = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
-    return client.ApiClient(cfg)
+    api = client.ApiClient(cfg)
+    api.user_agent = HARNESS_USER_AGENT  # the audit log tells the harness from the user
+    return api

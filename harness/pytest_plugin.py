@@ -115,10 +115,10 @@ class EnvFactory:
     def __call__(self, name: str = "e2e", spec: Any = None, **fields: Any) -> Any:
         """Start an environment from an EnvSpec, a spec mapping, or spec fields as keywords
         (``nodes=[...]``, ``configmap={...}``, ``timing=...``; see spec_for_test)."""
-        from harness.env import Environment
+        from harness.testenv import TestEnvironment
 
         run_dir = self.base / f"{name}-{len(self.started)}"
-        env = Environment(spec_for_test(spec, **fields), run_dir, name=name)
+        env = TestEnvironment(spec_for_test(spec, **fields), run_dir, name=name)
         env.start()
         self.started.append(env)
         return env

@@ -36,6 +36,7 @@ from harness.backends.info import ClusterInfo
 from harness.binaries import Resolved, resolve_all
 from harness.certs import CertificateAuthority, KeyPair, service_account_keys
 from harness.components import Component, Probe
+from harness.kube import audit
 from harness.netutil import LOOPBACK, admin_ssl_context, free_port, https_ok, insecure_context
 from harness.privfiles import private_dir
 from harness.process import ComponentFailed, Supervisor
@@ -180,6 +181,7 @@ class LocalCluster:
             step("starting etcd")
             etcd = self._etcd(bins["etcd"], ports).start(self.supervisor)
             step("starting kube-apiserver")
+            audit.write_policy(self.run_dir)
             api = self._apiserver(bins["kube-apiserver"], ports, ctx).start(self.supervisor)
             self.components = {"etcd": etcd, "kube-apiserver": api}
             etcd.wait_ready(self.start_timeout_s)
@@ -397,6 +399,7 @@ class LocalCluster:
                     "--enable-priority-and-fairness=false",
                     "--event-ttl=1h",
                     "--v=1",
+                    *audit.apiserver_flags(self.run_dir),  # what the user changes
                     *self.apiserver_args,
                 ],
             ),

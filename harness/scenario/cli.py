@@ -28,6 +28,10 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     """Dispatch `scenario validate` / `scenario run` / `scenario replay`."""
     if args.scenario_command == "replay":
         return _replay(args)
+    if args.scenario_command == "export":
+        from harness.stepcli import cmd_export
+
+        return cmd_export(args)
     scenario = _load(args.file)
     if scenario is None:
         return EXIT_USAGE

@@ -12,14 +12,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.components import Component
 from harness.env import Environment
 from harness.pipeline import Pipeline
-from harness.scenario import workload
+from harness.scenario import objects, workload
 from harness.scenario.watch import list_and_watch
-from harness.scenario.workload import GROUP_LABEL, NAMESPACE
+from harness.scenario.workload import NAMESPACE
 from harness.spec import Fragment, NodeGroup, Reservation, Subnet
 from harness.supervision import COMPONENTS
 
@@ -192,10 +193,13 @@ def _delete_newest(
 class Live:
     """The scenario runner's handle on a started environment."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, base_dir: Path | None = None) -> None:
+        """`base_dir`: where `apply: {file: ...}` paths are relative to (the scenario
+        file's folder; default the current directory)."""
         from kubernetes import client
 
         self.env = env
+        self.base_dir = base_dir or Path.cwd()
         self.api = env.cluster.api
         self.core = client.CoreV1Api(self.api)
         self.next_index: dict[str, int] = {}
@@ -243,7 +247,10 @@ class Live:
         return f"created {len(names)} pod(s) {names[0]}..{names[-1]}"
 
     def delete_pods(self, args: Mapping[str, Any]) -> str:
-        """delete_pods: the newest `count` pods of group `name` (default: all)."""
+        """delete_pods: the newest `count` pods of group `name` (default: all), or one
+        pod by name (`object`)."""
+        if "object" in args:
+            return objects.delete_object(self.api, "Pod", args)
         gone = _delete_newest(self.pods, args, self.core.delete_namespaced_pod)
         return f"deleted {gone} pod(s)"
 
@@ -267,13 +274,28 @@ class Live:
         return f"created {len(names)} Service(s)"
 
     def delete_services(self, args: Mapping[str, Any]) -> str:
-        """delete_services: the newest `count` Services of group `name`."""
+        """delete_services: the newest `count` Services of group `name`, or one by name."""
+        if "object" in args:
+            return objects.delete_object(self.api, "Service", args)
         gone = _delete_newest(self.services, args, self.core.delete_namespaced_service)
         return f"deleted {gone} Service(s)"
 
     def scenario_pods(self) -> list[Any]:
-        """Every pod a step created (V1Pod objects)."""
-        return list(self.core.list_namespaced_pod(NAMESPACE, label_selector=GROUP_LABEL).items)
+        """Every pod of the workload namespace (V1Pod objects): the steps' groups and the
+        pods of applied manifests (the harness runs none of its own there)."""
+        return list(self.core.list_namespaced_pod(NAMESPACE).items)
+
+    def apply(self, args: Mapping[str, Any]) -> str:
+        """apply: server-side apply of every object of a manifest (inline or a file)."""
+        return objects.apply_step(self.api, args, self.base_dir)
+
+    def scale(self, args: Mapping[str, Any]) -> str:
+        """scale: set a Deployment's replicas (its scale subresource)."""
+        return objects.scale(self.api, args)
+
+    def delete_deployments(self, args: Mapping[str, Any]) -> str:
+        """delete_deployments: one Deployment by name (its pods go with it)."""
+        return objects.delete_object(self.api, "Deployment", args)
 
     # -- the ConfigMap ----------------------------------------------------------------
     def configmap(self) -> dict[str, str] | None:

@@ -85,8 +85,17 @@ def _step_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[
             groups.add(args.get("name", "app"))
             if "node" in args:
                 node_ref((*here, "node"), args["node"])
-        elif kind in ("delete_pods",) and args["name"] not in groups:
-            bad((*here, "name"), f"got {args['name']!r}; no earlier create_pods made that group")
+        elif kind in ("delete_pods", "delete_services"):
+            if ("name" in args) == ("object" in args):
+                bad(here, "expected exactly one of name: (a group) or object: (an object's name)")
+            elif "object" in args and "count" in args:
+                bad((*here, "count"), "count goes with name:, not with object:")
+            elif "name" in args and "namespace" in args:
+                bad((*here, "namespace"), "namespace goes with object:, not with name:")
+            elif kind == "delete_pods" and "name" in args and args["name"] not in groups:
+                bad(
+                    (*here, "name"), f"got {args['name']!r}; no earlier create_pods made that group"
+                )
         elif kind == "create_services" and "selector" in args and args["selector"] not in groups:
             bad(
                 (*here, "selector"),

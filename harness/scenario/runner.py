@@ -9,20 +9,19 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.invariants import Violation, check
-from harness.scenario.expect import Outcome, evaluate
-from harness.scenario.live import Live, StepError
-from harness.scenario.model import DEFAULT_EXPECT_TIMEOUT_S, Scenario, Step
-from harness.scenario.settle import Settler, SettleResult
+from harness.scenario.live import Live
+from harness.scenario.model import Scenario, Step
+from harness.scenario.settle import Settler
 from harness.scenario.shared import SharedEnvironments
 from harness.scenario.snapshot import Snapshot, take
+from harness.scenario.stepper import StepRecord, do_step, settle_deadline
 
 REPORT_VERSION = 1
-SETTLE_DEADLINE_S = 120.0
 POLL_S = 0.5
 
 Progress = Callable[[str], None]
@@ -37,44 +36,6 @@ class Outputs:
     bundle_on_success: bool = False
     html: Path | None = None
     zip: bool = False
-
-
-@dataclass
-class StepRecord:
-    """What happened in one step."""
-
-    step: Step
-    t: float
-    duration_s: float = 0.0
-    detail: str = ""
-    error: str | None = None
-    settle: SettleResult | None = None
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """No error and every expect key held."""
-        return self.error is None and all(o.ok for o in self.outcomes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report's `steps[]` entry."""
-        d: dict[str, Any] = {
-            "index": self.step.index,
-            "kind": self.step.kind,
-            "description": self.step.describe(),
-            "t": round(self.t, 3),
-            "duration_s": round(self.duration_s, 3),
-            "ok": self.ok,
-            "detail": self.detail,
-        }
-        if self.error is not None:
-            d["error"] = self.error
-        if self.settle is not None:
-            d["settled"] = self.settle.settled
-            d["settle_s"] = round(self.settle.waited_s, 3)
-            if not self.settle.settled:
-                d["still_changing"] = list(self.settle.still_changing)
-        return d
 
 
 class Sampler:
@@ -135,24 +96,6 @@ class Sampler:
             return sorted(self.samples, key=lambda s: s["t"])
 
 
-def _run_step(live: Live, step: Step) -> str:
-    a = step.args
-    kind = step.kind
-    if kind == "set_configmap":
-        return live.write_configmap({**(live.configmap() or {}), **a})
-    if kind == "replace_configmap":
-        return live.write_configmap(a)
-    if kind == "delete_configmap":
-        return live.write_configmap(None)
-    if kind == "wait":
-        time.sleep(float(a["seconds"]))  # the step's own meaning: let time pass
-        return f"waited {a['seconds']} s"
-    method = getattr(live, kind, None)
-    if method is None:
-        raise StepError(f"step kind {kind!r} is not implemented")
-    return str(method(a))
-
-
 class ScenarioRun:
     """One run of a scenario against a fresh environment."""
 
@@ -182,29 +125,6 @@ class ScenarioRun:
     def timing(self) -> Any:
         """The environment's resolved timing."""
         return self.scenario.spec.timing
-
-    def _deadline(self, step: Step) -> float:
-        work = int(step.args.get("count", 0)) if isinstance(step.args, dict) else 0
-        return self.timing.scaled(SETTLE_DEADLINE_S) + 0.5 * work
-
-    def _expect(self, live: Live, step: Step) -> list[Outcome]:
-        timeout = float(step.args.get("timeout", DEFAULT_EXPECT_TIMEOUT_S))
-        deadline = time.monotonic() + timeout
-        needs_invariants = "invariant_broken" in step.args
-        while True:
-            try:
-                snap = take(live)
-            except Exception as e:  # a stopped or restarting component: not yet
-                outcomes = [Outcome("observe", False, f"{type(e).__name__}: {e}", "observable")]
-            else:
-                violations = check(snap.state) if needs_invariants else []
-                events = live.log.events()  # polls fake_ec2's log, so ec2_calls is fresh
-                outcomes = evaluate(
-                    step.args, snap, events, violations, ec2_calls=dict(live.log.ec2_calls)
-                )
-            if all(o.ok for o in outcomes) or time.monotonic() >= deadline:
-                return outcomes
-            time.sleep(POLL_S)
 
     def _final_invariants(self, live: Live) -> list[Violation]:
         """Invariants once the cool-down has passed, polled until only expected ones
@@ -256,7 +176,7 @@ class ScenarioRun:
             settler = Settler(live)
             sampler = Sampler(live, 2.0 if self.timing.profile == "fast" else 5.0)
             try:
-                settler.wait(self._deadline(Step(-1, "start", None)))
+                settler.wait(settle_deadline(live, Step(-1, "start", None)))
                 for step in self.scenario.steps:
                     sampler.step = step.index
                     self._do(live, settler, step)
@@ -293,32 +213,15 @@ class ScenarioRun:
                 env.stop()
 
     def _do(self, live: Live, settler: Settler, step: Step) -> None:
-        started = time.monotonic()
-        rec = StepRecord(step, time.time() - live.log.t0)  # the events' and timeline's clock
-        self.records.append(rec)
         self.say(f"step {step.index}: {step.describe()}")
-        try:
-            if step.kind == "expect":
-                rec.outcomes = self._expect(live, step)
-                rec.detail = "; ".join(o.text() for o in rec.outcomes)
-            else:
-                rec.detail = _run_step(live, step)
-        except Exception as e:  # a step the environment refused: recorded, the run goes on
-            rec.error = f"{type(e).__name__}: {e}"
-        if not rec.ok and self.outputs.bundle is not None and not self.captures:
-            self._capture(live, "failure")
-        if step.settle and step.kind not in ("expect",) and rec.error is None:
-            rec.settle = settler.wait(self._deadline(step))
-        rec.duration_s = time.monotonic() - started
-        mark = "✓" if rec.ok else "✗"
-        settle = ""
-        if rec.settle is not None:
-            settle = (
-                f", settled in {rec.settle.waited_s:.1f} s"
-                if rec.settle.settled
-                else f", NOT settled ({', '.join(rec.settle.still_changing)} still changing)"
-            )
-        self.say(f"  {mark} {rec.error or rec.detail}{settle}")
+
+        def failed(_rec: StepRecord) -> None:
+            if self.outputs.bundle is not None and not self.captures:
+                self._capture(live, "failure")
+
+        rec = do_step(live, settler, step, failed)
+        self.records.append(rec)
+        self.say(f"  {rec.summary()}")
 
     def _capture(self, live: Live, moment: str) -> None:
         from harness.scenario.bundle import capture

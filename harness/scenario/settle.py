@@ -20,7 +20,7 @@ from typing import Any
 from harness.scenario.live import Live
 from harness.scenario.snapshot import get_json, hns_counts
 from harness.scenario.watch import list_and_watch
-from harness.scenario.workload import GROUP_LABEL, NAMESPACE
+from harness.scenario.workload import NAMESPACE
 from harness.spec import REGION
 
 POLL_S = 0.25
@@ -105,7 +105,6 @@ class Settler:
                 core.list_namespaced_pod,
                 _pod_key,
                 namespace=NAMESPACE,
-                label_selector=GROUP_LABEL,
             ),
             _Watch("nodes", core.list_node, _node_key, label_selector="kubernetes.io/os=windows"),
         ]

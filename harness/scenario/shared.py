@@ -32,7 +32,17 @@ from harness.waiting import wait_until
 
 #: Step kinds after which an environment no longer equals a fresh start of its spec.
 STRUCTURAL = frozenset(
-    {"add_nodes", "add_subnet", "set_dsr", "hns_ports", "stop", "start", "restart", "kill"}
+    {
+        "add_nodes",
+        "add_subnet",
+        "set_dsr",
+        "hns_ports",
+        "stop",
+        "start",
+        "restart",
+        "kill",
+        "apply",
+    }
 )
 RESET_TIMEOUT_S = 60.0
 

@@ -43,6 +43,23 @@ steps:
   - restart: controller
   - create_pods: {count: 1, name: late}
   - expect: {pods_running: 3, timeout: 60}
+  - apply:
+      manifest: |
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web}
+        spec:
+          replicas: 1
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              nodeSelector: {kubernetes.io/os: windows}
+              containers: [{name: iis, image: mcr.microsoft.com/windows/servercore/iis}]
+  - scale: {name: web, replicas: 2}
+  - expect: {pods_running: 5, timeout: 60}
+  - delete_deployments: {object: web}
+  - expect: {pods_running: 3, timeout: 60}
   - add_subnet: {name: b, cidr: 192.168.64.0/24, az: us-west-2b}
   - add_nodes: {name: extra, instance_type: m5.large, subnet: b}
   - expect: {node: extra, mode: prefix, capacity: 144, timeout: 60}
