@@ -53,6 +53,8 @@ class Settings:
     pod_workers: int = 8
     node_workers: int = 4
     job_workers: int = 4
+    # What the pools measure their cool-down with (a SteppedScheduler's `now` in tests).
+    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,7 @@ class NodeManager:
                 # The inactive pool starts draining (DesiredSize 0).
                 config=eff.active_pool_config() if mode is active else WarmPoolConfig(),
                 cool_down_seconds=self._s.cool_down_seconds,
+                clock=self._s.clock,
             )
         if PoolMode.PREFIX not in providers:
             self._events.event(

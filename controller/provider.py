@@ -11,7 +11,8 @@ class by mode.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -57,6 +58,7 @@ class NodeProvider(abc.ABC):
         running: list[dict[str, Any]],
         config: WarmPoolConfig,
         cool_down_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """InitResource: the node's pool of this mode, built once from EC2's holdings and
         the annotations of the node's running pods."""
@@ -72,6 +74,7 @@ class NodeProvider(abc.ABC):
             used=used,
             warm=warm,
             cool_down_seconds=cool_down_seconds,
+            clock=clock,
         )
 
     # ------------------------------------------------------------------ per mode
