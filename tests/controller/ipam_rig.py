@@ -192,6 +192,7 @@ class IpamRig:
     # ------------------------------------------------------------ the controller
     def _start(self) -> None:
         """A controller process starting: informers synced, then every object ADDED."""
+        self.running = True
         self.sched = SteppedScheduler()
         self._deliveries = WorkQueue("informers", self._deliver, workers=1, timers=self.sched)
         self._seq = itertools.count()
@@ -285,6 +286,9 @@ class IpamRig:
 
     def settle(self, seconds: float = SETTLE_S) -> None:
         """Run until idle, then let `seconds` of virtual time pass the same way."""
+        if not self.running:
+            self.run()
+            return
         self.run()
         target = self.sched.now() + seconds
         while True:
@@ -331,11 +335,27 @@ class IpamRig:
 
     def restart_controller(self) -> None:
         """restart: controller — a new process rebuilds its state from EC2 and the pods."""
-        self.t0 += self.sched.now()
-        self.ctl.stop()
+        self._stop_controller()
         self._start()
         self.step("restart", "controller")
         self.settle()
+
+    def stop_controller(self) -> None:
+        """stop: controller — nothing handles the cluster's changes until `start`."""
+        self._stop_controller()
+        self.step("stop", "controller")
+        self.settle()
+
+    def start_controller(self) -> None:
+        """start: controller — as after a restart."""
+        self._start()
+        self.step("start", "controller")
+        self.settle()
+
+    def _stop_controller(self) -> None:
+        self.t0 += self.sched.now()
+        self.ctl.stop()
+        self.running = False
 
     def ec2_errors(self, action: str, code: str, count: int) -> None:
         """faults {ec2: {errors: {Action: {code, count}}}}: the next `count` calls fail."""
