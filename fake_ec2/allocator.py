@@ -150,9 +150,7 @@ class SubnetAllocator:
         """(addresses, /28 prefixes) an automatic assignment could still take now."""
         ips = sum(1 for off in range(self._size) if self._auto_ip_ok(off))
         blocks = sum(
-            1
-            for b in range(self._nblocks)
-            if self._auto_block_ok(b) or self._auto_resv_block_ok(b)
+            1 for b in range(self._nblocks) if self._auto_block_ok(b) or self._auto_resv_block_ok(b)
         )
         return ips, blocks
 

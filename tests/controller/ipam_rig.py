@@ -122,8 +122,11 @@ class StepKube:
     def add_node(self, name: str, instance_id: str) -> None:
         """A Windows Node whose providerID names `instance_id`."""
         obj: Obj = {
-            "metadata": {"name": name, "uid": str(uuid.uuid4()),
-                         "labels": {"kubernetes.io/os": "windows"}},  # fmt: skip
+            "metadata": {
+                "name": name,
+                "uid": str(uuid.uuid4()),
+                "labels": {"kubernetes.io/os": "windows"},
+            },
             "spec": {"providerID": f"aws:///us-west-2a/{instance_id}"},
             "status": {},
         }
@@ -134,8 +137,12 @@ class StepKube:
         """An unbound pod pinned to `pinned`, requesting the IP resource when `wants_ip`."""
         res = {"limits": {RES: "1"}, "requests": {RES: "1"}} if wants_ip else {}
         obj: Obj = {
-            "metadata": {"name": name, "namespace": "default", "uid": str(uuid.uuid4()),
-                         "annotations": {}},  # fmt: skip
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "uid": str(uuid.uuid4()),
+                "annotations": {},
+            },
             "spec": {"nodeName": "", "containers": [{"name": "c", "resources": res}]},
             "status": {"phase": "Pending"},
             "pinned": pinned,
@@ -266,9 +273,10 @@ class IpamRig:
             if wants_ip(pod):
                 cap = int((node.get("status", {}).get("capacity") or {}).get(RES, 0))
                 taken = sum(
-                    1 for p in self.kube.pods.values()
+                    1
+                    for p in self.kube.pods.values()
                     if p["spec"]["nodeName"] == pod["pinned"] and wants_ip(p)
-                )  # fmt: skip
+                )
                 if taken >= cap:
                     continue
             self.kube.bind(key)
@@ -382,14 +390,22 @@ class IpamRig:
                 iid, eni_id = self.instances[name]
                 h = self.ec2.rules.eni(eni_id)
                 assert h is not None
-                eni = inv.Eni(eni_id, h.subnet_id, h.primary, tuple(h.secondaries),
-                              tuple(h.prefixes))  # fmt: skip
+                eni = inv.Eni(
+                    eni_id, h.subnet_id, h.primary, tuple(h.secondaries), tuple(h.prefixes)
+                )
                 enis.append(eni)
                 cap = (self.kube.nodes[name].get("status", {}).get("capacity") or {}).get(RES)
                 nodes.append(
-                    inv.NodeState(name, iid, group.instance_type, lim.ipv4_per_interface,
-                                  lim.nitro, eni, int(cap) if cap is not None else None)
-                )  # fmt: skip
+                    inv.NodeState(
+                        name,
+                        iid,
+                        group.instance_type,
+                        lim.ipv4_per_interface,
+                        lim.nitro,
+                        eni,
+                        int(cap) if cap is not None else None,
+                    )
+                )
         pods = []
         for pod in self.kube.pods.values():
             md = pod["metadata"]
@@ -398,9 +414,15 @@ class IpamRig:
             ip = inv.annotation_ip(ann)
             running = node is not None and ip is not None
             pods.append(
-                inv.PodState("default", md["name"], node, "Running" if running else "Pending",
-                             str(ip) if running else None, ann)
-            )  # fmt: skip
+                inv.PodState(
+                    "default",
+                    md["name"],
+                    node,
+                    "Running" if running else "Pending",
+                    str(ip) if running else None,
+                    ann,
+                )
+            )
         subnets = tuple(
             inv.Subnet(sid, next(s.cidr for s in self.spec.vpc.subnets if s.name == name))
             for name, sid in self._subnets.items()
@@ -443,21 +465,41 @@ class IpamRig:
                 groups |= {r.group_id for r, _ in pool.cool_down}
                 for g in groups:
                     if g in known:
-                        out.append(inv.Violation("pool-matches-ec2", st.name,
-                                                 f"{g} in both the {known[g]} and {mode} pools"))  # fmt: skip
+                        out.append(
+                            inv.Violation(
+                                "pool-matches-ec2",
+                                st.name,
+                                f"{g} in both the {known[g]} and {mode} pools",
+                            )
+                        )
                     known[g] = str(mode)
                 for uid in pool.used:
                     if uid not in live_uids:
-                        out.append(inv.Violation("pool-matches-ec2", st.name,
-                                                 f"{mode} pool counts deleted pod {uid} as a user"))  # fmt: skip
+                        out.append(
+                            inv.Violation(
+                                "pool-matches-ec2",
+                                st.name,
+                                f"{mode} pool counts deleted pod {uid} as a user",
+                            )
+                        )
             leaked = sorted(held - set(known))
             invented = sorted(set(known) - held)
             if leaked:
-                out.append(inv.Violation("pool-matches-ec2", st.name,
-                                         f"EC2 holds {', '.join(leaked)} but no pool knows it"))  # fmt: skip
+                out.append(
+                    inv.Violation(
+                        "pool-matches-ec2",
+                        st.name,
+                        f"EC2 holds {', '.join(leaked)} but no pool knows it",
+                    )
+                )
             if invented:
-                out.append(inv.Violation("pool-matches-ec2", st.name,
-                                         f"pools hold {', '.join(invented)}, EC2 does not"))  # fmt: skip
+                out.append(
+                    inv.Violation(
+                        "pool-matches-ec2",
+                        st.name,
+                        f"pools hold {', '.join(invented)}, EC2 does not",
+                    )
+                )
         return out
 
     def stop(self) -> None:

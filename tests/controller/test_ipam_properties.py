@@ -33,11 +33,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from controller.pool import WarmPool
 from harness import invariants as inv
 from harness.scenario import load_scenario
 from harness.scenario.write import scenario_document, write_scenario
 
+from .injected_bugs import ENV_VAR, install, sitecustomize_text  # type: ignore[import-not-found]
 from .ipam_rig import IpamRig  # type: ignore[import-not-found]
 
 # The environment every run starts from; the scenario files written carry it.
@@ -81,11 +81,12 @@ EC2_FAULTS = st.sampled_from(
 
 
 def _profile() -> settings:
-    """`make test`: few, short, derandomized runs. EKSWIN_PROPERTY_EXAMPLES / _STEPS /
-    _SEED make it longer or random (docs/invariants.md)."""
+    """`make test`: few, short, derandomized runs. EKSWIN_PROPERTY_EXAMPLES / _STEPS make
+    it longer, EKSWIN_PROPERTY_RANDOM=1 random (pytest --hypothesis-seed=N fixes the
+    seed): docs/invariants.md."""
     examples = int(os.environ.get("EKSWIN_PROPERTY_EXAMPLES", "20"))
     steps = int(os.environ.get("EKSWIN_PROPERTY_STEPS", "10"))
-    seeded = "EKSWIN_PROPERTY_SEED" in os.environ
+    seeded = os.environ.get("EKSWIN_PROPERTY_RANDOM", "") not in ("", "0")
     return settings(
         max_examples=examples,
         stateful_step_count=steps,
@@ -254,18 +255,11 @@ def test_ipam_invariants_hold_under_random_steps(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ injected bugs
 @pytest.fixture
-def leaky_free(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def leaky_free() -> Iterator[None]:
     """A bug: a pod's IP is dropped from the pool on delete (no cool-down, not warm)."""
-    original = WarmPool.free
-
-    def free(self: WarmPool, requester: str, resource_id: str) -> bool:
-        original(self, requester, resource_id)
-        with self._lock:
-            self.cool_down.pop()  # forgotten: EC2 still holds it, no pool knows it
-        return True
-
-    monkeypatch.setattr(WarmPool, "free", free)
+    undo = install("leaky-free")
     yield
+    undo()
 
 
 def _find(tmp_path: Path) -> tuple[InvariantBroken, Path]:
@@ -301,21 +295,34 @@ def test_injected_leak_is_found_shrunk_and_written_as_a_scenario(
     rig.stop()
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_found_leak_breaks_the_same_invariant_on_a_real_environment(
+    leaky_free: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_scenario: Any
+) -> None:
+    """The round trip: found and shrunk in-process, the scenario file run on a local
+    environment whose controller process has the same bug reports the same invariant."""
+    exc, path = _find(tmp_path)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(sitecustomize_text())
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.setenv(ENV_VAR, "leaky-free")
+    report = run_scenario(path)
+    broken_ids = {v["id"] for v in report["invariants"]["violations"] if not v["expected"]}
+    assert report["ok"] is False
+    assert exc.invariant in broken_ids, report["invariants"]
+    assert report["failure"]["kind"] == "invariant", report["failure"]
+
+
 @pytest.fixture
-def double_assign(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def double_assign() -> Iterator[None]:
     """A bug: a secondary IP handed out stays warm, so the next pod gets it too."""
-    original = WarmPool.assign
-
-    def assign(self: WarmPool, requester: str) -> tuple[str, bool]:
-        res_id, reconcile = original(self, requester)
-        with self._lock:
-            if not self.is_pd:
-                r = self.used[requester]
-                self.warm.setdefault(r.group_id, []).insert(0, r)
-        return res_id, reconcile
-
-    monkeypatch.setattr(WarmPool, "assign", assign)
+    undo = install("double-assign")
     yield
+    undo()
 
 
 def test_injected_double_assignment_is_found(double_assign: None, tmp_path: Path) -> None:
