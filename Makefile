@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test unit e2e bench lint up down clean
+.PHONY: setup test unit e2e bench soak lint up down clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,11 @@ e2e: setup
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Seeded pod churn on 5 nodes while faults fire (README: Reliability); SOAK_ARGS e.g.
+# "--pods 200 --nodes 2 --faults 3 --seed 7 --duration 60".
+soak: setup
+	$(PY) -m harness.soak $(SOAK_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

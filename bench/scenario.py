@@ -11,18 +11,19 @@ Per timing profile (``fast``, then ``real``), one environment of 10 Windows node
 2. The same number of plain pods on the same nodes, without webhook, controller or CNI:
    the webhook configurations are deleted (a dry-run create proves the API server no
    longer calls them) and the controller stopped. The pods are ``hostNetwork`` (no pod
-   network: no CNI, as on a real node) and otherwise identical; the node agent ignores
-   host-network pods, so ``bench._hostnet_kubelet`` drives them with the agent's own
-   ``Kubelet`` class minus the sandbox network (same status writes, node identities,
-   delays and worker-pool size). Headline: Windows pods/s over plain pods/s.
-3. The API write ceiling: the same number of pods bound to the nodes (host-network, so
-   no kubelet acts on them), each created and then status-patched to Running by the
-   admin client from 8 threads, nothing else involved. Both pipelines as a fraction.
+   network: no CNI, as on a real node) and otherwise identical; the node agent's
+   kubelet emulation drives them as a kubelet does (same status writes, node
+   identities, delays and worker pool; no HNS namespace, no CNI call, the node's IP).
+   Headline: Windows pods/s over plain pods/s.
+3. The API write ceiling: the node agents are stopped, then the same number of pods
+   bound to the nodes, each created and then status-patched to Running by the admin
+   client from 8 threads, nothing else involved. Both pipelines as a fraction.
 
-The environment's resident memory (every process of its supervisor's process groups;
-the baseline kubelet excluded) is sampled throughout: the peak with 500 Windows pods,
-and overall. Start: ``Environment.start`` of that environment (a reset does not exist
-yet). Last, a 20-step scenario on 2 nodes with ``timing: fast`` through
+The environment's resident memory (every process of its supervisor's process groups)
+is sampled throughout: the peak with 500 Windows pods, and overall. Start:
+``Environment.start`` of that environment. Reset: the shared-environment reset
+(``harness.scenario.shared.reset``) after RESET_PODS scenario pods and 2 Services, three
+times, beside that fresh start. Last, a 20-step scenario on 2 nodes with ``timing: fast`` through
 ``run_scenario``: its duration and verdict.
 """
 
@@ -32,9 +33,8 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,6 @@ THREADS = 8
 INSTANCE_TYPE = "t3.2xlarge"
 PROFILES = ("fast", "real")
 NAMESPACE = "default"
-BASELINE = "bench-hostnet-kubelet"  # the baseline kubelet's component name
 MiB = 1024 * 1024
 
 
@@ -243,25 +242,32 @@ def _drop_webhooks(env: Any, client: Any) -> None:
             controller.stop()
 
 
-@contextmanager
-def _baseline_kubelet(env: Any) -> Iterator[None]:
-    """Run bench._hostnet_kubelet on the environment's node agent config."""
-    from harness.components import Component, ListeningLine, python_module
+RESET_PODS = 20
 
-    config = env.run_dir / "components" / "nodes" / "agent.json"
-    root = str(Path(bench.__file__).resolve().parents[1])  # `-m bench...` from anywhere
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    comp = Component(
-        BASELINE,
-        python_module("bench._hostnet_kubelet", "--config", str(config)),
-        ListeningLine(),
-        env={**os.environ, "PYTHONPATH": path},
-    ).start(env.cluster.supervisor)
+
+def _reset_once(env: Any, client: Any, i: int) -> float:
+    """RESET_PODS scenario pods Running and 2 NodePort Services, then one reset; its s."""
+    from harness.kube.api import pod_path
+    from harness.scenario.live import Live
+    from harness.scenario.shared import reset
+    from harness.waiting import wait_until
+
+    live = Live(env)
     try:
-        comp.wait_ready(60)
-        yield
+        live.create_pods({"count": RESET_PODS, "name": f"reset{i}"})
+        live.create_services(
+            {"count": 2, "name": f"reset{i}", "type": "NodePort", "selector": f"reset{i}"}
+        )
+
+        def running() -> bool:
+            items = client.get(pod_path(NAMESPACE)).get("items") or []
+            mine = [p for p in items if p["metadata"]["name"].startswith(f"reset{i}-")]
+            return sum(1 for p in mine if p["status"].get("phase") == "Running") >= RESET_PODS
+
+        wait_until(running, 120, f"{RESET_PODS} pods Running before reset {i}")
     finally:
-        comp.stop()
+        live.close()
+    return reset(env)
 
 
 def _ceiling(client: Any, nodes: list[dict[str, Any]]) -> Ceiling:
@@ -310,7 +316,7 @@ def _environment(profile: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ekswin-bench-") as tmp:
         run_dir = Path(tmp)
         env = Environment(_spec(profile), run_dir, name=f"bench-{profile}")
-        mem = MemorySampler(run_dir, exclude=frozenset({BASELINE})).start("start")
+        mem = MemorySampler(run_dir).start("start")
         out["memory"] = mem
         steps: list[str] = []
         t0 = time.monotonic()
@@ -326,7 +332,7 @@ def _environment(profile: str) -> dict[str, Any]:
                 def at_peak() -> None:  # 500 Windows pods Running: the memory target's point
                     out["cpu_windows"] = cpu.end()
                     out["rss_running"] = mem.sample()
-                    groups = {g: n for g, n in recorded_groups(run_dir).items() if n != BASELINE}
+                    groups = recorded_groups(run_dir)
                     out["groups"] = len(groups)
                     out["pss_windows"] = pss_bytes(groups)
                     out["etcd_bytes"] = _etcd_bytes(run_dir)
@@ -341,20 +347,23 @@ def _environment(profile: str) -> dict[str, Any]:
                     timeout_s=timeout,
                     when_running=at_peak,
                 )
+                mem.phase = "reset"
+                out["reset_s"] = [_reset_once(env, client, i) for i in range(3)]
                 mem.phase = "plain"
                 _drop_webhooks(env, client)
-                with _baseline_kubelet(env):
-                    cpu_plain = CpuWindow(run_dir).begin()
-                    out["plain"] = _batch(
-                        client,
-                        clock,
-                        "plain",
-                        host_network=True,
-                        timeout_s=timeout,
-                        when_running=lambda: out.__setitem__("cpu_plain", cpu_plain.end()),
-                    )
+                cpu_plain = CpuWindow(run_dir).begin()
+                out["plain"] = _batch(
+                    client,
+                    clock,
+                    "plain",
+                    host_network=True,
+                    timeout_s=timeout,
+                    when_running=lambda: out.__setitem__("cpu_plain", cpu_plain.end()),
+                )
                 mem.phase = "ceiling"
                 nodes = env.pipeline.nodes if env.pipeline is not None else []
+                for agent in env.pipeline.agents if env.pipeline is not None else []:
+                    agent.stop()  # nothing but the admin client writes the ceiling's pods
                 cpu_ceiling = CpuWindow(run_dir).begin()
                 out["ceiling"] = _ceiling(client, nodes)
                 out["cpu_ceiling"] = cpu_ceiling.end()
@@ -407,6 +416,14 @@ def _lines(res: dict[str, Any]) -> list[str]:
     lines = [f"[{p}] Environment.start ({NODES} nodes, fresh): {res['start_s']:.1f} s — "
              + "; ".join(res["start_steps"])]  # fmt: skip
     win, plain, ceil = res.get("windows"), res.get("plain"), res.get("ceiling")
+    if res.get("reset_s"):
+        resets = res["reset_s"]
+        lines.append(
+            f"[{p}] reset after {RESET_PODS} pods + 2 Services: "
+            + ", ".join(f"{r:.2f}" for r in resets)
+            + f" s (target <= 1 s); fresh start / reset: "
+            f"{ratio(res['start_s'], min(resets)):.0f}x"
+        )
     if win is not None:
         lines.append(f"[{p}] " + _fmt_batch(f"{PODS} Windows pods (full pipeline)", win))
         lines += _fmt_stragglers(win)
@@ -539,9 +556,4 @@ def run() -> list[str]:
         lines += _twenty_steps()
     except Exception as e:
         lines.append(f"20-step scenario: not run: {type(e).__name__}: {e}")
-    fresh = f"{min(starts):.1f} s" if starts else "not measured"
-    lines.append(
-        f"reset: not implemented (issue 11 item 7); fresh start of the {NODES}-node "
-        f"environment: {fresh} (target for a reset: <= 1 s)"
-    )
     return lines

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m controller", description=__doc__)
     p.add_argument("--kubeconfig", required=True, help="kubeconfig the controller runs with")
     p.add_argument("--ec2-endpoint", default="", help="EC2 endpoint URL (fake_ec2)")
-    p.add_argument("--region", default="us-west-2")
+    p.add_argument("--region", "--aws-region", dest="region", default="us-west-2")
     p.add_argument(
         "--components", default="controller,webhook", help="comma list of controller,webhook"
     )
@@ -124,17 +124,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiserver-burst", type=int, default=30, help="(default 30)")
     p.add_argument(
         "--ec2-qps",
+        "--user-client-qps",
+        dest="ec2_qps",
         type=_non_negative,
         default=12.0,
         help="EC2 client QPS (default 12; 0: no client rate limit)",
     )
-    p.add_argument("--ec2-burst", type=int, default=18, help="(default 18)")
-    p.add_argument("--pod-workers", type=int, default=8)
+    p.add_argument(
+        "--ec2-burst",
+        "--user-client-burst",
+        dest="ec2_burst",
+        type=int,
+        default=18,
+        help="(default 18)",
+    )
+    # The real binary's --max-pod-reconcile defaults to 20; 8 suits 2-core test machines.
+    p.add_argument("--pod-workers", "--max-pod-reconcile", dest="pod_workers", type=int, default=8)
     p.add_argument(
         "--controller-username", default="system:serviceaccount:kube-system:vpc-resource-controller"
     )
+    # Harness options the real binary does not have (docs/fidelity.md).
+    p.add_argument(
+        "--cidr-exhaustion",
+        choices=("real", "intended"),
+        default="real",
+        help="no free /28: real = what the released binary does (its error-text test does "
+        "not match the SDK v2 text: 600 ms retries, no node Event); intended = what its "
+        "code was written for (node Event InsufficientCidrBlocks, 2 min retries)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the SDK retry jitter and the order pools walk their groups "
+        "(Go's map order is random) (default 0)",
+    )
+    p.add_argument(
+        "--ec2-backoff-scale",
+        type=_non_negative,
+        default=1.0,
+        help="multiplies the EC2 SDK retry back-off and the attach poll (default 1.0 = the SDK's)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
+
+
+def _reset_signals(runner: ControllerRunner) -> None:
+    """SIGUSR1 pauses the IPAM, SIGUSR2 rebuilds it with no state (the harness's
+    environment reset; not an upstream interface). Each prints `ipam paused N` /
+    `ipam rebuilt N` when done, N counting the signals of that kind."""
+    done = {"paused": 0, "rebuilt": 0}
+    lock = threading.Lock()
+
+    def work(what: str, fn: Any) -> None:
+        with lock:  # a rebuild never overtakes the pause before it
+            fn()
+            done[what] += 1
+            print(f"ipam {what} {done[what]}", flush=True)
+
+    def on(what: str, fn: Any) -> Any:
+        def handler(_s: int, _f: Any) -> None:
+            threading.Thread(target=work, args=(what, fn), name=f"ipam-{what}").start()
+
+        return handler
+
+    signal.signal(signal.SIGUSR1, on("paused", runner.pause_ipam))
+    signal.signal(signal.SIGUSR2, on("rebuilt", runner.rebuild_ipam))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _signal)
     signal.signal(signal.SIGINT, _signal)
+    _reset_signals(runner)
     with runner:
         print(f"listening on {runner.health_url}", flush=True)
         if runner.webhook_url is not None:

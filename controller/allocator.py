@@ -30,7 +30,7 @@ from controller.pool import (
     ResourcesAreBeingCreated,
     WarmPoolEmpty,
 )
-from controller.workqueue import TimerScheduler, WorkQueue
+from controller.workqueue import ControllerRateLimiter, TimerScheduler, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,9 @@ class PodAllocator:
         self._deleted: dict[str, dict[str, Any]] = {}
         self._first_seen: dict[str, tuple[float, bool]] = {}  # key -> (monotonic, warm hit)
         self._waits: dict[str, PodWait] = {}
+        # custom_controller.go: an error or a bare Requeue goes through AddRateLimited;
+        # a RequeueAfter (or success) Forgets the key's failures first.
+        self._limiter = ControllerRateLimiter(scale=retry_scale, clock=timers.now)
         self.queue = WorkQueue("pods", self.reconcile, workers=workers, timers=timers)
 
     def _retry(self, seconds: float) -> float:
@@ -187,9 +190,19 @@ class PodAllocator:
             return list(self._waits)
 
     def _done(self, key: str) -> None:
+        self._limiter.forget(key)
         with self._lock:
             self._waits.pop(key, None)
             self._first_seen.pop(key, None)
+
+    def _after(self, seconds: float, key: str) -> float:
+        """RequeueAfter: a fixed interval; the key's rate-limit failures are forgotten."""
+        self._limiter.forget(key)
+        return seconds
+
+    def _rate_limited(self, key: str) -> float:
+        """AddRateLimited: exponential per key (5 ms x 2^n, cap 1000 s) and the bucket."""
+        return self._limiter.when(key)
 
     def _wait(
         self, pod: dict[str, Any], key: str, reason: WaitReason, message: str, delay: float | None
@@ -253,11 +266,19 @@ class PodAllocator:
                 # pod_controller: not requeued; the next resync or pod update retries it.
                 return self._wait(pod, k, WaitReason.NODE_NOT_MANAGED, why, None)
             return self._wait(
-                pod, k, WaitReason.NODE_NOT_READY, "node not initialised", REQUEUE_NODE_NOT_READY_S
+                pod,
+                k,
+                WaitReason.NODE_NOT_READY,
+                "node not initialised",
+                self._after(REQUEUE_NODE_NOT_READY_S, k),
             )
         if not st.ready:
             return self._wait(
-                pod, k, WaitReason.NODE_NOT_READY, "node not ready", REQUEUE_NODE_NOT_READY_S
+                pod,
+                k,
+                WaitReason.NODE_NOT_READY,
+                "node not ready",
+                self._after(REQUEUE_NODE_NOT_READY_S, k),
             )
         return self._handle_create(st, pod, k)
 
@@ -294,12 +315,9 @@ class PodAllocator:
         self._nodes.observe(st)
         if err is not None:
             log.warning("pod %s: annotate failed: %s", key, err)
+            # warm.go returns the error: the pod controller requeues it rate-limited.
             return self._wait(
-                pod,
-                key,
-                WaitReason.ANNOTATE_FAILED,
-                str(err),
-                self._retry(REQUEUE_WARM_POOL_EMPTY_S),
+                pod, key, WaitReason.ANNOTATE_FAILED, str(err), self._rate_limited(key)
             )
         log.debug("pod %s: annotated %s", key, res_id)
         with self._lock:
@@ -317,12 +335,12 @@ class PodAllocator:
                 self._first_seen[key] = (first[0], False)  # a warm-pool miss
         ref = pod_ref(pod)
         if isinstance(exc, ResourcesAreBeingCooledDown):
-            d = self._retry(REQUEUE_RESOURCE_COOLING_S)
+            d = self._after(self._retry(REQUEUE_RESOURCE_COOLING_S), key)
             msg = f"Resource {RESOURCE} are being cooled down, will retry in {go_duration(d)}"
             self._events.event(ref, "Warning", REASON_ALLOCATION_FAILED, msg)
             return self._wait(pod, key, WaitReason.COOLING, msg, d)
         if isinstance(exc, ResourcesAreBeingCreated | WarmPoolEmpty):
-            d = self._retry(REQUEUE_WARM_POOL_EMPTY_S)
+            d = self._after(self._retry(REQUEUE_WARM_POOL_EMPTY_S), key)
             msg = (
                 f"Warm pool for resource {RESOURCE} is currently empty, will retry "
                 f"in {go_duration(d)}"
@@ -335,7 +353,7 @@ class PodAllocator:
             )
             return self._wait(pod, key, reason, msg, d)
         if isinstance(exc, InsufficientCidrBlocks):
-            d = self._retry(REQUEUE_PREFIX_NOT_AVAILABLE_S)
+            d = self._after(self._retry(REQUEUE_PREFIX_NOT_AVAILABLE_S), key)
             msg = (
                 f"Warm pool for resource {RESOURCE} is currently empty because the "
                 "specified subnet does not have enough free cidr blocks, will retry "
@@ -348,10 +366,11 @@ class PodAllocator:
             if fresh and RESOURCE in (fresh["metadata"].get("annotations") or {}):
                 self._done(key)
                 return None
-        # ErrPoolAtMaxCapacity and others: controller-runtime requeues with rate-limited backoff.
+        # ErrPoolAtMaxCapacity and others: warm.go returns the error; the pod controller
+        # requeues with the rate limiter's exponential back-off.
         log.info("pod %s: %s", key, exc)
         reason = WaitReason.AT_CAPACITY if isinstance(exc, PoolAtMaxCapacity) else WaitReason.ERROR
-        return self._wait(pod, key, reason, str(exc), self._retry(REQUEUE_RESOURCE_COOLING_S))
+        return self._wait(pod, key, reason, str(exc), self._rate_limited(key))
 
     def _handle_delete(self, pod: dict[str, Any]) -> None:
         """HandleDelete: return the IP through the cool-down queue of the pool that gave it."""

@@ -1,8 +1,11 @@
 """EC2 access for the controller: boto3 against a configured endpoint.
 
 Like the real controller's EC2 wrapper (pkg/aws/ec2/api): one client limited to
-12 QPS with a burst of 18, retries with exponential backoff on throttling from 100 ms
-capped at 10 s (tenacity owns the retries: boto3's own are off), calls filtered by id.
+12 QPS with a burst of 18 and the AWS SDK for Go v2 standard retryer with MaxAttempts 3
+(`controller.awssdk`: 5xx, timeouts and throttling retried, jittered back-off capped at
+20 s, a 500-token retry quota; boto3's own retries are off), calls filtered by id, and
+after an assign the DescribeNetworkInterfaces poll until EC2 shows what it handed out
+(helper.go AssignIPv4ResourcesAndWaitTillReady).
 """
 
 from __future__ import annotations
@@ -16,36 +19,90 @@ from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
 )
 
+from controller import awssdk
 from controller.ratelimit import rate_limiter
 
 log = logging.getLogger(__name__)
 
-THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException"})
+THROTTLE_CODES = awssdk.THROTTLE_CODES
 EC2_QPS = 12
 EC2_BURST = 18
-BACKOFF_INITIAL_S = 0.1
-BACKOFF_MAX_S = 10.0
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = awssdk.DEFAULT_MAX_ATTEMPTS  # pkg/aws/ec2/api/wrapper.go MaxRetries
+# helper.go waitForIPAttachment: 250 ms, x2, jitter 0.1, 7 steps, cap 1 min.
+ATTACH_POLL_INITIAL_S = 0.25
+ATTACH_POLL_FACTOR = 2.0
+ATTACH_POLL_JITTER = 0.1
+ATTACH_POLL_STEPS = 7
+ATTACH_POLL_CAP_S = 60.0
+CONNECTION_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+# Not an EC2 code: what the harness records when no HTTP answer came back.
+REQUEST_SEND_FAILED = "RequestSendFailed"
 
 CallObserver = Callable[[str, float, str | None], None]
 
 
 class EC2Error(Exception):
-    """An EC2 API error with its code (e.g. InsufficientCidrBlocks) and message."""
+    """An EC2 API error with its code (e.g. InsufficientCidrBlocks) and message.
 
-    def __init__(self, action: str, code: str, message: str) -> None:
+    `status`, `request_id`, `attempts` and `quota` (tokens available, requested when the
+    retry quota refused a retry) are what the SDK's error text is made of: `sdk_text`.
+    """
+
+    def __init__(
+        self,
+        action: str,
+        code: str,
+        message: str,
+        *,
+        status: int = 400,
+        request_id: str = "",
+        attempts: int = 1,
+        quota: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.action = action
         self.code = code
         self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.attempts = attempts
+        self.quota = quota
+
+    @property
+    def sdk_text(self) -> str:
+        """err.Error() as the AWS SDK for Go v2 spells it (what the real controller tests)."""
+        if self.status:
+            inner = awssdk.response_error_text(
+                self.status, self.request_id, awssdk.api_error_text(self.code, self.message)
+            )
+        else:
+            inner = f"request send failed, {self.message}"
+        if self.quota is not None:
+            inner = awssdk.quota_exceeded_text(*self.quota)
+        elif self.attempts >= MAX_ATTEMPTS and awssdk.is_retryable(self.failure()):
+            inner = awssdk.max_attempts_text(self.attempts, inner)
+        return awssdk.operation_error_text("EC2", self.action, inner)
+
+    @property
+    def code_text(self) -> str:
+        """`Code: message`: the text the controller's prefix tests were written for."""
+        return f"{self.code}: {self.message}"
+
+    def failure(self) -> awssdk.Failure:
+        """This error as the retryer classifies it."""
+        return awssdk.Failure(
+            code=self.code if self.status else "",
+            status=self.status,
+            connection=self.status == 0,
+            timeout=isinstance(self.__cause__, ReadTimeoutError),
+        )
 
 
 @dataclass
@@ -112,10 +169,6 @@ class EC2Client(Protocol):
         ...
 
 
-def _is_throttle(exc: BaseException) -> bool:
-    return isinstance(exc, EC2Error) and exc.code in THROTTLE_CODES
-
-
 class EC2Api:
     """The controller's EC2 client (thread-safe); qps 0 means no client rate limit."""
 
@@ -127,7 +180,8 @@ class EC2Api:
         qps: float = EC2_QPS,
         burst: int = EC2_BURST,
         observer: CallObserver | None = None,
-        max_attempts: int = MAX_ATTEMPTS,
+        retryer: awssdk.StandardRetryer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
@@ -144,7 +198,8 @@ class EC2Api:
         )
         self._bucket = rate_limiter(qps, burst)
         self._observer = observer
-        self._max_attempts = max_attempts
+        self.retryer = retryer or awssdk.StandardRetryer()
+        self._sleep = sleep
         self._type_cache: dict[str, InstanceTypeInfo] = {}
         self._subnet_cache: dict[str, str] = {}
         self._cache_lock = threading.Lock()
@@ -159,29 +214,47 @@ class EC2Api:
             return method(**params)  # type: ignore[no-any-return]
         except ClientError as exc:
             err = exc.response.get("Error", {})
+            meta = exc.response.get("ResponseMetadata", {})
             code = str(err.get("Code", "Unknown"))
-            raise EC2Error(action, code, str(err.get("Message", ""))) from exc
+            raise EC2Error(
+                action,
+                code,
+                str(err.get("Message", "")),
+                status=int(meta.get("HTTPStatusCode") or 400),
+                request_id=str(meta.get("RequestId", "")),
+            ) from exc
+        except CONNECTION_ERRORS as exc:
+            code = REQUEST_SEND_FAILED
+            raise EC2Error(action, code, str(exc), status=0) from exc
         finally:
             if self._observer is not None:
                 self._observer(action, time.monotonic() - start, code)
 
     def call(self, action: str, **params: Any) -> dict[str, Any]:
-        """Call `action`, retrying throttling errors with exponential backoff."""
-        for attempt in Retrying(
-            retry=retry_if_exception(_is_throttle),
-            wait=wait_exponential_jitter(initial=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=0.05),
-            stop=stop_after_attempt(self._max_attempts),
-            reraise=True,
-        ):
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    log.info(
-                        "retrying %s after throttling (attempt %d)",
-                        action,
-                        attempt.retry_state.attempt_number,
-                    )
-                return self._call_once(action, **params)
-        raise AssertionError("unreachable")
+        """Call `action` through the SDK v2 standard retry middleware (awssdk.decide)."""
+        r = self.retryer
+        attempt = 1
+        retry_cost = 0  # the retry token the current attempt holds
+        while True:
+            try:
+                out = self._call_once(action, **params)
+            except EC2Error as exc:
+                exc.attempts = attempt
+                d = awssdk.decide(r, attempt, exc.failure())
+                if not d.retry:
+                    if d.why == "quota exceeded":
+                        exc.quota = (d.available, d.cost)
+                    raise
+                log.info(
+                    "retrying %s after %s (attempt %d, %.2fs)", action, exc.code, attempt, d.delay_s
+                )
+                self._sleep(d.delay_s)
+                attempt += 1
+                retry_cost = d.cost
+                continue
+            # A success refunds the retry token it used, or adds NoRetryIncrement.
+            r.quota.refund(retry_cost if retry_cost else awssdk.NO_RETRY_INCREMENT)
+            return out
 
     # ------------------------------------------------------------------ reads
     def describe_instance(self, instance_id: str) -> InstanceInfo:
@@ -253,7 +326,8 @@ class EC2Api:
 
     # ------------------------------------------------------------------ writes
     def assign(self, eni_id: str, count: int, *, prefixes: bool) -> list[str]:
-        """AssignPrivateIpAddresses for `count` secondary IPs or /28 prefixes in one call."""
+        """AssignPrivateIpAddresses for `count` IPs or /28 prefixes, then poll
+        DescribeNetworkInterfaces until the ENI shows them; return those it shows."""
         params: dict[str, Any] = {"NetworkInterfaceId": eni_id}
         if prefixes:
             params["Ipv4PrefixCount"] = count
@@ -261,8 +335,30 @@ class EC2Api:
             params["SecondaryPrivateIpAddressCount"] = count
         out = self.call("AssignPrivateIpAddresses", **params)
         if prefixes:
-            return [p["Ipv4Prefix"] for p in out.get("AssignedIpv4Prefixes", [])]
-        return [a["PrivateIpAddress"] for a in out.get("AssignedPrivateIpAddresses", [])]
+            made = [p["Ipv4Prefix"] for p in out.get("AssignedIpv4Prefixes", [])]
+        else:
+            made = [a["PrivateIpAddress"] for a in out.get("AssignedPrivateIpAddresses", [])]
+        if not made:
+            return []  # upstream: "failed to create N ... to eni": the job fails, retryable
+        return self._wait_attached(eni_id, made, prefixes=prefixes)
+
+    def _wait_attached(self, eni_id: str, made: list[str], *, prefixes: bool) -> list[str]:
+        """retry.OnError(waitForIPAttachment): describe at once, then back off, 7 tries."""
+        delay = ATTACH_POLL_INITIAL_S
+        shown: list[str] = []
+        for step in range(ATTACH_POLL_STEPS):
+            try:
+                eni = self.describe_eni(eni_id)
+            except EC2Error:
+                return []  # not the attach error: the poll stops with nothing (as upstream)
+            held = set(eni.prefixes if prefixes else eni.secondary_ips)
+            shown = [r for r in made if r in held]
+            if len(shown) == len(made) or step == ATTACH_POLL_STEPS - 1:
+                return shown
+            jitter = self.retryer.uniform() * ATTACH_POLL_JITTER * delay
+            self._sleep((delay + jitter) * self.retryer.backoff_scale)
+            delay = min(delay * ATTACH_POLL_FACTOR, ATTACH_POLL_CAP_S)
+        return shown
 
     def unassign(self, eni_id: str, resources: list[str], *, prefixes: bool) -> None:
         """UnassignPrivateIpAddresses for the given IPs or prefixes in one call."""

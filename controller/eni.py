@@ -105,6 +105,17 @@ class EniLedger:
                     self._owner.pop(r, None)
         return failed, err
 
+    def usage(self) -> list[tuple[str, int, int, int]]:
+        """Per ENI (device-index order): id, secondary IPs, prefixes, free slots."""
+        with self._lock:
+            count: dict[str, list[int]] = {s.eni_id: [0, 0] for s in self._enis}
+            for r, eni_id in self._owner.items():
+                if eni_id in count:
+                    count[eni_id]["/" in r] += 1
+            return [
+                (s.eni_id, count[s.eni_id][0], count[s.eni_id][1], s.remaining) for s in self._enis
+            ]
+
     def snapshot(self) -> list[dict[str, object]]:
         """JSON-ready view: per ENI its id, device index, free slots and what it holds."""
         with self._lock:

@@ -49,7 +49,13 @@ def _retry(retry_at: float | None) -> tuple[str | None, float | None]:
 def _ec2_error(e: Ec2Failure | None) -> Json | None:
     if e is None:
         return None
-    return {"action": e.action, "code": e.code, "message": e.message, "at": _rfc3339(e.at)}
+    return {
+        "action": e.action,
+        "code": e.code,
+        "message": e.message,
+        "text": e.text,
+        "at": _rfc3339(e.at),
+    }
 
 
 def _targets(cfg: WarmPoolConfig) -> Json:
@@ -88,6 +94,8 @@ def node_waiting(st: NodeState, mode: PoolMode) -> Json | None:
         return {"reason": "deleting", "message": f"{s.pending_delete} IP(s) being released"}
     if pool.is_pd and not pool.prefix_available and st.last_ec2_error is not None:
         return {"reason": "no_cidr", "message": st.last_ec2_error.message}
+    if st.no_free_slot is not None:
+        return {"reason": "no_free_slot", "message": st.no_free_slot}
     if s.used >= s.capacity:
         return {"reason": "at_capacity", "message": f"all {s.capacity} IPs are in use"}
     if s.cooling:
@@ -225,6 +233,7 @@ def node(ctl: IPAMController, name: str) -> tuple[int, Json]:
         "pools": {m.value: _pool_view(st, m, mode) for m in st.providers},
         "enis": st.ledger.snapshot(),
         "last_ec2_error": _ec2_error(st.last_ec2_error),
+        "no_free_slot": st.no_free_slot,
         "waiting": node_waiting(st, mode),
         "waiting_pods": len(waiting_pods),
     }
@@ -294,10 +303,14 @@ def node_resources(ctl: IPAMController, name: str) -> Json:
     return out
 
 
-def resolver(ctl: IPAMController) -> Resolver:
-    """(path, query) -> (status, JSON body), or None for a path not served here."""
+def resolver(current: Callable[[], IPAMController | None]) -> Resolver:
+    """(path, query) -> (status, JSON body), or None for a path not served here;
+    `current` gives the controller answering now (a reset replaces it)."""
 
     def resolve(path: str, query: dict[str, list[str]]) -> tuple[int, Any] | None:
+        ctl = current()
+        if ctl is None:
+            return None
         if path == SUMMARY_PATH:
             return 200, summary(ctl)
         if path == NODE_PATH:

@@ -85,6 +85,7 @@ class IPAMController:
             pods_on_node=pods_on_node,
             observer=obs,
             timers=self.timers,
+            next_resync=lambda: self._next_resync_at,
         )
         self.pods = PodAllocator(
             kube=kube,

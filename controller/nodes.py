@@ -10,6 +10,7 @@ built once, at init, with the configuration in force then.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -21,20 +22,26 @@ from controller.ec2 import EC2Client, EC2Error
 from controller.eni import EniLedger
 from controller.jobs import JobDispatcher
 from controller.kube import EventRecorder, KubeClient
-from controller.pool import WarmPool, WarmPoolJob
-from controller.provider import PROVIDERS, NodeProvider
+from controller.pool import JobOp, WarmPool, WarmPoolJob
+from controller.provider import PROVIDERS, CidrExhaustion, NodeProvider
 from controller.workqueue import TimerScheduler, WorkQueue
 
 log = logging.getLogger(__name__)
 
 REASON_INSUFFICIENT_CIDR = "InsufficientCidrBlocks"
 REASON_UNSUPPORTED = "Unsupported"
+REASON_VERSION_NOTICE = "ControllerVersionNotice"
+# Upstream names its build version here; the harness names itself and the pinned commit.
+VERSION_NOTICE_MSG = (
+    "The node is managed by VPC resource controller version ekswin (upstream b8d42511)"
+)
+# Harness addition (upstream says nothing): no ENI has an address slot left for the
+# active pool's resource, e.g. a secondary->PD switch on an ENI full of secondary IPs.
+REASON_NO_FREE_SLOT = "NoFreeAddressSlot"
 INSUFFICIENT_CIDR_MSG = (
     "InsufficientCidrBlocks: The specified subnet does not have enough free cidr blocks "
     "to satisfy the request"
 )
-# A node whose DescribeInstances failed is retried after this (scaled by --retry-scale).
-REQUEUE_NODE_INIT_FAILED_S = 5.0
 
 # Why a node is not managed (introspection).
 NOT_WINDOWS = "not a Windows node (label kubernetes.io/os)"
@@ -53,6 +60,8 @@ class Settings:
     pod_workers: int = 8
     node_workers: int = 4
     job_workers: int = 4
+    cidr_exhaustion: CidrExhaustion = CidrExhaustion.REAL
+    seed: int | None = None  # None: groups walked in insertion order; else a seeded order
     # What the pools measure their cool-down with (a SteppedScheduler's `now` in tests).
     clock: Callable[[], float] = time.monotonic
 
@@ -65,19 +74,21 @@ class Ec2Failure:
     code: str
     message: str
     at: float
+    text: str = ""  # err.Error() as the real controller logs it (SDK v2 spelling)
 
     @classmethod
     def of(cls, err: EC2Error) -> Ec2Failure:
         """Record `err` now."""
-        return cls(err.action, err.code, err.message, time.time())
+        return cls(err.action, err.code, err.message, time.time(), err.sdk_text)
 
 
 @dataclass(frozen=True)
 class InitFailure:
-    """A node whose init failed: the error and when it is retried (monotonic)."""
+    """A node whose init failed: the error and when it is retried (monotonic; None: on
+    its next node event only, as upstream drops it until then)."""
 
     error: Ec2Failure
-    retry_at: float
+    retry_at: float | None
 
 
 class ConfigSource(Protocol):
@@ -116,6 +127,7 @@ class NodeState:
     applied: PoolMode  # the mode last made active (upstream's isPrevPDEnabled)
     ready: bool = False
     last_ec2_error: Ec2Failure | None = None
+    no_free_slot: str | None = None  # why the last create found no ENI slot (None: it did)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -151,8 +163,10 @@ class NodeManager:
         pods_on_node: Callable[[str], list[dict[str, Any]]],
         observer: Observer,
         timers: TimerScheduler,
+        next_resync: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._kube = kube
+        self._next_resync = next_resync
         self._ec2 = ec2
         self._events = events
         self._s = settings
@@ -211,9 +225,6 @@ class NodeManager:
         mode = self._config.effective_config(nitro=st.nitro).pool_mode
         return mode if mode is not None and mode in st.providers else PoolMode.SECONDARY
 
-    def _retry(self, seconds: float) -> float:
-        return seconds * self._s.retry_scale
-
     # ------------------------------------------------------------------ reconcile
     def reconcile(self, key: Hashable) -> float | None:
         """Add, update or drop one node."""
@@ -238,16 +249,19 @@ class NodeManager:
             st = self._nodes.get(name)
         fresh = st is None
         if st is None:
+            # manager.go performAsyncOperation Init: the notice precedes every init attempt.
+            self._events.event(
+                node_ref(node, name), "Normal", REASON_VERSION_NOTICE, VERSION_NOTICE_MSG
+            )
             try:
                 st = self._init(name, iid)
             except EC2Error as exc:
-                delay = self._retry(REQUEUE_NODE_INIT_FAILED_S)
-                log.warning("node %s: init failed (%s); will retry", name, exc)
+                # manager.go performAsyncOperation: the node is dropped from the cache and
+                # retried on its next event (a kubelet status update) or the resync.
+                log.warning("node %s: init failed (%s); retried on its next event", name, exc)
                 with self._lock:
-                    self._init_failures[name] = InitFailure(
-                        Ec2Failure.of(exc), time.monotonic() + delay
-                    )
-                return delay
+                    self._init_failures[name] = InitFailure(Ec2Failure.of(exc), self._next_resync())
+                return None
             with self._lock:
                 self._nodes[name] = st
                 self._init_failures.pop(name, None)
@@ -305,16 +319,14 @@ class NodeManager:
                 # The inactive pool starts draining (DesiredSize 0).
                 config=eff.active_pool_config() if mode is active else WarmPoolConfig(),
                 cool_down_seconds=self._s.cool_down_seconds,
+                # Go's random map order, drawn from the seed per node and pool.
+                rng=random.Random(f"{self._s.seed}/{name}/{mode.value}")
+                if self._s.seed is not None
+                else None,
                 clock=self._s.clock,
             )
         if PoolMode.PREFIX not in providers:
-            self._events.event(
-                node_ref(self._node_lookup(name), name),
-                "Warning",
-                REASON_UNSUPPORTED,
-                f"The instance type {inst.instance_type} is not supported for "
-                "Windows prefix delegation",
-            )
+            self._unsupported_pd(name, inst.instance_type)
         log.info(
             "node %s initialised: %s nitro=%s secondary=%d prefixes=%d",
             name,
@@ -334,6 +346,16 @@ class NodeManager:
             applied=active if active in providers else PoolMode.SECONDARY,
         )
 
+    def _unsupported_pd(self, name: str, instance_type: str) -> None:
+        """prefix provider IsInstanceSupported on a non-Nitro type: a Warning each time it
+        is asked (at init and on every update of the node), as upstream sends it."""
+        self._events.event(
+            node_ref(self._node_lookup(name), name),
+            "Warning",
+            REASON_UNSUPPORTED,
+            f"The instance type {instance_type} is not supported for Windows prefix delegation",
+        )
+
     def _start(self, st: NodeState) -> None:
         """First reconcile of each pool and its cool-down job; then pods may be served."""
         for mode, prov in st.providers.items():
@@ -345,6 +367,8 @@ class NodeManager:
     def _update(self, st: NodeState, node: dict[str, Any], *, fresh: bool) -> None:
         if not st.ready:
             return
+        if not st.nitro:
+            self._unsupported_pd(st.name, st.instance_type)  # node.go UpdateResources
         eff = self._config.effective_config(nitro=st.nitro)
         active = self.active_mode(st)
         with st.lock:
@@ -389,10 +413,14 @@ class NodeManager:
         if st is None or prov is None:
             return
         log.debug("node %s: %s job %s count=%d", node, mode, job.op.name, job.resource_count)
-        outcome = prov.run(job, self._ec2)
+        outcome = prov.run(job, self._ec2, self._s.cidr_exhaustion)
         if outcome.error is not None:
             st.last_ec2_error = Ec2Failure.of(outcome.error)
-            log.warning("node %s: %s failed: %s", node, outcome.error.action, outcome.error)
+            log.warning("node %s: %s", node, outcome.error.sdk_text)
+        if outcome.shortfall is not None:
+            self._no_free_slot(st, mode, *outcome.shortfall)
+        elif job.op is JobOp.CREATE and outcome.error is None:
+            st.no_free_slot = None
         if outcome.no_cidr:
             self._events.event(
                 node_ref(self._node_lookup(node), node),
@@ -403,6 +431,29 @@ class NodeManager:
         if outcome.follow_up is not None:
             self.jobs.submit(node, mode, outcome.follow_up)
         self.observe(st)
+
+    def _no_free_slot(self, st: NodeState, mode: PoolMode, wanted: int, made: int) -> None:
+        """A create found no ENI slot for all it wanted: say why, once per new reason."""
+        what = "/28 prefix" if mode is PoolMode.PREFIX else "secondary IP"
+        per = st.ledger.ipv4_per_eni
+        parts = [
+            f"{eni}: primary + {ips} secondary IP(s) + {prefixes} prefix(es) = "
+            f"{per - free} of {per} addresses"
+            for eni, ips, prefixes, free in st.ledger.usage()
+        ]
+        why = (
+            f"No {what} fits: wanted {wanted}, assigned {made}; "
+            + ("; ".join(parts) or "no ENI")
+            + ". A /28 prefix and a secondary IP each take one address slot; slots free up "
+            "as the other pool's IPs are released (pods using them deleted, then cool-down)."
+        )
+        log.warning("node %s: %s", st.name, why)
+        if why == st.no_free_slot:
+            return
+        st.no_free_slot = why
+        self._events.event(
+            node_ref(self._node_lookup(st.name), st.name), "Warning", REASON_NO_FREE_SLOT, why
+        )
 
     def _schedule_cool_down(self, st: NodeState, mode: PoolMode) -> None:
         """ProcessDeleteQueue job: every cool-down period, per pool, while the node lasts."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import ipaddress
+import random
 import threading
 import time
 from collections import deque
@@ -138,6 +139,7 @@ class WarmPool:
         warm: Mapping[str, list[Resource]] | None = None,
         cool_down_seconds: float = DEFAULT_COOL_DOWN_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self.node_name = node_name
         self.capacity = capacity
@@ -145,6 +147,9 @@ class WarmPool:
         self.config = warm_pool_config
         self.cool_down_seconds = cool_down_seconds
         self._clock = clock
+        # Upstream walks Go maps, whose order is random; with `rng` the groups are walked
+        # in an order drawn from it (seeded: reproducible), without it in insertion order.
+        self._rng = rng
         self._lock = threading.RLock()
         self.used: dict[str, Resource] = dict(used or {})
         # Group -> free resources. A group emptied by assignment keeps its key with an
@@ -246,11 +251,19 @@ class WarmPool:
             self.used[requester] = res
             return res.resource_id, True
 
+    def _groups(self) -> list[str]:
+        """The warm groups in map-walk order (see `rng`)."""
+        groups = list(self.warm)
+        if self._rng is not None:
+            self._rng.shuffle(groups)
+        return groups
+
     def _take_from_min_group(self) -> Resource | None:
         # findMinGroup: the non-empty group with the fewest free resources (first wins ties).
         best: str | None = None
         best_count = 0
-        for group, resources in self.warm.items():
+        for group in self._groups():
+            resources = self.warm[group]
             if not resources:
                 continue
             if best is None or len(resources) < best_count:
@@ -260,7 +273,8 @@ class WarmPool:
         return self.warm[best].pop(0)
 
     def _take_from_any_group(self) -> Resource | None:
-        for resources in self.warm.values():
+        for group in self._groups():
+            resources = self.warm[group]
             if resources:
                 return resources.pop(0)
         return None
@@ -380,7 +394,7 @@ class WarmPool:
                 remaining = -deviation
                 if remaining > 0:
                     per = NUM_IPV4_ADDR_PER_PREFIX if self.is_pd else 1
-                    free_groups = [g for g, rs in self.warm.items() if rs and len(rs) == per]
+                    free_groups = [g for g in self._groups() if len(self.warm[g]) == per]
                     for group in free_groups:
                         if remaining <= 0:
                             break

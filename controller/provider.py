@@ -11,6 +11,8 @@ class by mode.
 from __future__ import annotations
 
 import abc
+import enum
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,16 +30,44 @@ from controller.pool import (
     deconstruct_ips_from_prefix,
 )
 
-INSUFFICIENT_CIDR = "InsufficientCidrBlocks"
+INSUFFICIENT_CIDR = "InsufficientCidrBlocks"  # utils.InsufficientCidrBlocksReason
+
+
+class CidrExhaustion(enum.StrEnum):
+    """How the prefix provider tells a subnet without a free /28 (`--cidr-exhaustion`).
+
+    REAL: what the released binary does. Its test is a prefix match of
+    InsufficientCidrBlocks on err.Error(), and the AWS SDK for Go v2 spells errors
+    "operation error EC2: ...", so it never matches: the job counts as a retryable
+    failure (re-sync, prefixes still "available", no node Event, pods retry at 600 ms).
+    INTENDED: what that code was written for (the error text starts with the code):
+    prefixes unavailable, a node Event, pods retry at 2 min.
+    """
+
+    REAL = "real"
+    INTENDED = "intended"
+
+
+def error_text(err: EC2Error, mode: CidrExhaustion) -> str:
+    """err.Error() as the controller's string tests see it in `mode`."""
+    return err.sdk_text if mode is CidrExhaustion.REAL else err.code_text
+
+
+def should_retry_on_error(text: str) -> bool:
+    """utils.ShouldRetryOnError: every error but those starting with a NotRetryErrors entry."""
+    return not text.startswith(INSUFFICIENT_CIDR)
 
 
 @dataclass
 class JobOutcome:
-    """What running a job left to do: the follow-up reconcile, an EC2 error, no free /28."""
+    """What running a job left to do: the follow-up reconcile, an EC2 error, no free /28,
+    and for a create that fell short without an EC2 error (every ENI slot taken) how many
+    were wanted and made."""
 
     follow_up: WarmPoolJob | None = None
     error: EC2Error | None = None
     no_cidr: bool = False
+    shortfall: tuple[int, int] | None = None
 
 
 class NodeProvider(abc.ABC):
@@ -58,6 +88,7 @@ class NodeProvider(abc.ABC):
         running: list[dict[str, Any]],
         config: WarmPoolConfig,
         cool_down_seconds: float,
+        rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """InitResource: the node's pool of this mode, built once from EC2's holdings and
@@ -74,6 +105,7 @@ class NodeProvider(abc.ABC):
             used=used,
             warm=warm,
             cool_down_seconds=cool_down_seconds,
+            rng=rng,
             clock=clock,
         )
 
@@ -112,28 +144,42 @@ class NodeProvider(abc.ABC):
         """The pool's capacity."""
         return self.pool.capacity
 
-    def run(self, job: WarmPoolJob, ec2: EC2Client) -> JobOutcome:
+    def run(
+        self,
+        job: WarmPoolJob,
+        ec2: EC2Client,
+        cidr_exhaustion: CidrExhaustion = CidrExhaustion.REAL,
+    ) -> JobOutcome:
         """Carry out a create / delete / re-sync job against EC2 and report it to the pool."""
         if job.op is JobOp.CREATE:
-            return self._create(job, ec2)
+            return self._create(job, ec2, cidr_exhaustion)
         if job.op is JobOp.DELETE:
             return self._delete(job, ec2)
         if job.op is JobOp.RESYNC:
             return self._resync(ec2)
         return JobOutcome()
 
-    def _create(self, job: WarmPoolJob, ec2: EC2Client) -> JobOutcome:
+    def _create(self, job: WarmPoolJob, ec2: EC2Client, mode: CidrExhaustion) -> JobOutcome:
         made, err = self.ledger.assign(ec2, job.resource_count, prefixes=self.prefixes)
-        did_succeed = len(made) >= job.resource_count and err is None
-        no_cidr = self.prefixes and err is not None and err.code == INSUFFICIENT_CIDR
-        if no_cidr:
-            # Not retryable (utils.ShouldRetryOnError): no re-sync; the node is told.
-            did_succeed = True
+        # eni.go CreateIPV4Resource: fewer than asked without an EC2 error is an error too
+        # ("not able to create the desired number of ..."), a retryable one.
+        shortfall = (
+            (job.resource_count, len(made))
+            if err is None and len(made) < job.resource_count
+            else None
+        )
+        did_succeed = err is None and shortfall is None
+        no_cidr = False
+        if err is not None and self.prefixes:
+            # prefix/provider.go: both tests are prefix matches on the error's text.
+            text = error_text(err, mode)
+            did_succeed = not should_retry_on_error(text)
+            no_cidr = text.startswith(INSUFFICIENT_CIDR)
         job.resources = self.to_groups(made)
         follow_up = None
         if self.pool.update_pool(job, did_succeed, prefix_available=not no_cidr):
             follow_up = self.pool.reconcile()
-        return JobOutcome(follow_up, err, no_cidr)
+        return JobOutcome(follow_up, err, no_cidr, shortfall)
 
     def _delete(self, job: WarmPoolJob, ec2: EC2Client) -> JobOutcome:
         failed, err = self.ledger.unassign(ec2, self.to_ec2(job.resources), prefixes=self.prefixes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from controller import config as cfgmod
 from controller import introspect
 from controller.allocator import trim_pod
+from controller.awssdk import StandardRetryer
 from controller.config import PoolMode
 from controller.ec2 import EC2Api, EC2Client
 from controller.kube import NODES, PODS, EventRecorder, Informer, KubeApi, KubeClient, one_configmap
@@ -26,6 +28,7 @@ from controller.manager import IPAMController
 from controller.metrics import ControllerMetrics, HealthServer, serve_health
 from controller.nodes import Observer, Settings
 from controller.pool import WarmPool
+from controller.provider import CidrExhaustion
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,9 @@ class RunnerOptions:
     ec2_burst: int = 18
     pod_workers: int = 8
     controller_username: str = DEFAULT_CONTROLLER_USERNAME
+    cidr_exhaustion: CidrExhaustion = CidrExhaustion.REAL
+    seed: int = 0
+    ec2_backoff_scale: float = 1.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunnerOptions:
@@ -92,6 +98,9 @@ class RunnerOptions:
             ec2_burst=args.ec2_burst,
             pod_workers=args.pod_workers,
             controller_username=args.controller_username,
+            cidr_exhaustion=CidrExhaustion(args.cidr_exhaustion),
+            seed=args.seed,
+            ec2_backoff_scale=args.ec2_backoff_scale,
         )
         opts.validate()
         return opts
@@ -109,6 +118,7 @@ class RunnerOptions:
             ("--resync-period-seconds", self.resync_period_seconds),
             ("--apiserver-qps", self.apiserver_qps),
             ("--ec2-qps", self.ec2_qps),
+            ("--ec2-backoff-scale", self.ec2_backoff_scale),
         ):
             if value < 0:
                 raise ValueError(f"{flag} {value}: expected >= 0")
@@ -217,6 +227,7 @@ class ControllerRunner:
         self.health: HealthServer | None = None
         self.webhook: Any = None
         self._elector: Any = None
+        self._paused = False  # the harness's reset: IPAM stopped until rebuild_ipam()
         self._started = False
         self._stopped = False
 
@@ -240,27 +251,39 @@ class ControllerRunner:
                     qps=opts.ec2_qps,
                     burst=opts.ec2_burst,
                     observer=_MetricsObserver(self.metrics).ec2_call,
+                    retryer=StandardRetryer(
+                        backoff_scale=opts.ec2_backoff_scale, rng=random.Random(opts.seed)
+                    ),
                 )
             self.node_informer = Informer("nodes", kube, NODES, self._on_node)
             self.pod_informer = Informer("pods", kube, PODS, self._on_pod, transform=trim_pod)
             self.informers += [self.pod_informer, self.node_informer]
             self.events = EventRecorder(kube, host=opts.identity)
-            self.controller = IPAMController(
-                kube,
-                ec2,
-                self.events,
-                Settings(
-                    cool_down_seconds=opts.cooldown_seconds,
-                    retry_scale=opts.retry_scale,
-                    pd_feature_flag=opts.enable_windows_prefix_delegation,
-                    resync_period_seconds=opts.resync_period_seconds,
-                    pod_workers=opts.pod_workers,
-                ),
-                node_lookup=lambda n: self.node_informer.store.get(n),
-                pod_lookup=lambda k: self.pod_informer.store.get(k),
-                pods_on_node=self._pods_on_node,
-                observer=_MetricsObserver(self.metrics),
-            )
+            self._ec2 = ec2
+            self.controller = self._new_controller()
+
+    def _new_controller(self) -> IPAMController:
+        """An IPAM controller with no state: it learns the pools from EC2, as on a start."""
+        opts = self.options
+        assert self.events is not None
+        return IPAMController(
+            self.kube,
+            self._ec2,
+            self.events,
+            Settings(
+                cool_down_seconds=opts.cooldown_seconds,
+                retry_scale=opts.retry_scale,
+                pd_feature_flag=opts.enable_windows_prefix_delegation,
+                resync_period_seconds=opts.resync_period_seconds,
+                pod_workers=opts.pod_workers,
+                cidr_exhaustion=opts.cidr_exhaustion,
+                seed=opts.seed,
+            ),
+            node_lookup=lambda n: self.node_informer.store.get(n),
+            pod_lookup=lambda k: self.pod_informer.store.get(k),
+            pods_on_node=self._pods_on_node,
+            observer=_MetricsObserver(self.metrics),
+        )
 
     # ------------------------------------------------------------ URLs
     @property
@@ -287,21 +310,51 @@ class ControllerRunner:
             self.metrics.windows_prefix_delegation_enabled.set(
                 int(cfgmod.is_windows_pd_enabled(data, feature_flag=flag))
             )
-            if self.controller is not None and self.leading.is_set():
+            if self.controller is not None and self._active():
                 self.controller.set_config(data, self.cm_obj)
 
     def _on_node(self, kind: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        if self.controller is not None and self.leading.is_set():
+        if self.controller is not None and self._active():
             self.controller.on_node_event(kind, obj, old)
 
     def _on_pod(self, kind: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         self._pods.update(kind, obj, old)
-        if self.controller is not None and self.leading.is_set():
+        if self.controller is not None and self._active():
             self.controller.on_pod_event(kind, obj, old)
 
     def _pods_on_node(self, node: str) -> list[dict[str, Any]]:
         store = self.pod_informer.store
         return [p for k in self._pods.keys(node) if (p := store.get(k)) is not None]
+
+    def _active(self) -> bool:
+        return self.leading.is_set() and not self._paused
+
+    def pause_ipam(self) -> None:
+        """Stop the IPAM work and wait for its workers, so no EC2 call of this
+        controller lands afterwards (first half of the harness's environment reset)."""
+        ctl = self.controller
+        if ctl is None:
+            return
+        with self._cm_lock:
+            self._paused = True
+        ctl.stop()  # joins the pod, node and job workers (bounded)
+
+    def rebuild_ipam(self) -> None:
+        """Replace the IPAM controller by one with no state and hand it every object, as
+        a restarted controller does: pools, cool-downs and backoffs are learnt again from
+        EC2 and the informers' caches (the reset's second half; the process, its
+        informers, lease and webhook stay)."""
+        if self.controller is None:
+            return
+        ctl = self._new_controller()
+        with self._cm_lock:  # no event reaches it before its configuration
+            self.controller = ctl
+            self._paused = False
+            leading = self.leading.is_set()
+            if leading:
+                ctl.set_config(self.cm_data, self.cm_obj)
+        if leading:
+            self._replay(ctl)
 
     def _ipam_enabled(self) -> bool:
         return cfgmod.is_windows_ipam_enabled(self.cm_data)
@@ -320,11 +373,15 @@ class ControllerRunner:
             self.leading.set()
             ctl.set_config(self.cm_data, self.cm_obj)
         self.metrics.leader.labels(name=self.options.leader_election_id).set(1)
+        self._replay(ctl)
+        log.info("started leading")
+
+    def _replay(self, ctl: IPAMController) -> None:
+        """Hand `ctl` every cached node and pod, as the informers' initial list does."""
         for node in list(self.node_informer.store.values()):
             ctl.on_node_event("ADDED", node, None)
         for pod in list(self.pod_informer.store.values()):
             ctl.on_pod_event("ADDED", pod, None)
-        log.info("started leading")
 
     def _stop_leading(self) -> None:
         """Lost the lease: stop, like the real binary (it exits)."""
@@ -345,7 +402,7 @@ class ControllerRunner:
             raise RuntimeError("ControllerRunner already started")
         self._started = True
         opts = self.options
-        resolver = introspect.resolver(self.controller) if self.controller is not None else None
+        resolver = introspect.resolver(lambda: self.controller) if self.controller else None
         try:
             self.health = serve_health(
                 opts.metrics_port, registry=self.registry, ready=self.ready, json_routes=resolver

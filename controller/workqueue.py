@@ -45,6 +45,10 @@ class TimerScheduler:
         with self._cv:
             return len(self._heap)
 
+    def now(self) -> float:
+        """The clock these timers run on (monotonic seconds)."""
+        return time.monotonic()
+
     def _run(self) -> None:
         while True:
             with self._cv:
@@ -258,3 +262,47 @@ class SteppedScheduler(TimerScheduler):
         """Drop every timer; queues stop on their own `stop`."""
         self._stopped = True
         self._heap.clear()
+
+
+class ControllerRateLimiter:
+    """client-go workqueue.DefaultControllerRateLimiter, as the custom pod controller uses
+    it (controllers/custom/builder.go): per key 5 ms x 2^failures capped at 1000 s, and
+    one 10 qps / burst 100 token bucket over all keys; the longer wait wins. `scale`
+    shortens the per-key waits for the harness's fast timing profile (1.0: client-go's).
+    """
+
+    BASE_S = 0.005
+    CAP_S = 1000.0
+    QPS = 10.0
+    BURST = 100
+
+    def __init__(self, scale: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._scale = scale
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures: dict[Hashable, int] = {}
+        self._tokens = float(self.BURST)
+        self._last = clock()
+
+    def when(self, key: Hashable) -> float:
+        """AddRateLimited: the delay before `key` runs again (counts one more failure)."""
+        with self._lock:
+            n = self._failures.get(key, 0)
+            self._failures[key] = n + 1
+            per_key = min(self.BASE_S * 2.0**n, self.CAP_S) * self._scale
+            now = self._clock()
+            self._tokens = min(self.BURST, self._tokens + (now - self._last) * self.QPS)
+            self._last = now
+            self._tokens -= 1.0  # a reservation: a negative balance is a wait
+            bucket = max(0.0, -self._tokens / self.QPS)
+            return max(per_key, bucket)
+
+    def failures(self, key: Hashable) -> int:
+        """NumRequeues."""
+        with self._lock:
+            return self._failures.get(key, 0)
+
+    def forget(self, key: Hashable) -> None:
+        """Forget: the key's next failure starts again at the base delay."""
+        with self._lock:
+            self._failures.pop(key, None)

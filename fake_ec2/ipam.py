@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from fake_ec2.allocator import CidrReservation, SubnetAllocator
 from fake_ec2.exceptions import (
+    InsufficientCidrBlocks,
+    InsufficientFreeAddressesInSubnet,
     InvalidParameterCombination,
     InvalidParameterValue,
     PrivateIpAddressLimitExceeded,
@@ -163,6 +165,13 @@ class Ec2Rules:
                 for prefix in prefixes:
                     new_prefixes.append(alloc.claim_prefix(prefix, eni_id))
                 new_prefixes.extend(alloc.allocate_prefixes(prefix_count, eni_id))
+            except (InsufficientFreeAddressesInSubnet, InsufficientCidrBlocks) as exc:
+                for ip in new_ips:
+                    alloc.release_ip(ip, eni_id)
+                for prefix in new_prefixes:
+                    alloc.release_prefix(prefix, eni_id)
+                wanted_addresses = ip_count + 16 * prefix_count
+                raise subnet_exhausted(exc, alloc.available_count, wanted_addresses) from exc
             except Exception:
                 for ip in new_ips:
                     alloc.release_ip(ip, eni_id)
@@ -244,3 +253,20 @@ class Ec2Rules:
         with self.lock:
             self._subnets.clear()
             self._enis.clear()
+
+
+#: AssignPrivateIpAddresses asking for more addresses than the subnet has free (AWS
+#: support, quoted in cilium/cilium#31016; cilium's SubnetFullErrMsgStr).
+SUBNET_FULL_MESSAGE = "There aren't sufficient free Ipv4 addresses or prefixes"
+
+
+def subnet_exhausted(exc: Exception, available: int, wanted: int) -> Exception:
+    """EC2's answer to an assign the subnet cannot serve (docs/fidelity.md, EC2 rows).
+
+    Fewer free addresses than asked for: InvalidParameterValue with EC2's "not
+    sufficient" text, for IPs and prefixes alike. Enough addresses but no aligned, wholly
+    free /28 (fragmentation): InsufficientCidrBlocks (cilium/cilium#30536 shows the log).
+    """
+    if isinstance(exc, InsufficientCidrBlocks) and available >= wanted:
+        return exc
+    return InvalidParameterValue(SUBNET_FULL_MESSAGE)

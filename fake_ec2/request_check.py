@@ -90,6 +90,20 @@ def check_signed(headers: Mapping[str, str], params: Mapping[str, str]) -> None:
     raise MissingAuthenticationToken()
 
 
+def access_key_id(headers: Mapping[str, str], params: Mapping[str, str]) -> str:
+    """The access key a request was signed with ('' when unsigned or unreadable), as
+    CloudTrail records it (userIdentity.accessKeyId): who called, for the request log."""
+    auth = headers.get("authorization", "")
+    _, _, rest = auth.partition(" ")
+    for part in rest.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "Credential":
+            return shown(value.split("/", 1)[0])
+    if params.get("X-Amz-Credential"):
+        return shown(params["X-Amz-Credential"].split("/", 1)[0])
+    return shown(params.get("AWSAccessKeyId", ""))
+
+
 def _check_authorization(auth: str) -> None:
     algorithm, _, rest = auth.partition(" ")
     if algorithm != SIGV4:

@@ -10,7 +10,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One answered request: action, parameters, result code, HTTP status, latency."""
+    """One answered request: action, parameters, result code, HTTP status, latency and
+    the access key that signed it."""
 
     seq: int
     time: float
@@ -19,6 +20,7 @@ class RequestRecord:
     status: int
     code: str  # "OK" or the EC2 error code
     latency_ms: float
+    access_key: str = ""  # who signed it (CloudTrail's userIdentity.accessKeyId)
 
 
 class RequestLog:

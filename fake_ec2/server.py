@@ -28,6 +28,8 @@ from fake_ec2.exceptions import (
     UnsupportedOperation,
 )
 from fake_ec2.faults import FaultPlan
+from fake_ec2.imds import PREFIX as IMDS_PREFIX
+from fake_ec2.imds import Identity, Imds
 from fake_ec2.request_log import RequestLog
 
 log = logging.getLogger("fake_ec2")
@@ -167,12 +169,16 @@ class Ec2Front:
         self.region = region
         self.faults = FaultPlan(seed=seed)
         self.requests = RequestLog(log_capacity)
+        # The instance metadata routes the upstream controller reads (fake_ec2/imds.py).
+        self.imds = Imds(Identity.for_seed(region, seed))
 
     # ------------------------------------------------------------------ WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(ADMIN_PREFIX):
             return self._admin(environ, start_response)
+        if path.startswith(IMDS_PREFIX):
+            return self.imds(environ, start_response)
         started = time.perf_counter()
         body = self._read_body(environ)
         params = self._params(environ, body)
@@ -208,6 +214,7 @@ class Ec2Front:
             status=status,
             code=code,
             latency_ms=(time.perf_counter() - started) * 1000.0,
+            access_key=request_check.access_key_id(_headers(environ), params),
         )
         return chunks
 

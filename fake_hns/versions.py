@@ -25,6 +25,8 @@ _MAX = 2**31 - 1
 DSR_RANGES: tuple[tuple[Version, Version], ...] = (((9, 3), (9, _MAX)), ((10, 2), (_MAX, _MAX)))
 MODIFY_LB_RANGES: tuple[tuple[Version, Version], ...] = (((15, 4), (_MAX, _MAX)),)
 API_V2_RANGES: tuple[tuple[Version, Version], ...] = (((9, 2), (_MAX, _MAX)),)
+# hcsshim hcn/hcnglobals.go IPv6DualStackVersion: HNS >= 11.10 reports dual stack.
+IPV6_RANGES: tuple[tuple[Version, Version], ...] = (((11, 10), (_MAX, _MAX)),)
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,9 @@ class Features:
     api_v2: bool
     dsr: bool
     modify_load_balancer: bool
-    ipv6: bool = False  # never on the emulated Windows nodes (FACTS.md)
+    # Reported as hcsshim decides it from the version; IPv6 objects are refused all the
+    # same (EKS Windows pods are IPv4 only, FACTS.md; docs/fidelity.md).
+    ipv6: bool = False
 
 
 def in_ranges(version: Version, ranges: tuple[tuple[Version, Version], ...]) -> bool:
@@ -63,4 +67,5 @@ def features_for(
             if modify_load_balancer is None
             else modify_load_balancer
         ),
+        ipv6=in_ranges(version, IPV6_RANGES),
     )

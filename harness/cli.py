@@ -49,16 +49,46 @@ def _positive(max_value: int) -> Any:
     return parse
 
 
+def add_controller_flags(sp: argparse.ArgumentParser) -> None:
+    """--controller / --controller-binary (up and scenario run)."""
+    sp.add_argument(
+        "--controller",
+        choices=["python", "upstream"],
+        help="controller implementation (default: the spec's, else python); upstream runs "
+        "the real aws/amazon-vpc-resource-controller-k8s binary",
+    )
+    sp.add_argument(
+        "--controller-binary",
+        type=Path,
+        metavar="PATH",
+        help="the upstream controller binary (default: $EKSWIN_UPSTREAM_CONTROLLER)",
+    )
+
+
+def use_upstream_binary(args: argparse.Namespace, spec: EnvSpec) -> None:
+    """For an upstream spec: check the binary and the host (UsageError, exit 2)."""
+    from harness.upstream.plan import UpstreamUnavailable
+    from harness.upstream.select import prepare
+
+    try:
+        prepare(spec, getattr(args, "controller_binary", None), not args._supervise)
+    except UpstreamUnavailable as e:
+        raise UsageError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
+    from harness.clihelp import version_text
+
     p = argparse.ArgumentParser(prog="ekswin", description="Local emulated EKS-Windows harness.")
+    p.add_argument("--version", action="version", version=version_text())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def where(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--name",
             default=os.environ.get("EKSWIN_NAME", "ekswin"),
-            help="environment name (default: ekswin)",
+            help="environment name (default: $EKSWIN_NAME, else ekswin)",
         )
         sp.add_argument("--run-dir", type=Path, help="run directory (default: per-name state dir)")
 
@@ -99,19 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not merge the ekswin-<name> context into your kubeconfig",
     )
     up.add_argument(
+        "--no-select",
+        action="store_true",
+        help="merge the ekswin-<name> context but keep your current context selected",
+    )
+    up.add_argument(
         "-f",
         "--file",
         type=Path,
         metavar="FILE",
         help="environment spec (YAML; a scenario file's steps are ignored); "
-        "only --timing, --seed and --backend may be combined with it",
+        "only --timing, --seed, --backend and --controller may be combined with it",
     )
     up.add_argument(
         "--timing",
         choices=["real", "fast"],
         help="timing profile (default: real, the real system's waits and rate limits)",
     )
-    up.add_argument("--seed", type=_positive(2**31), help="seed of all harness randomness")
+    up.add_argument(
+        "--seed", type=_positive(2**31), help="seed of all harness randomness (default: 0)"
+    )
     up.add_argument(
         "--windows-nodes",
         type=_positive(10**6),
@@ -136,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--dsr", action="store_true", default=None, help="kube-proxy --enable-dsr (WinDSR=true)"
     )
+    add_controller_flags(up)
     up.add_argument("--_supervise", action="store_true", help=argparse.SUPPRESS)
     up.add_argument("--_lock-fd", type=int, help=argparse.SUPPRESS)
 
@@ -154,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "component", choices=COMPONENTS, metavar="COMPONENT", help=", ".join(COMPONENTS)
     )
     rs.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to wait until it is ready (120)"
+        "--timeout", type=float, default=120.0, help="seconds to wait until it is ready"
     )
 
     from harness.pictures.cli import add_parser as add_inspect
@@ -182,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--zip", action="store_true", help="also write the bundle as DIR.zip")
     run.add_argument("--html", type=Path, metavar="OUT", help="write the report as an HTML page")
+    add_controller_flags(run)
+    run.add_argument(
+        "--compare",
+        action="store_true",
+        help="run once with each controller (python, upstream) and print the differences "
+        "of the reports (table on stderr, JSON on stdout or --json OUT); exit 1 when any",
+    )
     rep = scsub.add_parser(
         "replay",
         help="re-run a bundle: exit 0 when its first failure shows again, 1 when not, 2 bad bundle",
@@ -191,6 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--run-dir", type=Path, help="run directory (default: per-scenario state dir)")
     val = scsub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("file", type=Path, metavar="FILE")
+
+    from harness.why.cli import add_parser as add_why
+
+    where(add_why(sub))
+    kcp = sub.add_parser("kubeconfig", help="print the path of an environment's kubeconfig")
+    where(kcp)
+    from harness.clihelp import show_defaults
+
+    show_defaults(p)
     return p
 
 
@@ -229,7 +283,9 @@ def build_spec(args: argparse.Namespace) -> EnvSpec:
             given = [f"--{f.replace('_', '-')}" for f in SPEC_FLAGS if getattr(args, f) is not None]
             if given:
                 raise UsageError(f"-f/--file cannot be combined with {', '.join(given)}")
-            spec = load_spec(args.file)
+            from harness.upstream.select import with_controller
+
+            spec = with_controller(load_spec(args.file), getattr(args, "controller", None))
             if args.timing:
                 spec = spec.with_timing(args.timing)
             if args.seed is not None:
@@ -246,6 +302,7 @@ def build_spec(args: argparse.Namespace) -> EnvSpec:
                 dsr=bool(args.dsr),
                 timing=args.timing or "real",
                 seed=args.seed or 0,
+                controller=getattr(args, "controller", None) or "python",
             )
     except SpecError as e:
         raise UsageError(f"invalid environment spec:\n{e}") from None
@@ -273,6 +330,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     run_dir = _run_dir(args)
     spec = build_spec(args)
+    use_upstream_binary(args, spec)
     try:
         backend = choose(spec.backend)
     except BackendUnavailable as e:
@@ -382,9 +440,11 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
     if not args.no_merge and env.cluster.backend != "existing":  # yours has it already
         target = kc.user_kubeconfig_path()
         config = kc.renamed(kc.flatten(kubeconfig), f"ekswin-{args.name}")
-        kc.merge(config, target)
+        select = not getattr(args, "no_select", False)
+        kc.merge(config, target, select=select)
         (run_dir / "merged-into").write_text(str(target))
-        merged = f"Context ekswin-{args.name} merged into {target} and selected.\n"
+        chosen = "and selected" if select else "(not selected: --no-select)"
+        merged = f"Context ekswin-{args.name} merged into {target} {chosen}.\n"
     elapsed = time.monotonic() - t0
     lines = [
         f"ekswin {args.name!r} is up ({elapsed:.1f} s). Run directory: {run_dir}",
@@ -465,6 +525,8 @@ def _supervisor_argv(args: argparse.Namespace, run_dir: Path, spec_file: Path) -
     ]  # fmt: skip
     if args.no_merge:
         argv.append("--no-merge")
+    if getattr(args, "no_select", False):
+        argv.append("--no-select")
     opts = _backend_options(args)
     for flag, value in (
         ("--kubeconfig", opts.kubeconfig and str(opts.kubeconfig.resolve())),
@@ -591,6 +653,10 @@ def gather_status(run_dir: Path, name: str) -> dict[str, Any]:
                 if n["name"] in pools:  # the controller's own view of the mode
                     n["pool"] = pools[n["name"]]
                     n["mode"] = pools[n["name"]].get("mode") or "unmanaged"
+            from harness.status import node_problems, stuck_summary
+
+            node_problems(run_dir, status["nodes"])
+            status["stuck"] = stuck_summary(run_dir)
         except Exception as e:  # status must still print the rest
             status["nodes_error"] = str(e)
         status["invariants"] = invariants_now(run_dir)
@@ -679,6 +745,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(nt)
         if status.get("controller") is None:
             console.print("[yellow]controller introspection not answering[/]")
+        from harness.status import problem_lines
+
+        for line in problem_lines(status):
+            console.print(line)
     inv = status.get("invariants")
     if inv:
         colour = "green" if inv["ok"] else ("yellow" if inv["ok"] is None else "red")
@@ -782,6 +852,29 @@ def cmd_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_why(args: argparse.Namespace) -> int:
+    """`ekswin why` (harness.why.cli) for the environment `--name` / `--run-dir`."""
+    from harness.why.cli import cmd_why as why
+
+    return why(args, _run_dir(args))
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    """`ekswin kubeconfig`: the environment's kubeconfig path (exit 1 when it has none)."""
+    run_dir = _run_dir(args)
+    path = run_dir / "kubeconfig"
+    try:
+        info = json.loads((run_dir / "cluster.json").read_text())
+        path = Path(info.get("kubeconfig") or path)
+    except (OSError, ValueError):
+        pass
+    if not path.exists():
+        _err(f"environment {args.name!r} has no kubeconfig ({path}); is it up?")
+        return EXIT_FAIL
+    print(path)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `ekswin` console script."""
     parser = build_parser()
@@ -792,6 +885,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"up": cmd_up, "status": cmd_status, "down": cmd_down, "scenario": cmd_scenario}
     handlers["restart"] = cmd_restart
     handlers["inspect"] = cmd_inspect
+    handlers["why"] = cmd_why
+    handlers["kubeconfig"] = cmd_kubeconfig
     try:
         return handlers[args.command](args)
     except UsageError as e:

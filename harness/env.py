@@ -141,11 +141,17 @@ class Environment:
                 say(f"• {title} ...")
                 action(say)
                 say(f"✓ {title} ({time.monotonic() - t0:.1f} s)")
+            if self.pipeline is not None and self.pipeline.upstream:
+                self.on_stop("the upstream controller's CNINode finalizers", self._release)
             self.supervision = self._supervise()
             self.write_state()
         except BaseException:
             self.stop()
             raise
+
+    def _release(self) -> None:
+        assert self.pipeline is not None
+        self.pipeline.release_cninodes()
 
     def on_stop(self, what: str, undo: Callable[[], None]) -> None:
         """Register an undo action (run in reverse order by stop())."""

@@ -103,8 +103,8 @@ def _upsert(items: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str
     return [i for i in items if i.get("name") != entry["name"]] + [entry]
 
 
-def merge(config: dict[str, Any], target: Path) -> None:
-    """Merge the single-context `config` into `target` and make it current."""
+def merge(config: dict[str, Any], target: Path, *, select: bool = True) -> None:
+    """Merge the single-context `config` into `target` and (`select`) make it current."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         data = _load(target)
@@ -113,7 +113,8 @@ def merge(config: dict[str, Any], target: Path) -> None:
             for entry in config[key]:
                 items = _upsert(items, entry)
             data[key] = items
-        data["current-context"] = config["current-context"]
+        if select:
+            data["current-context"] = config["current-context"]
         write(target, data)
 
 

@@ -88,12 +88,14 @@ def _eni_from_describe(eni: Mapping[str, Any]) -> Eni:
     )
 
 
-def observe_ec2(ec2_url: str, region: str, instance_ids: Sequence[str]) -> Ec2View:
+def observe_ec2(
+    ec2_url: str, region: str, instance_ids: Sequence[str], access_key: str = "testing"
+) -> Ec2View:
     """Instances, their types' limits and primary ENIs (filtered by instance id), and the
-    admin state's subnets and ENIs."""
+    admin state's subnets and ENIs; the EC2 calls are signed with `access_key`."""
     from fake_ec2.admin import AdminClient
 
-    ec2 = ec2_client(ec2_url, region)
+    ec2 = ec2_client(ec2_url, region, access_key=access_key)
     instances: dict[str, dict[str, Any]] = {}
     if instance_ids:
         pages = ec2.get_paginator("describe_instances").paginate(
@@ -232,14 +234,16 @@ def observe(
     nodes: Iterable[Mapping[str, Any]],
     prefix_delegation_flag: bool = True,
     hns_dump: Mapping[str, Any] | None = None,
+    ec2_access_key: str = "testing",
 ) -> ClusterState:
     """The state of a running environment. ``api``: an admin kubernetes ApiClient;
     ``nodes``: entries with ``name`` and ``instance_id`` (as in nodes.json). Nodes not
     registered with the API server are left out (their ENIs still count for EC2 rules).
-    ``hns_dump``: a DumpState document the caller already read (else one is read)."""
+    ``hns_dump``: a DumpState document the caller already read (else one is read);
+    ``ec2_access_key``: the key its EC2 calls are signed with (fake_ec2 logs it)."""
     refs = _node_refs(nodes)
     kube = observe_kubernetes(api)
-    ec2 = observe_ec2(ec2_url, region, [iid for _, iid in refs])
+    ec2 = observe_ec2(ec2_url, region, [iid for _, iid in refs], ec2_access_key)
     hns = endpoints_from_dump(hns_dump) if hns_dump is not None else observe_hns(hns_target)
     states = []
     for name, iid in refs:

@@ -12,6 +12,7 @@ the node agent) and a wait until every node is schedulable.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ class Pipeline:
         self.nodes: list[dict[str, Any]] = []
         self.agents: list[Component] = []
         self._records: list[NodeRecord] = []
+        self._host_lock: Any = None  # the upstream binary's host lock (harness/upstream/host)
 
     @property
     def ec2_url(self) -> str:
@@ -146,11 +148,24 @@ class Pipeline:
 
         return AdminClient(self.ec2_url)
 
-    def install_config(self, say: Progress) -> None:
-        """RBAC for the controller and, when the spec has one, the ConfigMap."""
+    @property
+    def upstream(self) -> bool:
+        """True when the spec runs the real controller binary (harness/upstream)."""
+        return self.spec.controller.implementation == "upstream"
+
+    def controller_manifests(self) -> list[dict[str, Any]]:
+        """RBAC (and, for the upstream binary, its CRDs) of the controller."""
+        if self.upstream:
+            from harness.upstream import manifests
+
+            return manifests.crds() + manifests.rbac()
         from controller import deploy
 
-        self.cluster.install(deploy.rbac_manifests())
+        return deploy.rbac_manifests()
+
+    def install_config(self, say: Progress) -> None:
+        """RBAC for the controller and, when the spec has one, the ConfigMap."""
+        self.cluster.install(self.controller_manifests())
         if self.spec.configmap is not None:
             self.cluster.install([self.configmap_manifest()])
 
@@ -170,7 +185,7 @@ class Pipeline:
         from controller import deploy
         from harness.kubeproxy.identity import binding_manifests
 
-        manifests = list(deploy.rbac_manifests())
+        manifests = list(self.controller_manifests())
         if self.spec.configmap is not None:
             manifests.append(self.configmap_manifest())
         refs = [ObjectRef.of(m) for m in manifests]
@@ -205,13 +220,16 @@ class Pipeline:
             f"--webhook-cert-dir={cert_dir}",
             f"--components={'controller,webhook' if webhook else 'controller'}",
             f"--log-level={ctl.log_level}",
+            f"--seed={self.spec.seed}",
             *self.spec.timing.controller_flags(),
             *ctl.extra_argv(),
         )
 
     def start_controller(self, say: Progress) -> None:
         """Controller replicas under their own ServiceAccount; register the webhooks."""
-
+        if self.upstream:
+            self.start_upstream_controller(say)
+            return
         comp = self.run_dir / "components"
         kubeconfig = self.cluster.service_account_kubeconfig(
             *CONTROLLER_SA, comp / "controller.kubeconfig"
@@ -232,10 +250,101 @@ class Pipeline:
             self.endpoints[c.name] = c.wait_ready(START_TIMEOUT_S)
         self.register_webhook()
 
+    def upstream_launch(self, kubeconfig: Path, introspect_port: int) -> Any:
+        """The upstream binary's launch plan for this environment (harness/upstream/plan.py)."""
+        from harness.upstream.plan import Launch, passthrough, resolve_binary
+
+        return Launch(
+            binary=resolve_binary(None),
+            cluster_name=self.spec.name or "ekswin",
+            vpc_id=self.vpc_id,
+            ec2_url=self.ec2_url,
+            kubeconfig=kubeconfig,
+            tmpdir=self.run_dir / "components" / "upstream-tmp",
+            introspect_port=introspect_port,
+            prefix_delegation=self.spec.prefix_delegation_flag(),
+            log_level=self.spec.controller.log_level,
+            flags=passthrough(self.spec.controller.flags),
+        )
+
+    def start_upstream_controller(self, say: Progress) -> None:
+        """The real controller binary as a supervised host process (one per host)."""
+        from harness.components import Probe
+        from harness.netutil import free_port
+        from harness.upstream import host
+        from harness.upstream.plan import WEBHOOK_PORT
+
+        self._host_lock = host.acquire()  # held until this process exits
+        comp = self.run_dir / "components"
+        kubeconfig = self.cluster.service_account_kubeconfig(
+            *CONTROLLER_SA, comp / "controller.kubeconfig"
+        )
+        launch = self.upstream_launch(kubeconfig, free_port())
+        crt, key = launch.cert_paths()
+        crt.parent.mkdir(parents=True, exist_ok=True)
+        dns, ips = serving_sans(self.cluster.webhook_host)
+        self.cluster.certificate_authority().issue_server(
+            "vpc-resource-controller-webhook", dns=dns, ips=ips
+        ).write(crt, key)
+        health = launch.health_url()
+        comp_ = Component(
+            "controller",
+            launch.argv(),
+            Probe(
+                lambda: _answers(health) and _listening(WEBHOOK_PORT),
+                f"{health} to answer and the webhook port {WEBHOOK_PORT} to listen",
+                launch.introspect_url(),
+            ),
+            env=launch.env(),
+        )
+        self.controllers.append(comp_.start(self.sup))
+        self.endpoints["controller"] = comp_.wait_ready(START_TIMEOUT_S)
+        self.register_webhook()
+        say(f"    upstream controller {launch.binary.name} (webhook :9443, health :61779)")
+
+    def release_cninodes(self, names: set[str] | None = None) -> list[str]:
+        """Upstream teardown: stop the binary, then drop the finalizer it puts on the
+        CNINode of each node (`names`, default this environment's), so deleting the nodes
+        and the CRD does not wait for a controller that is gone. Returns the released."""
+        from kubernetes import client
+
+        from harness.upstream.manifests import CNINODE_FINALIZER
+
+        for c in self.controllers:
+            c.stop()
+        names = (
+            names
+            if names is not None
+            else ({n["name"] for n in self.nodes} | set(self.spec.node_names()))
+        )
+        api = client.CustomObjectsApi(self.cluster.api)
+        group, version, plural = "vpcresources.k8s.aws", "v1alpha1", "cninodes"
+        released = []
+        for item in api.list_cluster_custom_object(group, version, plural).get("items", []):
+            meta = item.get("metadata", {})
+            if meta.get("name") in names and CNINODE_FINALIZER in (meta.get("finalizers") or []):
+                rest = [f for f in meta["finalizers"] if f != CNINODE_FINALIZER]
+                body = {"metadata": {"finalizers": rest or None}}
+                api.patch_cluster_custom_object(group, version, plural, meta["name"], body)
+                released.append(meta["name"])
+        return sorted(released)
+
     def register_webhook(self) -> None:
         """Point the webhook configurations at the first replica's (current) address."""
         from controller import deploy
 
+        if self.upstream:
+            from harness.upstream import manifests
+            from harness.upstream.plan import WEBHOOK_PORT
+
+            webhook = self.cluster.webhook_url(f"https://127.0.0.1:{WEBHOOK_PORT}")
+            self.endpoints["webhook"] = webhook
+            self.cluster.install(
+                manifests.webhook_configurations(
+                    webhook, self.cluster.certificate_authority().cert_pem
+                )
+            )
+            return
         first = self.controllers[0]
         assert first.process is not None
         local = first.process.wait_for_line(WEBHOOK_LINE, START_TIMEOUT_S).group(1)
@@ -252,6 +361,18 @@ class Pipeline:
         self.endpoints[c.name] = c.restart(START_TIMEOUT_S)
         if index == 0:
             self.register_webhook()
+
+    def reset_controllers(self, between: Callable[[], None]) -> None:
+        """Pause every controller replica's IPAM (no EC2 call of theirs lands after),
+        run `between`, then rebuild their IPAM with no state, as a restart would — the
+        processes, their leases and the webhook stay (controller/__main__.py)."""
+        for c in self.controllers:
+            assert c.process is not None, f"{c.name} is not running"
+            c.process.signal_and_wait(signal.SIGUSR1, "ipam paused", START_TIMEOUT_S)
+        between()
+        for c in self.controllers:
+            assert c.process is not None
+            c.process.signal_and_wait(signal.SIGUSR2, "ipam rebuilt", START_TIMEOUT_S)
 
     def restart_hns(self) -> None:
         """Start fake_hns again on the same port, so every client reconnects to it."""
@@ -364,3 +485,19 @@ class Pipeline:
             what += f" with {IP_RESOURCE} allocatable"
         wait_until(schedulable, timeout_s, what)
         say(f"    {len(names)} node(s) {'schedulable' if needs_ip else 'Ready'}")
+
+
+def _answers(url: str) -> bool:
+    """True once `url` answers 200 (the upstream controller's health probe)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=2.0) as resp:
+        return bool(resp.status == 200)
+
+
+def _listening(port: int) -> bool:
+    """True once something accepts TCP connections on loopback `port`."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=2.0):
+        return True

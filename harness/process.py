@@ -128,6 +128,18 @@ class ManagedProcess:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
 
+    def signal_and_wait(self, sig: int, reply: str, timeout_s: float) -> None:
+        """Send `sig` to the process and wait for its numbered acknowledgement: the
+        process prints `REPLY N`, N counting the replies of this run of it."""
+        assert self.popen is not None, "not started"
+        source = self.stdout_path or self.log_path
+        with source.open("rb") as f:
+            f.seek(self._log_offset)
+            text = f.read().decode(errors="replace")
+        seen = len(re.findall(rf"^{re.escape(reply)} \d+$", text, re.M))
+        os.kill(self.popen.pid, sig)
+        self.wait_for_line(rf"^{re.escape(reply)} {seen + 1}$", timeout_s)
+
     def wait_for_line(self, pattern: str, timeout_s: float) -> re.Match[str]:
         """Wait until a line of stdout matches `pattern` (e.g. a 'listening on URL' line).
 

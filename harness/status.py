@@ -96,3 +96,65 @@ def controller_pools(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, KeyError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def node_problems(run_dir: Path, nodes: list[dict[str, Any]]) -> None:
+    """Add to each node of `summarize_nodes` (with the controller's pool row merged in
+    as ``pool``) what `status` must not hide: kube-proxy's load-balancer failures (the
+    node agent's status file) and a mode mismatch (the controller's mode against the
+    advertised capacity and what the ENI holds)."""
+    from harness.why.gather import agent_status
+    from harness.why.rules import mode_mismatch
+
+    agents = agent_status(run_dir)["nodes"]
+    for n in nodes:
+        a = agents.get(n["name"]) or {}
+        n["lb_failures"] = int(a.get("lb_failures_last_sync") or 0)
+        n["lb_failures_total"] = int(a.get("lb_failures") or 0)
+        n["lb_failures_recent"] = list(a.get("lb_failures_recent") or [])
+        pool = n.get("pool") or {}
+        problems = []
+        row = {"managed": pool.get("managed"), "mode": pool.get("mode"),
+               "capacity": pool.get("capacity")}  # fmt: skip
+        text = mode_mismatch(row, n.get("capacity"))
+        if text:
+            problems.append(text)
+        eni = n.get("eni") or {}
+        secondary, prefixes = len(eni.get("secondary_ips") or []), len(eni.get("prefixes") or [])
+        if pool.get("mode") == "prefix" and secondary:
+            problems.append(f"mode is prefix but the ENI still holds {secondary} secondary IP(s)")
+        if pool.get("mode") == "secondary" and prefixes:
+            problems.append(f"mode is secondary but the ENI still holds {prefixes} prefix(es)")
+        n["mode_mismatch"] = "; ".join(problems) or None
+
+
+def stuck_summary(run_dir: Path) -> dict[str, Any]:
+    """How many Windows pods are stuck (not Running for longer than the CNI annotation
+    wait), with the command that says why."""
+    from harness.why import count_stuck
+
+    count, wait_s = count_stuck(run_dir)
+    return {"count": count, "wait_s": wait_s, "hint": "ekswin why --stuck" if count else None}
+
+
+def problem_lines(status: dict[str, Any]) -> list[str]:
+    """`ekswin status` lines (rich markup) for load-balancer failures, mode mismatches and
+    stuck pods (plain data in, lines out)."""
+    lines = []
+    for n in status.get("nodes") or []:
+        if n.get("lb_failures"):
+            lines.append(
+                f"[red]{n['name']}: {n['lb_failures']} load balancer(s) failed in kube-proxy's "
+                f"last sync ({n.get('lb_failures_total', 0)} since start)[/]"
+            )
+            for r in (n.get("lb_failures_recent") or [])[:3]:
+                lines.append(f"  {r.get('service')} {r.get('kind')}: {r.get('message')}")
+        if n.get("mode_mismatch"):
+            lines.append(f"[red]{n['name']}: mode mismatch: {n['mode_mismatch']}[/]")
+    stuck = status.get("stuck") or {}
+    if stuck.get("count"):
+        lines.append(
+            f"[red]{stuck['count']} Windows pod(s) stuck (not Running after "
+            f"{stuck['wait_s']:g} s): run `{stuck['hint']}`[/]"
+        )
+    return lines

@@ -200,13 +200,16 @@ class Supervision:
 
     # -- events -------------------------------------------------------------------------
     def _event(self, reason: str, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {reason}: {message}"
         log.warning("%s: %s", reason, message)
-        with contextlib.suppress(OSError), self._log_path.open("a") as f:
-            f.write(line + "\n")
+        self._log_line(reason, message)
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):
                 listener(reason, message)
+
+    def _log_line(self, reason: str, message: str) -> None:
+        """Append one line to supervisor.log (`ekswin why` reads outages from it)."""
+        with contextlib.suppress(OSError), self._log_path.open("a") as f:
+            f.write(f"{log_timestamp(time.time())} {reason}: {message}\n")
 
     # -- the watching thread ------------------------------------------------------------
     def _run(self) -> None:
@@ -233,9 +236,15 @@ class Supervision:
         if proc is None:  # stopped on purpose: not restarted until started again
             if unit.state != "stopped":
                 unit.state, unit.proc = "stopped", None
+                # In the log only: whoever stopped it reports the event itself.
+                self._log_line("Stopped", f"{unit.component} ({unit.name}) stopped on request")
                 return True
             return False
         if proc is not unit.proc:  # started again by someone (a scenario step)
+            if unit.state == "stopped":
+                self._log_line(
+                    "Started", f"{unit.component} ({unit.name}) started again, pid {proc.pid}"
+                )
             unit.proc, unit.state, unit.started_at = proc, "running", now
             return True
         if proc.alive():
@@ -355,6 +364,59 @@ class Supervision:
         with contextlib.suppress(OSError):
             tmp.write_text(json.dumps(self.snapshot(), indent=1))
             tmp.replace(path)
+
+
+def log_timestamp(epoch: float) -> str:
+    """supervisor.log's timestamp: UTC with milliseconds (2026-01-02T03:04:05.678Z)."""
+    ms = int(epoch * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{ms:03d}Z"
+
+
+def read_log(run_dir: Path) -> list[tuple[float, str, str]]:
+    """supervisor.log as (epoch, reason, message), oldest first ([] when absent)."""
+    import calendar
+
+    out = []
+    try:
+        text = (run_dir / "logs" / "supervisor.log").read_text(errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        stamp, _, rest = line.partition(" ")
+        reason, sep, message = rest.partition(": ")
+        if not sep:
+            continue
+        try:
+            base, _, frac = stamp.rstrip("Z").partition(".")
+            t = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+        except ValueError:
+            continue
+        out.append((t + (int(frac) / 1000 if frac.isdigit() else 0.0), reason, message))
+    return out
+
+
+def outages(lines: list[tuple[float, str, str]]) -> list[dict[str, Any]]:
+    """Per process, the intervals it was not running: from a death, a stop or a requested
+    restart to the next start (end None: still out). Plain data from read_log()."""
+    ends = ("Restarted", "Started")
+    starts = ("Died", "Stopped", "RestartRequested")
+    open_: dict[str, dict[str, Any]] = {}
+    done: list[dict[str, Any]] = []
+    for t, reason, message in lines:
+        component, _, rest = message.partition(" (")
+        unit = rest.split(",", 1)[0].split(")", 1)[0]
+        if not unit:
+            continue
+        if reason in starts and unit not in open_:
+            open_[unit] = {
+                "component": component, "unit": unit, "start": t, "end": None,
+                "why": f"{reason}: {message}",
+            }  # fmt: skip
+        elif reason in ends and unit in open_:
+            o = open_.pop(unit)
+            o["end"] = t
+            done.append(o)
+    return sorted(done + list(open_.values()), key=lambda o: o["start"])
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:

@@ -11,7 +11,10 @@ policy"):
   Ingress entries that carry only a hostname (ELB/NLB on EKS) get none, so a
   LoadBalancer Service on EKS costs two load balancers per port per node.
 Non-ClusterIP load balancers get DSR only with ``externalTrafficPolicy: Local`` (and
-``--enable-dsr``). Inputs are Service/Endpoints objects as the API serves them (JSON).
+``--enable-dsr``). Inputs are Service/Endpoints objects as the API serves them (JSON);
+EndpointSlices (what kube-proxy on Windows reads from 1.21, when
+``WindowsEndpointSliceProxying`` went beta) are first folded into the Endpoints shape by
+:func:`endpoints_from_slices`.
 """
 
 from __future__ import annotations
@@ -81,6 +84,38 @@ def _endpoint_ips_and_port(
             if addr.get("ip"):
                 ips.add(str(addr["ip"]))
     return tuple(sorted(ips)), target
+
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+def endpoints_from_slices(
+    slices: Iterable[Mapping[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """discovery.k8s.io/v1 EndpointSlices -> Endpoints-shaped objects keyed
+    ``namespace/service``: one subset per slice, its ready endpoints' addresses (an
+    absent ``ready`` condition means ready, as the API defines it)."""
+    out: dict[str, dict[str, Any]] = {}
+    for sl in slices:
+        meta = sl.get("metadata") or {}
+        service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if not service or sl.get("addressType", "IPv4") != "IPv4":
+            continue
+        addresses = [
+            {"ip": ip}
+            for ep in sl.get("endpoints") or []
+            if (ep.get("conditions") or {}).get("ready") is not False
+            for ip in (ep.get("addresses") or [])[:1]
+        ]
+        ports = [
+            {"name": p.get("name") or "", "port": p["port"], "protocol": p.get("protocol") or "TCP"}
+            for p in sl.get("ports") or []
+            if p.get("port") is not None
+        ]
+        key = f"{meta.get('namespace', 'default')}/{service}"
+        entry = out.setdefault(key, {"subsets": []})
+        entry["subsets"].append({"addresses": addresses, "ports": ports})
+    return out
 
 
 def service_lbs(

@@ -32,7 +32,7 @@ from typing import Any
 from harness.kube.api import ApiError
 from harness.kube.informer import Informer, obj_key
 from harness.kube.rest import RestClient
-from harness.kubeproxy.desired import desired_lbs
+from harness.kubeproxy.desired import desired_lbs, endpoints_from_slices
 from harness.kubeproxy.flags import KubeProxyConfig
 from harness.kubeproxy.proxier import Proxier
 from harness.nodes import profiles
@@ -48,9 +48,11 @@ from harness.nodes.spec import (
     node_conditions,
 )
 
+LB_FAILURES_SHOWN = 5  # load-balancer failure messages in the status file
 log = logging.getLogger("ekswin.nodes.agent")
 
 LEASE_NS = "kube-node-lease"
+ENDPOINT_SLICES_PATH = "/apis/discovery.k8s.io/v1/endpointslices"
 HNS_CHECK_S = 1.0  # how often the agent asks whether HNS still knows each node
 
 
@@ -96,7 +98,8 @@ class Agent:
         self.nodes: dict[str, NodeRuntime] = {}
         self.informers: list[Informer] = []
         self.services: Informer | None = None
-        self.endpoints: Informer | None = None
+        self.endpoints: Informer | None = None  # Endpoints, or EndpointSlices where served
+        self.endpoint_slices = False
         self.kp_dirty = asyncio.Event()
         self.stopping = asyncio.Event()
         self.cni: CniRunner | None = None
@@ -212,8 +215,10 @@ class Agent:
             self.services = Informer(
                 kp_rest, "/api/v1/services", loop, self._on_kp_change, name="services"
             ).start()
+            self.endpoint_slices = await self.call(_serves_endpoint_slices, kp_rest)
+            path = ENDPOINT_SLICES_PATH if self.endpoint_slices else "/api/v1/endpoints"
             self.endpoints = Informer(
-                kp_rest, "/api/v1/endpoints", loop, self._on_kp_change, name="endpoints"
+                kp_rest, path, loop, self._on_kp_change, name="endpoints"
             ).start()
             self.informers += [self.services, self.endpoints]
         for inf in self.informers:
@@ -446,7 +451,12 @@ class Agent:
             self.kp_dirty.clear()
             last = time.monotonic()
             services = list(self.services.cache.values())
-            eps = {obj_key(e): e for e in self.endpoints.cache.values()}
+            cached = list(self.endpoints.cache.values())
+            eps = (
+                endpoints_from_slices(cached)
+                if self.endpoint_slices
+                else {obj_key(e): e for e in cached}
+            )
             desired, skipped = desired_lbs(services, eps, self.kp.enable_dsr)
             for s in skipped:
                 log.debug("kube-proxy: %s", s.reason)
@@ -523,6 +533,13 @@ class Agent:
                     "load_balancers": len(rt.proxier.applied) if rt.proxier else 0,
                     "lb_failures": rt.proxier.lb_failures_total if rt.proxier else 0,
                     "lb_failures_last_sync": len(rt.proxier.last_failures) if rt.proxier else 0,
+                    # The messages too, so `ekswin why` and `status` can name them.
+                    "lb_failures_recent": [
+                        {"service": f.spec.service_port, "kind": f.spec.kind, "message": f.message}
+                        for f in (
+                            rt.proxier.last_failures[:LB_FAILURES_SHOWN] if rt.proxier else []
+                        )
+                    ],
                     "hns_recoveries": rt.hns_recoveries,
                     "sandboxes_lost": rt.kubelet.lost_sandboxes() if rt.kubelet else [],
                     "orphans_collected": dict(rt.collected),
@@ -551,3 +568,16 @@ class Agent:
         for rt in self.nodes.values():
             with contextlib.suppress(Exception):
                 rt.hns.close()
+
+
+def _serves_endpoint_slices(rest: RestClient) -> bool:
+    """Whether the API server serves discovery.k8s.io/v1 (1.21+): kube-proxy on Windows
+    then reads EndpointSlices (WindowsEndpointSliceProxying, beta and on from 1.21);
+    on 1.20 it reads Endpoints."""
+    try:
+        rest.get("/apis/discovery.k8s.io/v1")
+    except ApiError as e:
+        if e.status == 404:
+            return False
+        raise
+    return True

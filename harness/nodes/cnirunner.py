@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ log = logging.getLogger("ekswin.nodes.cni")
 SOCKET_NAME = "cni.sock"
 BIN_DIR_NAME = "cni-bin"
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path (108 bytes with the NUL) on Linux
+FAILING_KEPT = 500  # pods whose last CNI ADD failed, kept in the call log
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,8 @@ class CniRunner:
         self.sem = asyncio.Semaphore(settings.concurrency)
         self.calls = 0
         self.served = 0  # calls the exec'd shim handed to this agent over the socket
+        # The call log `ekswin why` reads: per pod whose last ADD failed, that failure.
+        self.failing: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.socket_path = ""
         self.installed = ""  # the launcher start_server installed (exec mode)
         self._server: asyncio.AbstractServer | None = None
@@ -281,7 +285,26 @@ class CniRunner:
             "socket": self.socket_path,
             "binary": self.binary,
             "concurrency": self.settings.concurrency,
+            "failing": dict(self.failing),
         }
+
+    def _log_call(self, command: str, pod: str, outcome: CniOutcome) -> None:
+        """Keep the last failed ADD of each pod (dropped when an ADD succeeds)."""
+        if command != "ADD":
+            return
+        if outcome.ok:
+            self.failing.pop(pod, None)
+            return
+        before = self.failing.pop(pod, None)
+        self.failing[pod] = {
+            "command": command,
+            "code": outcome.code,
+            "message": outcome.message,
+            "at": time.time(),
+            "failures": (before or {}).get("failures", 0) + 1,
+        }
+        while len(self.failing) > FAILING_KEPT:
+            self.failing.popitem(last=False)
 
     async def call(
         self,
@@ -336,7 +359,7 @@ class CniRunner:
             result = json.loads(out) if out.strip() else {}
         except ValueError:
             result = {"msg": f"invalid plugin output: {out[:200]!r}"}
-        return CniOutcome(
+        outcome = CniOutcome(
             code == 0,
             code,
             result if isinstance(result, dict) else {},
@@ -344,6 +367,8 @@ class CniRunner:
             t_run - t_queue,
             t_end - t_run,
         )
+        self._log_call(command, f"{namespace}/{pod_name}", outcome)
+        return outcome
 
 
 class ThreadedCniServer:

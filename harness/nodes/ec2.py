@@ -11,9 +11,16 @@ from harness.nodes.spec import InstanceInfo, NodeSpec
 WINDOWS_AMI = "ami-0e0f1d2c3b4a59687"  # any id moto accepts; the platform is what matters
 
 
-def ec2_client(endpoint_url: str, region: str, *, max_attempts: int | None = None) -> Any:
+def ec2_client(
+    endpoint_url: str,
+    region: str,
+    *,
+    max_attempts: int | None = None,
+    access_key: str = "testing",
+) -> Any:
     """A boto3 EC2 client for fake_ec2 (dummy credentials; loopback only). `max_attempts`
-    caps botocore's retries (1: none, so a test sees every error); default: botocore's."""
+    caps botocore's retries (1: none, so a test sees every error); default: botocore's.
+    `access_key` is the (dummy) key it signs with: fake_ec2's request log names it."""
     import boto3
     from botocore.config import Config
 
@@ -22,7 +29,7 @@ def ec2_client(endpoint_url: str, region: str, *, max_attempts: int | None = Non
         "ec2",
         endpoint_url=endpoint_url,
         region_name=region,
-        aws_access_key_id="testing",
+        aws_access_key_id=access_key,
         aws_secret_access_key="testing",
         config=Config(retries=retries) if max_attempts is not None else None,
     )

@@ -96,8 +96,6 @@ class Kubelet:
         """Dispatch one watch event for a pod bound to this node."""
         meta = pod.get("metadata") or {}
         uid = str(meta.get("uid", ""))
-        if (pod.get("spec") or {}).get("hostNetwork"):
-            return  # host-network pods need no sandbox network (not expected on Windows)
         pr = self.pods.get(uid)
         if etype == "DELETED":
             if pr is not None:
@@ -155,6 +153,9 @@ class Kubelet:
     async def _adopt(self, pr: PodRuntime) -> None:
         """A pod already Running when the agent (re)starts: find its sandbox in HNS."""
         pr.pod_ip = str(pr.pod["status"]["podIP"])
+        if _host_network(pr.pod):
+            pr.sandbox = podstatus.sandbox_id(pr.uid, pr.attempt)
+            return
         found = await self.call(self.hns.find_endpoint_by_ip, pr.pod_ip)
         if found is not None:
             ep, ns_id = found
@@ -215,7 +216,13 @@ class Kubelet:
         )
 
     async def _create_sandbox(self, pr: PodRuntime, sandbox: str) -> str | None:
-        """Namespace + CNI ADD; None on success, else the FailedCreatePodSandBox message."""
+        """Namespace + CNI ADD; None on success, else the FailedCreatePodSandBox message.
+
+        A hostNetwork pod's sandbox shares the node's network, as the kubelet does it: no
+        HNS namespace, no CNI call, and the pod IP is the node's own address."""
+        if _host_network(pr.pod):
+            pr.sandbox, pr.netns, pr.pod_ip = sandbox, "", self.host_ip
+            return None
         try:
             netns = await self.call(self.hns.create_namespace)
         except Exception as e:
@@ -266,7 +273,12 @@ class Kubelet:
         loop = asyncio.get_running_loop()
         count = 0
         for pr in list(self.pods.values()):
-            if pr.sandbox and not pr.deleting.is_set() and not pr.recreating:
+            if (
+                pr.sandbox
+                and not pr.deleting.is_set()
+                and not pr.recreating
+                and not _host_network(pr.pod)
+            ):
                 pr.recreating = True
                 count += 1
                 task = loop.create_task(
@@ -277,8 +289,10 @@ class Kubelet:
         return count
 
     def pod_ips(self) -> frozenset[str]:
-        """The IPs of this node's pods (any thread; a snapshot)."""
-        return frozenset(pr.pod_ip for pr in list(self.pods.values()) if pr.pod_ip)
+        """The sandbox-network IPs of this node's pods (any thread; a snapshot)."""
+        return frozenset(
+            pr.pod_ip for pr in list(self.pods.values()) if pr.pod_ip and not _host_network(pr.pod)
+        )
 
     def lost_sandboxes(self) -> list[str]:
         """namespace/name of pods whose sandbox is being re-created (no endpoint now)."""
@@ -330,7 +344,7 @@ class Kubelet:
             stop = min(stop, float(grace))
         if stop > 0 and not pr.gone:
             await asyncio.sleep(stop)
-        if pr.sandbox:
+        if pr.sandbox and not _host_network(pr.pod):
             outcome = await self.cni.call(
                 "DEL",
                 self.netconf,
@@ -417,3 +431,8 @@ def _port_mappings(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
                     }
                 )
     return out
+
+
+def _host_network(pod: dict[str, Any]) -> bool:
+    """Whether the pod runs in the node's network namespace (spec.hostNetwork)."""
+    return bool((pod.get("spec") or {}).get("hostNetwork"))

@@ -54,12 +54,15 @@ def _console() -> Any:
     return err
 
 
-def _backend_missing() -> bool:
-    from harness.backends import BackendUnavailable, choose
+def _backend_missing(spec: Any) -> bool:
+    """True (message printed) when the backend the run would use cannot start here:
+    EKSWIN_BACKEND, else the spec's backend (`auto` by default) — so a kind run does
+    not need the local control-plane binaries."""
+    from harness.backends import BackendUnavailable, choose, requested_backend
 
     try:
-        choose("local")
-    except BackendUnavailable as e:
+        choose(requested_backend(None, spec.backend))
+    except (BackendUnavailable, ValueError) as e:
         print(f"ekswin: error: {e}", file=sys.stderr)
         return True
     return False
@@ -81,18 +84,57 @@ def _write_json(report: dict[str, Any], out: str | None) -> None:
         Path(out).write_text(text + "\n")
 
 
-def _run(args: argparse.Namespace, scenario: Any) -> int:
-    from harness.scenario.bundle import default_bundle_dir
-    from harness.scenario.runner import Outputs, run_scenario
-    from harness.scenario.summary import print_summary
+def _controller_variant(args: argparse.Namespace, scenario: Any, implementation: str | None) -> Any:
+    """`scenario` with its controller implementation set (None: the file's), the upstream
+    binary and host checked; None (message printed) when that cannot run."""
+    from dataclasses import replace
 
-    if _backend_missing():
+    from harness.spec import SpecError
+    from harness.upstream.plan import UpstreamUnavailable
+    from harness.upstream.select import prepare, with_controller
+
+    try:
+        spec = with_controller(scenario.spec, implementation)
+        prepare(spec, getattr(args, "controller_binary", None))
+    except SpecError as e:
+        print(f"ekswin: error: invalid scenario:\n{e}", file=sys.stderr)
+        return None
+    except UpstreamUnavailable as e:
+        print(f"ekswin: error: {e}", file=sys.stderr)
+        return None
+    return replace(scenario, spec=spec)
+
+
+def _run(args: argparse.Namespace, scenario: Any) -> int:
+    if getattr(args, "compare", False):
+        return _compare(args, scenario)
+    scenario = _controller_variant(args, scenario, getattr(args, "controller", None))
+    if scenario is None:
+        return EXIT_USAGE
+    if _backend_missing(scenario.spec):
         return EXIT_USAGE
     err = _console()
-    run_dir = _fresh_run_dir(args.run_dir, scenario.name)
-    err.print(f"[bold]scenario {scenario.name}[/] ({args.file}), run dir {run_dir}")
+    report, run_dir = _run_once(args, scenario, args.run_dir, args.bundle_dir)
+    _write_json(report, args.json)
+    _after(args, report, run_dir, err)
+    return EXIT_OK if report["ok"] else EXIT_FAIL
+
+
+def _run_once(
+    args: argparse.Namespace, scenario: Any, run_dir_arg: Path | None, bundle_dir: Path | None
+) -> tuple[dict[str, Any], Path]:
+    """Run `scenario` once in a fresh run directory; its report and that directory."""
+    from harness.scenario.bundle import default_bundle_dir
+    from harness.scenario.runner import Outputs, run_scenario
+
+    err = _console()
+    run_dir = _fresh_run_dir(run_dir_arg, scenario.name)
+    impl = scenario.spec.controller.implementation
+    err.print(
+        f"[bold]scenario {scenario.name}[/] ({args.file}, {impl} controller), run dir {run_dir}"
+    )
     outputs = Outputs(
-        bundle=(args.bundle_dir or default_bundle_dir(scenario.name)).resolve(),
+        bundle=(bundle_dir or default_bundle_dir(scenario.name)).resolve(),
         bundle_on_success=args.keep,
         html=args.html.resolve() if args.html else None,
         zip=args.zip,
@@ -105,14 +147,48 @@ def _run(args: argparse.Namespace, scenario: Any) -> int:
         progress=lambda m: err.print(m, markup=False),
         outputs=outputs,
     )
-    _write_json(report, args.json)
+    return report, run_dir
+
+
+def _after(args: argparse.Namespace, report: dict[str, Any], run_dir: Path, err: Any) -> None:
+    from harness.scenario.summary import print_summary
+
     print_summary(report, err)
     if report["bundle"]:
         err.print(f"bundle: {report['bundle']}", markup=False)
         err.print(f"  replay it with: ekswin scenario replay {report['bundle']}", markup=False)
     if report["ok"] and not args.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
-    return EXIT_OK if report["ok"] else EXIT_FAIL
+
+
+def _compare(args: argparse.Namespace, scenario: Any) -> int:
+    """Run `scenario` with each controller implementation; print the differences (a
+    table on stderr, JSON on stdout or to --json OUT). Exit 0: both runs held and no
+    difference; 1: a difference or a failed run; 2: usage."""
+    from harness.scenario.compare import LABELS, compare, render
+
+    if getattr(args, "controller", None):
+        print("ekswin: error: --compare runs both controllers; drop --controller", file=sys.stderr)
+        return EXIT_USAGE
+    if args.html is not None:
+        print("ekswin: error: --compare writes no HTML page; drop --html", file=sys.stderr)
+        return EXIT_USAGE
+    variants = [_controller_variant(args, scenario, impl) for impl in LABELS]
+    if any(v is None for v in variants) or _backend_missing(scenario.spec):
+        return EXIT_USAGE
+    err = _console()
+    base = (args.run_dir or default_run_dir(scenario.name)).resolve()
+    reports = []
+    for label, variant in zip(LABELS, variants, strict=True):
+        bundle = args.bundle_dir.resolve() / label if args.bundle_dir else None
+        report, run_dir = _run_once(args, variant, base / label, bundle)
+        _after(args, report, run_dir, err)
+        reports.append(report)
+    result = compare(reports[0], reports[1], LABELS)
+    result["ok"] = {label: r["ok"] for label, r in zip(LABELS, reports, strict=True)}
+    err.print(render(result), markup=False, highlight=False)
+    _write_json(result, args.json or "-")
+    return EXIT_OK if result["same"] and all(r["ok"] for r in reports) else EXIT_FAIL
 
 
 def _unzipped(path: Path, into: Path) -> Path:
@@ -143,11 +219,12 @@ def _replay(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ekswin-bundle-") as tmp:
         try:
             root = _unzipped(args.bundle, Path(tmp))
-            name = replay_scenario(read_bundle(root)).name
+            recorded = replay_scenario(read_bundle(root))
+            name = recorded.name
         except BundleError as e:
             print(f"ekswin: error: bad bundle: {e}", file=sys.stderr)
             return EXIT_USAGE
-        if _backend_missing():
+        if _backend_missing(recorded.spec):
             return EXIT_USAGE
         run_dir = _fresh_run_dir(args.run_dir, name)
         err.print(f"[bold]replay {name}[/] ({args.bundle}), run dir {run_dir}")

@@ -39,31 +39,63 @@ NODE_VALUE = {
 }
 
 
+#: Keys that qualify others rather than check something themselves.
+QUALIFIERS = ("timeout", "node", "message", "source")
+
+
+def _matching(args: Mapping[str, Any], reason: str, events: Sequence[Event]) -> list[Event]:
+    """Events of `reason` that pass the step's message / source / node filters."""
+    text, source, node = args.get("message"), args.get("source"), args.get("node")
+    return [
+        e
+        for e in events
+        if e.reason == reason
+        and (text is None or text in e.message)
+        and (source is None or e.source == source)
+        and (node is None or e.node == node)
+    ]
+
+
+def _event_text(args: Mapping[str, Any], reason: str) -> str:
+    out = reason
+    if args.get("source") is not None:
+        out += f" from {args['source']}"
+    if args.get("message") is not None:
+        out += f" containing {args['message']!r}"
+    return out
+
+
+def _calls_ok(got: int, bounds: Mapping[str, int]) -> bool:
+    return got >= bounds.get("min", 0) and ("max" not in bounds or got <= bounds["max"])
+
+
 def evaluate(
     args: Mapping[str, Any],
     snap: Snapshot,
     events: Sequence[Event],
     violations: Sequence[Violation],
+    ec2_calls: Mapping[str, int] | None = None,
 ) -> list[Outcome]:
-    """Every key of one expect step against the snapshot, events and invariants."""
+    """Every key of one expect step against the snapshot, events, invariants and the
+    EC2 requests by action since the scenario started."""
     node = args.get("node")
     out: list[Outcome] = []
     got: Any
     for key, want in args.items():
-        if key in ("timeout", "node", "message"):
+        if key in QUALIFIERS:
             continue
         if key == "event":
-            text = args.get("message")
-            hits = [
-                e
-                for e in events
-                if e.reason == want
-                and (text is None or text in e.message)
-                and (node is None or e.node == node)
-            ]
+            hits = _matching(args, want, events)
             got = f"{len(hits)} recorded" if hits else "none recorded"
-            want_text = want if text is None else f"{want} containing {text!r}"
-            out.append(Outcome(key, bool(hits), got, want_text))
+            out.append(Outcome(key, bool(hits), got, _event_text(args, want)))
+        elif key == "no_event":
+            hits = _matching(args, want, events)
+            got = f"{len(hits)} recorded" if hits else "none recorded"
+            out.append(Outcome(key, not hits, got, f"no {_event_text(args, want)}"))
+        elif key == "ec2_calls":
+            for action, bounds in want.items():
+                n = (ec2_calls or {}).get(action, 0)
+                out.append(Outcome(f"ec2_calls.{action}", _calls_ok(n, bounds), n, dict(bounds)))
         elif key == "invariant_broken":
             broken = [v for v in violations if v.id == want and (node is None or v.node == node)]
             got = "broken" if broken else "holds"

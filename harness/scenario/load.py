@@ -122,7 +122,7 @@ def _step_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[
         elif kind == "hns_ports" and "node" in args:
             node_ref((*here, "node"), args["node"])
         elif kind == "expect":
-            checks = [k for k in args if k not in ("timeout", "node", "message")]
+            checks = [k for k in args if k not in ("timeout", "node", "message", "source")]
             if not checks:
                 bad(here, "expected at least one expect key")
             per_node = [k for k in checks if k in NODE_KEYS]
@@ -133,8 +133,9 @@ def _step_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[
                 cluster = [k for k in checks if k in CLUSTER_KEYS]
                 if cluster:
                     bad(here, f"{', '.join(cluster)} are cluster-wide: drop node: or move them")
-            if "message" in args and "event" not in args:
-                bad((*here, "message"), "message goes with event:")
+            for qual in ("message", "source"):
+                if qual in args and "event" not in args and "no_event" not in args:
+                    bad((*here, qual), f"{qual} goes with event: or no_event:")
     return out
 
 

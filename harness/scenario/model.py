@@ -43,8 +43,8 @@ NODE_KEYS = (
     "hns_endpoints",
     "load_balancers",
 )
-CLUSTER_KEYS = ("pods_running", "pods_pending", "pods_container_creating", "event")
-EITHER_KEYS = ("lb_failures", "invariant_broken")
+CLUSTER_KEYS = ("pods_running", "pods_pending", "pods_container_creating", "ec2_calls")
+EITHER_KEYS = ("lb_failures", "invariant_broken", "event", "no_event")
 DEFAULT_EXPECT_TIMEOUT_S = 60.0
 
 

@@ -169,6 +169,7 @@ class ScenarioRun:
         self.outputs = outputs or Outputs()
         self.captures: list[Any] = []  # bundle.Capture: at the first failure, at the end
         self.environment: dict[str, Any] = {"reused": False, "reset_s": None}
+        self.backend = "local"  # the backend the environment ran on, once it is known
         self.run_dir = run_dir
         self.say = progress or (lambda m: None)
         self.records: list[StepRecord] = []
@@ -197,7 +198,10 @@ class ScenarioRun:
                 outcomes = [Outcome("observe", False, f"{type(e).__name__}: {e}", "observable")]
             else:
                 violations = check(snap.state) if needs_invariants else []
-                outcomes = evaluate(step.args, snap, live.log.events(), violations)
+                events = live.log.events()  # polls fake_ec2's log, so ec2_calls is fresh
+                outcomes = evaluate(
+                    step.args, snap, events, violations, ec2_calls=dict(live.log.ec2_calls)
+                )
             if all(o.ok for o in outcomes) or time.monotonic() >= deadline:
                 return outcomes
             time.sleep(POLL_S)
@@ -228,6 +232,7 @@ class ScenarioRun:
         env = reused or Environment(
             self.scenario.spec, self.run_dir, name=_env_name(self.scenario.name)
         )
+        self.backend = str(getattr(env.cluster, "backend", self.backend))
         if reused is not None and self.shared is not None:
             reset_s = self.shared.last_reset_s or 0.0
             self.environment = {"reused": True, "reset_s": round(reset_s, 3)}
@@ -422,7 +427,7 @@ class ScenarioRun:
             "scenario": self.scenario.name,
             "environment": self.environment,
             "seed": spec.seed,
-            "backend": "local",
+            "backend": self.backend,
             "timing": spec.timing.to_spec(),
             "ok": ok,
             "duration_s": round(time.monotonic() - self.t0, 3),

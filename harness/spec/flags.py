@@ -20,6 +20,7 @@ FLAG_OF_FIELD = {
     "nodes[0].count": "--windows-nodes",
     "vpc.subnets[0].cidr": "--subnet",
     "seed": "--seed",
+    "controller.replicas": "--controller",
 }
 
 
@@ -35,6 +36,7 @@ def spec_document(
     timing: str = "real",
     seed: int = 0,
     name: str = "",
+    controller: str = "python",
 ) -> dict[str, Any]:
     """The spec document the flags describe. One node is `win-0`, N nodes `win-0..N-1`."""
     doc: dict[str, Any] = {
@@ -47,6 +49,8 @@ def spec_document(
     }
     if name:
         doc["name"] = name
+    if controller != "python":
+        doc["controller"] = {"implementation": controller}
     if windows_nodes > 0:
         doc["configmap"] = {"enable-windows-ipam": "true"}
         if prefix_delegation:

@@ -224,6 +224,13 @@ def _semantic_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> l
             bad(path, f"got {text!r}; expected an IPv4 network without host bits ({e})")
             return None
 
+    if data.get("ip_family") == "ipv6":
+        bad(
+            ("ip_family",),
+            "got 'ipv6'; expected 'ipv4': EKS runs Windows nodes only in IPv4 clusters "
+            "(an IPv6 cluster's pod addresses come from the VPC CNI on Linux nodes; Windows "
+            "pods get no IPv6 address), so eksctl and EKS refuse Windows node groups there",
+        )
     vpc = data.get("vpc") or {}
     vpc_net = (
         net(("vpc", "cidr"), vpc["cidr"])
@@ -260,6 +267,17 @@ def _semantic_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> l
     subnet_names = list(seen) or ["a"]
     names: dict[str, PathT] = {}
     from fake_ec2.limits import known_instance_type
+    from harness.upstream.plan import upstream_instance_types
+
+    ctl = data.get("controller") or {}
+    upstream = ctl.get("implementation") == "upstream"
+    upstream_types = upstream_instance_types() if upstream else {}
+    if upstream and int(ctl.get("replicas", 1)) > 1:
+        bad(
+            ("controller", "replicas"),
+            f"got {ctl['replicas']}; the upstream controller runs one replica "
+            "(its ports are fixed)",
+        )
 
     for i, g in enumerate(data.get("nodes") or []):
         if "subnet" in g and g["subnet"] not in subnet_names:
@@ -271,6 +289,12 @@ def _semantic_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> l
         itype = g.get("instance_type", "m5.large")
         if not known_instance_type(itype):
             bad(("nodes", i, "instance_type"), f"got {itype!r}; EC2 knows no such instance type")
+        elif upstream and itype not in upstream_types:
+            bad(
+                ("nodes", i, "instance_type"),
+                f"got {itype!r}; the upstream controller's instance table does not list it "
+                "(controller.implementation: upstream offers the types both tables know)",
+            )
         group = NodeGroup(name=g["name"], count=int(g.get("count", 1)))
         for n in group.node_names():
             if n in names:
@@ -365,8 +389,10 @@ def build(d: Mapping[str, Any]) -> EnvSpec:
         ),
         controller=Controller(
             replicas=int(ctl.get("replicas", 1)),
+            implementation=str(ctl.get("implementation", "python")),
             log_level=str(ctl.get("log_level", "INFO")),
             flags=dict(ctl.get("flags") or {}),
+            cidr_exhaustion=str(ctl.get("cidr_exhaustion", "real")),
         ),
         node_agent=NodeAgent(
             cni_mode=agent.get("cni_mode", "exec"),

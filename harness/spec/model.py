@@ -134,10 +134,12 @@ class Controller:
     replicas: int = 1
     log_level: str = "INFO"
     flags: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    implementation: str = "python"  # or "upstream": the real binary (harness/upstream)
+    cidr_exhaustion: str = "real"  # real | intended (docs/fidelity.md)
 
     def extra_argv(self) -> list[str]:
-        """`flags` as command-line arguments (`--name=value`)."""
-        out = []
+        """`cidr_exhaustion`, then `flags`, as command-line arguments (`--name=value`)."""
+        out = [f"--cidr-exhaustion={self.cidr_exhaustion}"]
         for name, value in self.flags.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             out.append(f"--{name}={text}")
@@ -249,7 +251,9 @@ class EnvSpec:
             "hns": self.hns.to_dict(),
             "controller": {
                 "replicas": self.controller.replicas,
+                "implementation": self.controller.implementation,
                 "log_level": self.controller.log_level,
+                "cidr_exhaustion": self.controller.cidr_exhaustion,
                 "flags": dict(self.controller.flags),
             },
             "node_agent": {

@@ -28,6 +28,7 @@ class Timing:
     controller_api_burst: int
     controller_ec2_qps: float
     controller_ec2_burst: int
+    ec2_backoff_scale: float
     leader_lease_duration_s: float
     leader_renew_deadline_s: float
     leader_retry_period_s: float
@@ -82,6 +83,7 @@ class Timing:
             f"--apiserver-burst={self.controller_api_burst}",
             f"--ec2-qps={self.controller_ec2_qps:g}",
             f"--ec2-burst={self.controller_ec2_burst}",
+            f"--ec2-backoff-scale={self.ec2_backoff_scale:g}",
             f"--leader-lease-duration-seconds={self.leader_lease_duration_s:g}",
             f"--leader-lease-renew-deadline-seconds={self.leader_renew_deadline_s:g}",
             f"--leader-lease-retry-period-seconds={self.leader_retry_period_s:g}",
@@ -102,6 +104,7 @@ PROFILES: dict[str, Timing] = {
         controller_api_burst=30,
         controller_ec2_qps=12.0,
         controller_ec2_burst=18,
+        ec2_backoff_scale=1.0,
         leader_lease_duration_s=30.0,
         leader_renew_deadline_s=15.0,
         leader_retry_period_s=5.0,
@@ -125,6 +128,7 @@ PROFILES: dict[str, Timing] = {
         controller_api_burst=0,
         controller_ec2_qps=0.0,
         controller_ec2_burst=0,
+        ec2_backoff_scale=0.05,
         leader_lease_duration_s=6.0,
         leader_renew_deadline_s=4.0,
         leader_retry_period_s=1.0,
@@ -151,6 +155,8 @@ DESCRIPTIONS: dict[str, str] = {
     "controller_api_burst": "controller Kubernetes client burst",
     "controller_ec2_qps": "controller EC2 client QPS (0: unlimited)",
     "controller_ec2_burst": "controller EC2 client burst",
+    "ec2_backoff_scale": "multiplies the controller's EC2 SDK retry back-off "
+    "(rand x 2^attempt s, cap 20 s) and its post-assign attach poll",
     "leader_lease_duration_s": "controller leader-election lease duration (s)",
     "leader_renew_deadline_s": "controller leader-election renew deadline (s)",
     "leader_retry_period_s": "controller leader-election retry period (s)",

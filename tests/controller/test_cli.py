@@ -125,3 +125,25 @@ def test_process_prints_both_urls_and_exits_cleanly(
     assert srv.popen.wait(timeout=15) == 0
     out = (tmp_path / f"{srv.process.name}.stdout").read_text().splitlines()
     assert out[0] == f"listening on {srv.url}" and out[1] == f"webhook on {line}"
+
+
+def test_real_flag_spellings_and_harness_options() -> None:
+    """The real binary's names are accepted (docs/fidelity.md, Controller flags)."""
+    args = build_parser().parse_args(
+        [
+            "--kubeconfig=k",
+            "--aws-region=eu-west-1",
+            "--user-client-qps=3",
+            "--user-client-burst=4",
+            "--max-pod-reconcile=20",
+        ]
+    )
+    opts = RunnerOptions.from_args(args)
+    assert (opts.region, opts.ec2_qps, opts.ec2_burst, opts.pod_workers) == ("eu-west-1", 3, 4, 20)
+    assert opts.cidr_exhaustion == "real" and opts.seed == 0 and opts.ec2_backoff_scale == 1.0
+    intended = RunnerOptions.from_args(
+        build_parser().parse_args(["--kubeconfig=k", "--cidr-exhaustion=intended", "--seed=7"])
+    )
+    assert intended.cidr_exhaustion == "intended" and intended.seed == 7
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--kubeconfig=k", "--cidr-exhaustion=sometimes"])

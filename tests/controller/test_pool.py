@@ -449,3 +449,28 @@ def test_capacity_full_means_no_reconcile() -> None:
     add_pods(pool, eni, 3)
     assert pool.reconcile().op is JobOp.NONE
     assert len(eni.groups) == 3
+
+
+def test_pick_order_is_drawn_from_the_seed_as_go_map_order_is_random() -> None:
+    """Go walks maps in random order; a seeded pool walks its groups in an order drawn
+    from the seed: reproducible per seed, different across seeds."""
+    import random
+
+    cfg = WarmPoolConfig(desired_size=0, warm_ip_target=0, min_ip_target=0)
+
+    def picks(seed: int | None) -> list[str]:
+        warm = {f"10.0.0.{i}/19": [Resource(f"10.0.0.{i}/19", f"10.0.0.{i}/19")] for i in range(8)}
+        pool = WarmPool(
+            node_name="n",
+            capacity=8,
+            is_pd=False,
+            warm_pool_config=cfg,
+            warm=warm,
+            rng=random.Random(seed) if seed is not None else None,
+        )
+        return [pool.assign(f"pod-{i}")[0] for i in range(8)]
+
+    assert picks(None) == [f"10.0.0.{i}/19" for i in range(8)]  # insertion order
+    assert picks(1) == picks(1)
+    assert len({tuple(picks(s)) for s in range(6)}) > 1
+    assert sorted(picks(3)) == sorted(picks(None))

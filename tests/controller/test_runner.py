@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from controller.provider import CidrExhaustion
 from controller.runner import ControllerRunner, RunnerOptions
-from harness.waiting import wait_until
+from harness.waiting import WaitTimeout, wait_until
 
 from .fakes import FakeEC2, FakeKube  # type: ignore[import-not-found]
 
@@ -280,6 +281,34 @@ def test_restart_rebuilds_state_from_ec2_and_annotations(env: Env) -> None:
     assert not before & after and len(after) == 4
 
 
+def test_pause_stops_ec2_work_and_rebuild_relearns_an_emptied_eni(env: Env) -> None:
+    """The harness's reset: paused, the controller makes no EC2 call (pods added then
+    wait); the ENI is emptied behind its back; rebuilt, it learns the empty ENI from EC2
+    (nothing of the old pool survives), fills the warm pool again and serves the pods."""
+    env.kube.set_configmap(PD)
+    _, eni = env.node("win-a")
+    runner = env.start()
+    first = [env.kube.add_pod("win-a") for _ in range(2)]
+    annotations(env.kube, first)
+    wait_until(lambda: settled(runner), what="settled")
+    for pod in first:
+        env.kube.delete_pod(pod)
+    runner.pause_ipam()
+    calls = len(env.ec2.calls)
+    waiting = env.kube.add_pod("win-a")
+    _, prefixes = env.ec2.held(eni)
+    env.ec2.unassign(eni, prefixes, prefixes=True)  # the reset empties the ENI
+    assert env.kube.annotation(waiting) is None and len(env.ec2.calls) == calls + 1
+
+    runner.rebuild_ipam()
+    ann = wait_until(lambda: env.kube.annotation(waiting), what="the waiting pod annotated")
+    wait_until(lambda: settled(runner), what="settled after the rebuild")
+    _, now = env.ec2.held(eni)
+    assert len(now) == 1 and ipaddress.ip_address(ann.split("/")[0]) in ipaddress.ip_network(now[0])
+    v = node_view(runner, "win-a")
+    assert v["ips"]["used"] == 1
+
+
 # ------------------------------------------------------------------ why pods wait
 def _pods(runner: ControllerRunner, node: str | None = None) -> list[dict[str, Any]]:
     status, body = get(runner, "/introspect/pods" + (f"?node={node}" if node else ""))
@@ -302,7 +331,8 @@ def test_waiting_pods_at_capacity_then_cooling(env: Env) -> None:
     wait_until(lambda: _reason(runner, extra) == "at_capacity", what="at_capacity")
     w = next(p for p in _pods(runner, "win-a") if p["name"] == extra)
     assert w["node"] == "win-a" and w["attempts"] >= 1
-    assert w["retry_in_seconds"] is not None and w["retry_in_seconds"] <= 20 * 0.05
+    # Rate-limited (exponential from 5 ms x retry-scale), not a fixed interval.
+    assert w["retry_in_seconds"] is not None and w["retry_in_seconds"] <= 1000 * 0.05
     assert (row(runner, "win-a") or {})["waiting"] == "at_capacity"
 
     env.kube.delete_pod(pods[0])  # its IP cools down for 600 s
@@ -318,7 +348,7 @@ def test_waiting_pod_no_cidr_and_node_error(env: Env) -> None:
     env.kube.set_configmap(PD)
     env.ec2.fail("AssignPrivateIpAddresses", "InsufficientCidrBlocks", times=1000)
     env.node("win-a")
-    runner = env.start()
+    runner = env.start(cidr_exhaustion=CidrExhaustion.INTENDED)
     pod = env.kube.add_pod("win-a")
     wait_until(lambda: _reason(runner, pod) == "no_cidr", what="no_cidr")
     wait_until(
@@ -339,6 +369,71 @@ def test_waiting_pod_no_cidr_and_node_error(env: Env) -> None:
         what="node waiting no_cidr",
     )
     assert (row(runner, "win-a") or {})["last_ec2_error"] == "InsufficientCidrBlocks"
+
+
+def test_no_cidr_real_mode_retries_at_600ms_without_node_event(env: Env) -> None:
+    """The released binary's prefix test misses the SDK v2 text: no node Event, the pool's
+    prefixes stay "available", each pod retry is one more assign plus a re-sync."""
+    env.kube.set_configmap(PD)
+    env.ec2.fail("AssignPrivateIpAddresses", "InsufficientCidrBlocks", times=100000)
+    env.node("win-a")
+    runner = env.start()  # the default: real
+    pod = env.kube.add_pod("win-a")
+    wait_until(lambda: env.ec2.count("AssignPrivateIpAddresses") >= 20, what="20 assigns")
+    assert env.ec2.count("DescribeInstances") >= 10  # each failed create re-syncs
+    assert env.kube.events_about("Node", "win-a", "InsufficientCidrBlocks") == []
+    w = next(p for p in get(runner, "/introspect/pods")[1]["pods"] if p["name"] == pod)
+    assert w["reason"] in ("pool_empty", "creating", "queued"), w
+    msgs = [e["message"] for e in env.kube.events_about("Pod", pod, "ResourceAllocationFailed")]
+    assert any("is currently empty, will retry in 30ms" in m for m in msgs), msgs
+    assert not any("free cidr blocks" in m for m in msgs), msgs
+    v = node_view(runner, "win-a")
+    assert v["pools"]["prefix"]["prefix_available"] is True
+    assert v["last_ec2_error"]["code"] == "InsufficientCidrBlocks"
+    assert v["last_ec2_error"]["text"].startswith(
+        "operation error EC2: AssignPrivateIpAddresses, https response error StatusCode: 400"
+    )
+
+
+def test_secondary_to_pd_switch_on_a_full_eni_says_why_no_prefix_fits(env: Env) -> None:
+    """Upstream keeps asking (each create fails without an EC2 call, then re-syncs); the
+    harness also records why: every address slot of the ENI holds a secondary IP."""
+    env.kube.set_configmap(IPAM)
+    env.node("win-a")  # m5.large: 10 addresses per ENI
+    runner = env.start()
+    annotations(env.kube, [env.kube.add_pod("win-a") for _ in range(9)])
+    env.kube.set_configmap(PD)
+    why = "primary + 9 secondary IP(s) + 0 prefix(es) = 10 of 10 addresses"
+    ev = wait_until(
+        lambda: env.kube.events_about("Node", "win-a", "NoFreeAddressSlot"), what="the Event"
+    )
+    assert ev[0]["type"] == "Warning" and why in ev[0]["message"]
+    assert "No /28 prefix fits: wanted 1, assigned 0" in ev[0]["message"]
+    v = wait_until(lambda: node_view(runner, "win-a")["no_free_slot"], what="introspection")
+    assert why in v
+    pod = env.kube.add_pod("win-a")
+    wait_until(lambda: env.ec2.count("DescribeInstances") >= 5, what="re-syncs")
+    assert not any(
+        "Ipv4PrefixCount" in p for a, p in env.ec2.calls if a == "AssignPrivateIpAddresses"
+    )
+    assert env.kube.annotation(pod) is None
+    # Said once per reason, not once per retry.
+    assert len(env.kube.events_about("Node", "win-a", "NoFreeAddressSlot")) == 1
+
+
+def test_node_events_version_notice_and_non_nitro_on_every_update(env: Env) -> None:
+    env.kube.set_configmap(PD)
+    env.node("win-a", "m4.large")  # Xen: no prefix delegation
+    env.start()
+    wait_until(lambda: env.kube.capacity("win-a") == "9", what="secondary capacity")
+    notice = env.kube.events_about("Node", "win-a", "ControllerVersionNotice")
+    assert notice and notice[0]["type"] == "Normal"
+    count = lambda: sum(  # noqa: E731
+        e.get("count", 1) for e in env.kube.events_about("Node", "win-a", "Unsupported")
+    )
+    before = wait_until(count, what="Unsupported")
+    env.kube.patch_node_capacity("win-a", "example.com/touched", 1)
+    wait_until(lambda: count() > before, what="Unsupported again on the node update")
 
 
 def test_waiting_pods_node_not_managed_and_init_failure(env: Env) -> None:
@@ -365,7 +460,13 @@ def test_waiting_pods_node_not_managed_and_init_failure(env: Env) -> None:
         "mode": "disabled",
         "unmanaged_reason": "not a Windows node (label kubernetes.io/os)",
     }
+    # Upstream drops a node whose init failed until its next event: no timer retries it.
+    assert v["waiting"]["retry_at"] is None
     env.ec2.clear_faults()
+    calls = env.ec2.count("DescribeInstances")
+    with pytest.raises(WaitTimeout):
+        wait_until(lambda: env.ec2.count("DescribeInstances") > calls, 1.0, "an init retry")
+    env.kube.patch_node_capacity("win-a", "example.com/touched", 1)  # a node event
     annotations(env.kube, [on_win])
     wait_until(lambda: _reason(runner, on_win) is None, what="the pod no longer waits")
     assert _reason(runner, on_linux) == "node_not_managed"

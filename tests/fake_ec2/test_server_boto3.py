@@ -118,7 +118,8 @@ def test_reserved_addresses_never_assigned(ec2: Any, make_subnet: Any, launch: A
     _, eni = launch(subnet, "c5.4xlarge")
     with pytest.raises(ClientError) as err:
         ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, Ipv4PrefixCount=29)
-    assert _code(err)[0] == "InsufficientCidrBlocks"
+    # 29 x 16 addresses wanted, about 130 free: too few addresses, not fragmentation.
+    assert _code(err)[0] == "InvalidParameterValue"
     with pytest.raises(ClientError) as err:
         ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, PrivateIpAddresses=["10.0.0.255"])
     assert _code(err)[0] == "InvalidParameterValue"
@@ -223,8 +224,33 @@ def test_subnet_exhaustion(ec2: Any, make_subnet: Any, launch: Any) -> None:
     ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, SecondaryPrivateIpAddressCount=10)
     with pytest.raises(ClientError) as err:
         ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, SecondaryPrivateIpAddressCount=1)
-    assert _code(err)[:2] == ("InsufficientFreeAddressesInSubnet", 400)
+    # AWS support via cilium/cilium#31016: more than the subnet has free.
+    assert _code(err)[:2] == ("InvalidParameterValue", 400)
+    assert err.value.response["Error"]["Message"] == (
+        "There aren't sufficient free Ipv4 addresses or prefixes"
+    )
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"] == 0
+
+
+def test_prefix_answers_for_a_full_and_for_a_fragmented_subnet(
+    ec2: Any, make_subnet: Any, launch: Any
+) -> None:
+    full = make_subnet("10.0.1.0/28")  # 11 usable, no whole /28 free: too few addresses
+    _, eni = launch(full, "c5.4xlarge")
+    with pytest.raises(ClientError) as err:
+        ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, Ipv4PrefixCount=1)
+    assert _code(err)[:2] == ("InvalidParameterValue", 400)
+    frag = make_subnet("10.0.2.0/24")
+    _, eni2 = launch(frag, "c5.4xlarge")
+    # Block 0 holds the reserved addresses and the primary, block 15 the broadcast; one
+    # address in each of blocks 1-14: 200+ free addresses, no aligned wholly free /28.
+    ec2.assign_private_ip_addresses(
+        NetworkInterfaceId=eni2, PrivateIpAddresses=[f"10.0.2.{b * 16 + 9}" for b in range(1, 15)]
+    )
+    with pytest.raises(ClientError) as err:
+        ec2.assign_private_ip_addresses(NetworkInterfaceId=eni2, Ipv4PrefixCount=1)
+    assert _code(err)[:2] == ("InsufficientCidrBlocks", 400)
+    assert "does not have enough free cidr blocks" in err.value.response["Error"]["Message"]
 
 
 def test_parallel_assigns_never_duplicate(ec2: Any, make_subnet: Any, launch: Any) -> None:
@@ -290,3 +316,16 @@ def test_admin_rejects_bad_input(admin: AdminClient) -> None:
         admin.set_faults({"actions": {"X": {"throttle_rate": 2}}})
     with pytest.raises(AdminError, match="subnet-nope"):
         admin.fragment("subnet-nope")
+
+
+def test_request_log_names_the_signing_access_key(fake_ec2_url: str, admin: AdminClient) -> None:
+    from harness.nodes.ec2 import ec2_client as build
+
+    since = admin.requests(limit=1)[-1]["seq"] if admin.requests(limit=1) else 0
+    build(fake_ec2_url, "us-west-2", access_key="AKIDSOAKREADER").describe_vpcs()
+    build(fake_ec2_url, "us-west-2").describe_subnets()
+    rows = admin.requests(since=since)
+    assert [(r["action"], r["access_key"]) for r in rows] == [
+        ("DescribeVpcs", "AKIDSOAKREADER"),
+        ("DescribeSubnets", "testing"),
+    ]

@@ -88,7 +88,9 @@ def test_versions_gate_features() -> None:
     assert not features_for((9, 2)).dsr
     assert not features_for((15, 3)).modify_load_balancer
     assert features_for((15, 4)).modify_load_balancer
-    assert not features_for((15, 4)).ipv6
+    # hcsshim IPv6DualStackVersion: >= 11.10 (ltsc2022's 15.1 yes, ltsc2019's 10.4 no).
+    assert features_for((15, 4)).ipv6 and features_for((11, 10)).ipv6
+    assert not features_for((11, 9)).ipv6 and not features_for((10, 4)).ipv6
     assert features_for((10, 4), dsr=False).dsr is False
 
 

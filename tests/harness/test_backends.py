@@ -296,3 +296,22 @@ def test_kind_without_docker_or_kind_names_both(cli_env: dict[str, str], tmp_pat
     assert r.returncode == 2
     assert "a running Docker engine" in r.stderr and "the kind CLI on PATH" in r.stderr
     assert "`--backend local` needs neither" in r.stderr
+
+
+def test_scenario_run_checks_the_backend_the_run_uses(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A scenario for kind needs Docker and kind, not the local binaries: the refusal
+    names what kind lacks (EKSWIN_BACKEND, then the file's `backend`)."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "version: 1\nname: kind-run\nbackend: kind\nnodes: [{name: w}]\n"
+        "steps: [{create_pods: {count: 1}}]\n"
+    )
+    cli_env["PATH"] = str(tmp_path / "empty") + os.pathsep + os.path.dirname(sys.executable)
+    r = _ekswin(["scenario", "run", str(scenario)], cli_env)
+    assert r.returncode == 2, r.stderr
+    assert "the kind backend needs" in r.stderr and "kube-apiserver" not in r.stderr
+    cli_env["EKSWIN_BACKEND"] = "nonsense"
+    r = _ekswin(["scenario", "run", str(scenario)], cli_env)
+    assert r.returncode == 2 and "unknown backend 'nonsense'" in r.stderr

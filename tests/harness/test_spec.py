@@ -80,7 +80,7 @@ def test_a_full_spec_parses_into_typed_fields_and_ignores_steps(tmp_path: Path) 
     assert spec.subnet_of(spec.nodes[1]).az == "us-west-2b"
     assert spec.hns.dynamic_port_range == (50000, 51023) and spec.hns.host_held_ports == (50001,)
     assert spec.controller.replicas == 2
-    assert spec.controller.extra_argv() == ["--pod-workers=4"]
+    assert spec.controller.extra_argv() == ["--cidr-exhaustion=real", "--pod-workers=4"]
     assert spec.node_agent.cni_mode == "inprocess"
     assert spec.kube_proxy.dsr and spec.kube_proxy.sync_period_s == 5
     assert spec.ipam_enabled()

@@ -242,6 +242,35 @@ def test_pod_runs_with_annotated_ip_and_is_deleted_with_del(
     assert cni["mode"] == "exec" and cni["calls"] >= 2
 
 
+def test_host_network_pod_runs_on_the_node_ip_without_cni(
+    agent: Agent, core: Any, fake_hns_target: str, wait_for: Callable[..., Any]
+) -> None:
+    """A hostNetwork pod needs no IP annotation: the kubelet gives it the node's network
+    (no HNS namespace, no CNI call) and its pod IP is the node's InternalIP."""
+    from harness.hns import NodeHns
+
+    with NodeHns(fake_hns_target, NODE) as hns:
+        namespaces_before = len(hns.list_namespaces())
+        endpoints_before = hns.count_endpoints()
+    pod = _pod("agent-hostnet")
+    pod["spec"]["hostNetwork"] = True
+    core.create_namespaced_pod("default", pod)
+
+    def running() -> Any:
+        p = core.read_namespaced_pod("agent-hostnet", "default")
+        return p if p.status.phase == "Running" else None
+
+    got = wait_for(running, 30, "host-network pod Running")
+    node = core.read_node(NODE)
+    internal = next(a.address for a in node.status.addresses if a.type == "InternalIP")
+    assert got.status.pod_ip == internal and got.status.host_ip == internal
+    with NodeHns(fake_hns_target, NODE) as hns:
+        assert len(hns.list_namespaces()) == namespaces_before
+        assert hns.count_endpoints() == endpoints_before
+    core.delete_namespaced_pod("agent-hostnet", "default")
+    _wait_removed(core, wait_for, "agent-hostnet")
+
+
 def test_missing_annotation_gives_event_then_retry_succeeds(
     agent: Agent, core: Any, wait_for: Callable[..., Any]
 ) -> None:

@@ -12,6 +12,7 @@ from harness.kubeproxy.desired import (
     INGRESS_IP,
     NODE_PORT,
     desired_lbs,
+    endpoints_from_slices,
     service_lbs,
 )
 
@@ -178,3 +179,36 @@ def test_desired_lbs_orders_services_by_name_and_keys_are_unique() -> None:
     lbs, _ = desired_lbs(services, endpoints, False)
     assert [lb.service for lb in lbs] == ["default/a", "default/b"]
     assert len({lb.key for lb in lbs}) == len(lbs)
+
+
+def _slice(service: str, endpoints: list[dict[str, Any]], *, port: int = 8080) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "namespace": "default",
+            "name": f"{service}-abc12",
+            "labels": {"kubernetes.io/service-name": service},
+        },
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": [{"name": "", "port": port, "protocol": "TCP"}],
+    }
+
+
+def test_endpoint_slices_give_the_load_balancers_endpoints_give() -> None:
+    """Two slices of one Service (ready, not ready, ready by absence of the condition)
+    fold into what the Endpoints object would say; other address types are ignored."""
+    slices = [
+        _slice("web", [{"addresses": ["10.0.0.5"], "conditions": {"ready": True}},
+                       {"addresses": ["10.0.0.6"], "conditions": {"ready": False}}]),
+        _slice("web", [{"addresses": ["10.0.0.7"]}]),
+        {**_slice("web", [{"addresses": ["fd00::1"]}]), "addressType": "IPv6"},
+        {"metadata": {"namespace": "default", "name": "orphan"}, "endpoints": []},
+    ]  # fmt: skip
+    folded = endpoints_from_slices(slices)
+    assert set(folded) == {"default/web"}
+    from_slices, _ = desired_lbs([svc()], folded, False)
+    from_endpoints, _ = desired_lbs(
+        [svc()], {"default/web": eps(["10.0.0.5", "10.0.0.7"], not_ready=["10.0.0.6"])}, False
+    )
+    assert from_slices == from_endpoints and from_slices
+    assert set(from_slices[0].backends) == {"10.0.0.5", "10.0.0.7"}
