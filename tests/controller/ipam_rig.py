@@ -39,9 +39,10 @@ Obj = dict[str, Any]
 COOLDOWN_S = 2.0
 RETRY_SCALE = 0.05
 RESYNC_S = 60.0
-# Virtual time each step settles for: two cool-downs and two of the longest pod retry
-# (InsufficientCidrBlocks, 120 s scaled), so what cools is reused and what waits retried.
-SETTLE_S = 2 * COOLDOWN_S + 2 * 120 * RETRY_SCALE + 1
+# Virtual time each step settles for: a resync period (a node whose init failed waits
+# for it, or for a kubelet status update, as upstream), two cool-downs and two of the
+# longest pod retry (InsufficientCidrBlocks, 120 s scaled).
+SETTLE_S = RESYNC_S + 2 * COOLDOWN_S + 2 * 120 * RETRY_SCALE + 1
 
 
 class _Events:

@@ -6,7 +6,7 @@ rules, no Kubernetes): pods created and deleted on three nodes (two Nitro, one X
 ConfigMap replacements (secondary <-> prefix delegation, invalid and out-of-range values),
 controller restarts, and counted EC2 errors (throttling, InternalError,
 InsufficientCidrBlocks); a /25 subnet also runs out of /28s for real. After each step
-the rig settles (virtual time: two cool-downs and the longest retry) and the
+the rig settles (virtual time: a resync, two cool-downs, the longest retry) and the
 invariants of `harness.invariants` must hold, with `no-leak-after-cooldown` on, plus
 `pool-matches-ec2` (the pools know exactly what the ENIs hold).
 
