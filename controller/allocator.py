@@ -143,7 +143,7 @@ class PodAllocator:
         self._waits: dict[str, PodWait] = {}
         # custom_controller.go: an error or a bare Requeue goes through AddRateLimited;
         # a RequeueAfter (or success) Forgets the key's failures first.
-        self._limiter = ControllerRateLimiter(scale=retry_scale)
+        self._limiter = ControllerRateLimiter(scale=retry_scale, clock=timers.now)
         self.queue = WorkQueue("pods", self.reconcile, workers=workers, timers=timers)
 
     def _retry(self, seconds: float) -> float:

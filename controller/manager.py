@@ -60,7 +60,9 @@ class IPAMController:
         pod_lookup: Callable[[str], dict[str, Any] | None],
         pods_on_node: Callable[[str], list[dict[str, Any]]],
         observer: Observer | None = None,
+        timers: TimerScheduler | None = None,
     ) -> None:
+        """`timers`: a `SteppedScheduler` runs the whole IPAM on the caller's thread."""
         self.settings = settings
         self._events = events
         self._config_lock = threading.Lock()
@@ -72,7 +74,7 @@ class IPAMController:
         self._stopped = False
         self._next_resync_at: float | None = None
         obs = observer or Observer()
-        self.timers = TimerScheduler()
+        self.timers = timers if timers is not None else TimerScheduler()
         self.nodes = NodeManager(
             kube=kube,
             ec2=ec2,

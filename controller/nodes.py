@@ -62,6 +62,8 @@ class Settings:
     job_workers: int = 4
     cidr_exhaustion: CidrExhaustion = CidrExhaustion.REAL
     seed: int | None = None  # None: groups walked in insertion order; else a seeded order
+    # What the pools measure their cool-down with (a SteppedScheduler's `now` in tests).
+    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,7 @@ class NodeManager:
                 rng=random.Random(f"{self._s.seed}/{name}/{mode.value}")
                 if self._s.seed is not None
                 else None,
+                clock=self._s.clock,
             )
         if PoolMode.PREFIX not in providers:
             self._unsupported_pd(name, inst.instance_type)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import abc
 import enum
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,6 +89,7 @@ class NodeProvider(abc.ABC):
         config: WarmPoolConfig,
         cool_down_seconds: float,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """InitResource: the node's pool of this mode, built once from EC2's holdings and
         the annotations of the node's running pods."""
@@ -104,6 +106,7 @@ class NodeProvider(abc.ABC):
             warm=warm,
             cool_down_seconds=cool_down_seconds,
             rng=rng,
+            clock=clock,
         )
 
     # ------------------------------------------------------------------ per mode

@@ -3,6 +3,10 @@
 Like controller-runtime's workqueue: a key waiting in the queue is not added twice, a
 key being processed is not processed concurrently (a re-add while it runs is queued
 for after), and delayed re-adds go through a single heap-based timer thread.
+
+`SteppedScheduler` replaces the timer thread with virtual time and runs every queue
+built on it on the caller's thread, one item at a time, only when told to: the whole
+controller then runs deterministically (the property-based tests drive it so).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ class TimerScheduler:
         """Number of timers waiting."""
         with self._cv:
             return len(self._heap)
+
+    def now(self) -> float:
+        """The clock these timers run on (monotonic seconds)."""
+        return time.monotonic()
 
     def _run(self) -> None:
         while True:
@@ -86,6 +94,10 @@ class WorkQueue:
         self._dirty: set[Hashable] = set()
         self._cv = threading.Condition()
         self._stopped = False
+        self._threads: list[threading.Thread] = []
+        if isinstance(timers, SteppedScheduler):
+            timers.register(self)
+            return
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
             for i in range(workers)
@@ -126,25 +138,42 @@ class WorkQueue:
                     self._cv.wait()
                 if self._stopped:
                     return
-                key = self._queue.popleft()
-                self._queued.discard(key)
-                self._processing.add(key)
-            delay: float | None = None
-            try:
-                delay = self._handler(key)
-            except Exception:
-                log.exception("%s: handler failed for %r; retrying in 1s", self.name, key)
-                delay = 1.0
-            with self._cv:
-                self._processing.discard(key)
-                if key in self._dirty:
-                    self._dirty.discard(key)
-                    if key not in self._queued:
-                        self._queued.add(key)
-                        self._queue.append(key)
-                        self._cv.notify()
-            if delay is not None:
-                self.add_after(key, delay)
+                key = self._take()
+            self._process(key)
+
+    def _take(self) -> Hashable:
+        """Pop the next key and mark it processing (under the lock)."""
+        key = self._queue.popleft()
+        self._queued.discard(key)
+        self._processing.add(key)
+        return key
+
+    def _process(self, key: Hashable) -> None:
+        delay: float | None = None
+        try:
+            delay = self._handler(key)
+        except Exception:
+            log.exception("%s: handler failed for %r; retrying in 1s", self.name, key)
+            delay = 1.0
+        with self._cv:
+            self._processing.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                if key not in self._queued:
+                    self._queued.add(key)
+                    self._queue.append(key)
+                    self._cv.notify()
+        if delay is not None:
+            self.add_after(key, delay)
+
+    def step(self) -> bool:
+        """Process one waiting key on this thread (stepped queues); False when none waits."""
+        with self._cv:
+            if self._stopped or not self._queue:
+                return False
+            key = self._take()
+        self._process(key)
+        return True
 
     def stop(self) -> None:
         """Stop the workers (the current handler calls finish)."""
@@ -153,6 +182,86 @@ class WorkQueue:
             self._cv.notify_all()
         for t in self._threads:
             t.join(timeout=5)
+
+
+class SteppedScheduler(TimerScheduler):
+    """Virtual time and no threads: timers fire and queues run only in `run` / `advance`.
+
+    Every `WorkQueue` built on it registers here and processes its keys on the caller's
+    thread, so a run is a deterministic function of what the caller does. `now` is the
+    clock to hand whatever measures time against these timers (the pools' cool-down).
+    """
+
+    def __init__(self, name: str = "stepped") -> None:  # no thread: super() not called
+        self.name = name
+        self._now = 0.0
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._queues: list[WorkQueue] = []
+        self._stopped = False
+
+    def now(self) -> float:
+        """Virtual seconds since the scheduler was made."""
+        return self._now
+
+    def register(self, queue: WorkQueue) -> None:
+        """A queue built on this scheduler (in build order, which is the run order)."""
+        self._queues.append(queue)
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run `fn` once virtual time reaches now + `delay`."""
+        if not self._stopped:
+            heapq.heappush(self._heap, (self._now + max(delay, 0.0), next(self._seq), fn))
+
+    def pending(self) -> int:
+        """Number of timers waiting."""
+        return len(self._heap)
+
+    def next_due(self) -> float | None:
+        """Virtual time of the next timer (None: none)."""
+        return self._heap[0][0] if self._heap else None
+
+    def run(self, max_items: int = 100_000) -> int:
+        """Fire the timers due now and drain every queue until nothing is left to do now.
+
+        Returns the number of timers and keys processed; RuntimeError after `max_items`
+        (work that keeps re-queueing itself without time passing is a livelock).
+        """
+        done = 0
+        while not self._stopped:
+            moved = False
+            while self._heap and self._heap[0][0] <= self._now:
+                _, _, fn = heapq.heappop(self._heap)
+                try:
+                    fn()
+                except Exception:
+                    log.exception("timer callback failed")
+                moved, done = True, done + 1
+            for q in list(self._queues):  # one key each, in turn
+                if q.step():
+                    moved, done = True, done + 1
+            if not moved:
+                return done
+            if done > max_items:
+                raise RuntimeError(
+                    f"{self.name}: still busy after {max_items} items at t={self._now:g}"
+                )
+        return done
+
+    def advance(self, seconds: float, max_items: int = 100_000) -> int:
+        """Let `seconds` of virtual time pass, running everything that falls due on the way."""
+        target = self._now + max(seconds, 0.0)
+        done = self.run(max_items)
+        while not self._stopped and self._heap and self._heap[0][0] <= target:
+            self._now = max(self._now, self._heap[0][0])
+            done += self.run(max_items)
+        self._now = target
+        return done + self.run(max_items)
+
+    def stop(self) -> None:
+        """Drop every timer; queues stop on their own `stop`."""
+        self._stopped = True
+        self._heap.clear()
 
 
 class ControllerRateLimiter:

@@ -146,6 +146,14 @@ class SubnetAllocator:
             self._push_block(block)
 
     # ------------------------------------------------------------------ addresses
+    def free_counts(self) -> tuple[int, int]:
+        """(addresses, /28 prefixes) an automatic assignment could still take now."""
+        ips = sum(1 for off in range(self._size) if self._auto_ip_ok(off))
+        blocks = sum(
+            1 for b in range(self._nblocks) if self._auto_block_ok(b) or self._auto_resv_block_ok(b)
+        )
+        return ips, blocks
+
     def allocate_ip(self, holder: str) -> str:
         """Hold the lowest free address outside reservations for ``holder``."""
         heap = self._free_ips

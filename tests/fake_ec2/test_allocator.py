@@ -135,3 +135,13 @@ def test_fragment_a_range_then_undo_frees_exactly_what_it_held() -> None:
     assert sub.holder_of(kept) == "eni-a"
     with pytest.raises(InvalidParameterValue, match="not inside subnet"):
         sub.fragment(16, 0, cidr="10.0.1.0/25")
+
+
+def test_free_counts_follow_allocations() -> None:
+    # A /26: 64 addresses, 5 AWS-reserved; 4 blocks, the first and last hold reserved ones.
+    a = SubnetAllocator("subnet-1", "10.0.0.0/26")
+    assert a.free_counts() == (59, 2)
+    a.allocate_prefix("eni-1")
+    assert a.free_counts() == (43, 1)
+    a.allocate_ip("eni-1")  # the lowest free address, in the first block
+    assert a.free_counts() == (42, 1)
