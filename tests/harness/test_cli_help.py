@@ -61,8 +61,8 @@ def _help_of(p: argparse.ArgumentParser, option: str) -> str:
 def test_up_help_names_instance_type_subnet_and_max_pods_defaults() -> None:
     up = dict(all_parsers(build_parser()))["ekswin up"]
     text = " ".join(up.format_help().split())
-    for expected in ("(default: m5.large)", "(default: 192.168.0.0/19, larger when the nodes need it)", "(default: 110)",
-                     "(default: real", "(default: 0)"):  # fmt: skip
+    for expected in ("(default: m5.large)", "(default: 192.168.0.0/19, larger when",
+                     "(default: 110)", "(default: real", "(default: 0)"):  # fmt: skip
         assert expected in text
     restart = dict(all_parsers(build_parser()))["ekswin restart"]
     assert "(default: 120.0)" in " ".join(restart.format_help().split())
