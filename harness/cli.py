@@ -796,9 +796,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_restart(args: argparse.Namespace) -> int:
     """`ekswin restart COMPONENT`: ask the environment's supervisor to restart every
     process of the component; 0 once they run again, 1 when they do not."""
-    import uuid
 
-    from harness.supervision import REQUESTS_DIR, is_live
+    from harness.supervision import is_live, post_request
     from harness.supervision import read_state as read_supervision
 
     run_dir = _run_dir(args)
@@ -813,11 +812,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
         _err(f"ekswin {args.name!r} runs no {args.component}")
         return EXIT_FAIL
     before = {n: int(u.get("restarts") or 0) for n, u in units.items()}
-    rid = uuid.uuid4().hex
-    folder = run_dir / REQUESTS_DIR
-    tmp = folder / f".{rid}.tmp"
-    tmp.write_text(json.dumps({"id": rid, "component": args.component}))
-    tmp.replace(folder / f"restart-{rid}.json")
+    post_request(run_dir, "restart", {"component": args.component})
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         now = read_supervision(run_dir).get("units") or {}

@@ -7,7 +7,6 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,13 +105,10 @@ def _owner_live(run_dir: Path) -> bool:
 def _ask(run_dir: Path, what: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """Drop a request for the environment's owner, echo its progress, return its result
     ({"ok": False, "error": ...} when it does not answer in time or stops)."""
-    from harness.supervision import REQUESTS_DIR
+    from harness.supervision import REQUESTS_DIR, post_request
 
-    rid = uuid.uuid4().hex
+    rid = post_request(run_dir, what, body)
     folder = run_dir / REQUESTS_DIR
-    tmp = folder / f".{rid}.tmp"
-    tmp.write_text(json.dumps({**body, "id": rid}))
-    tmp.replace(folder / f"{what}-{rid}.json")
     result_file = folder / f"result-{rid}.json"
     progress = folder / f"progress-{rid}.log"
     shown = 0

@@ -28,7 +28,8 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,36 @@ POLL_S = 0.1
 log = logging.getLogger("ekswin.supervisor")
 
 Listener = Callable[[str, str], None]  # (reason, message)
+
+
+def post_request(run_dir: Path, kind: str, body: Mapping[str, Any]) -> str:
+    """Drop a request for the process that owns the environment into its inbox
+    (written aside, then renamed in, so a reader never sees half a file); its id."""
+    rid = uuid.uuid4().hex
+    folder = run_dir / REQUESTS_DIR
+    tmp = folder / f".{rid}.tmp"
+    tmp.write_text(json.dumps({**body, "id": rid}))
+    tmp.replace(folder / f"{kind}-{rid}.json")
+    return rid
+
+
+def take_requests(run_dir: Path, kinds: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Remove and return the waiting requests of `kinds`, oldest name first, as
+    (kind, body); an unreadable or vanished file is skipped."""
+    folder = run_dir / REQUESTS_DIR
+    try:
+        files = sorted(p for kind in kinds for p in folder.glob(f"{kind}-*.json"))
+    except OSError:
+        return []
+    out = []
+    for path in files:
+        try:
+            req = json.loads(path.read_text())
+            path.unlink()
+        except (OSError, ValueError):
+            continue
+        out.append((path.name.split("-", 1)[0], req))
+    return out
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -338,19 +369,10 @@ class Supervision:
 
     # -- `ekswin restart` ---------------------------------------------------------------
     def _requests(self) -> bool:
-        folder = self.run_dir / REQUESTS_DIR
-        try:
-            files = sorted(folder.glob("restart-*.json"))
-        except OSError:
-            return False
-        for path in files:
-            try:
-                req = json.loads(path.read_text())
-                path.unlink()
-            except (OSError, ValueError):
-                continue
+        taken = take_requests(self.run_dir, ("restart",))
+        for _, req in taken:
             self.request_restart(str(req.get("component", "")), str(req.get("id", "")))
-        return bool(files)
+        return bool(taken)
 
     def request_restart(self, component: str, request_id: str = "") -> list[str]:
         """Restart every unit of `component` now (also one whose restarts are off or that

@@ -25,7 +25,7 @@ from harness.scenario.live import Live
 from harness.scenario.model import Step
 from harness.scenario.settle import Settler
 from harness.scenario.stepper import StepRecord, do_step
-from harness.supervision import REQUESTS_DIR
+from harness.supervision import REQUESTS_DIR, take_requests
 
 JOURNAL = "steps.jsonl"
 POLL_S = 0.2
@@ -146,17 +146,8 @@ class Session:
     def _loop(self) -> None:
         folder = self.run_dir / REQUESTS_DIR
         while not self._stop.wait(POLL_S):
-            try:
-                files = sorted([*folder.glob("step-*.json"), *folder.glob("bundle-*.json")])
-            except OSError:
-                continue
-            for path in files:
-                try:
-                    req = json.loads(path.read_text())
-                    path.unlink()
-                except (OSError, ValueError):
-                    continue
-                self._handle(folder, path.name.split("-", 1)[0], req)
+            for kind, req in take_requests(self.run_dir, ("step", "bundle")):
+                self._handle(folder, kind, req)
 
     def _handle(self, folder: Path, what: str, req: Mapping[str, Any]) -> None:
         rid = str(req.get("id", "x"))
