@@ -135,6 +135,7 @@ class Unit:
     started_at: float = field(default_factory=time.time)
     proc: ManagedProcess | None = None
     on_gone: Callable[[], object] | None = None  # called (own thread) once it died or stopped
+    stop_began_at: float | None = None  # a requested stop: when it began (the outage start)
 
     def to_dict(self) -> dict[str, Any]:
         """The supervision.json shape of this unit."""
@@ -233,6 +234,15 @@ class Supervision:
         """The units of one component."""
         return [u for u in self.units.values() if u.component == component]
 
+    def stop_begins(self, targets: list[Component]) -> None:
+        """A requested stop of `targets` begins now: the outage supervisor.log records
+        starts here, not when the watcher later finds the process gone (a pod created
+        during a slow stop is then seen as created during the outage)."""
+        now = time.time()
+        for unit in self.units.values():
+            if any(unit.target is t for t in targets):
+                unit.stop_began_at = now
+
     # -- events -------------------------------------------------------------------------
     def _event(self, reason: str, message: str) -> None:
         log.warning("%s: %s", reason, message)
@@ -241,10 +251,11 @@ class Supervision:
             with contextlib.suppress(Exception):
                 listener(reason, message)
 
-    def _log_line(self, reason: str, message: str) -> None:
-        """Append one line to supervisor.log (`ekswin why` reads outages from it)."""
+    def _log_line(self, reason: str, message: str, at: float | None = None) -> None:
+        """Append one line to supervisor.log (`ekswin why` reads outages from it);
+        `at`: when it happened, if earlier than now."""
         with contextlib.suppress(OSError), self._log_path.open("a") as f:
-            f.write(f"{log_timestamp(time.time())} {reason}: {message}\n")
+            f.write(f"{log_timestamp(time.time() if at is None else at)} {reason}: {message}\n")
 
     # -- the watching thread ------------------------------------------------------------
     def _run(self) -> None:
@@ -272,7 +283,12 @@ class Supervision:
             if unit.state != "stopped":
                 unit.state, unit.proc = "stopped", None
                 # In the log only: whoever stopped it reports the event itself.
-                self._log_line("Stopped", f"{unit.component} ({unit.name}) stopped on request")
+                self._log_line(
+                    "Stopped",
+                    f"{unit.component} ({unit.name}) stopped on request",
+                    at=unit.stop_began_at,
+                )
+                unit.stop_began_at = None
                 self._gone(unit)
                 return True
             return False

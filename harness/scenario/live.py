@@ -455,6 +455,8 @@ class Live:
         """stop: the component's processes end (an outage)."""
         comps = self._components(name)
         with self._held():
+            if self.env.supervision is not None:
+                self.env.supervision.stop_begins(comps)
             for c in comps:
                 c.stop()
         self.log.add("supervisor", "Stopped", f"{name} stopped by the scenario")
