@@ -5,7 +5,8 @@ Like the real controller's EC2 wrapper (pkg/aws/ec2/api): one client limited to
 (`controller.awssdk`: 5xx, timeouts and throttling retried, jittered back-off capped at
 20 s, a 500-token retry quota; boto3's own retries are off), calls filtered by id, and
 after an assign the DescribeNetworkInterfaces poll until EC2 shows what it handed out
-(helper.go AssignIPv4ResourcesAndWaitTillReady).
+(helper.go AssignIPv4ResourcesAndWaitTillReady). Instance limits are not asked of EC2:
+they come from the controller's own table (`controller.limits`), as upstream's do.
 """
 
 from __future__ import annotations
@@ -135,16 +136,6 @@ class InstanceInfo:
         return min(self.enis, key=lambda e: e.device_index).eni_id if self.enis else ""
 
 
-@dataclass(frozen=True)
-class InstanceTypeInfo:
-    """Limits from DescribeInstanceTypes."""
-
-    instance_type: str
-    ipv4_per_eni: int
-    max_enis: int
-    nitro: bool
-
-
 class EC2Client(Protocol):
     """The EC2 calls the IPAM makes (the seam a test double implements); errors are EC2Error."""
 
@@ -154,10 +145,6 @@ class EC2Client(Protocol):
 
     def subnet_cidr(self, subnet_id: str) -> str:
         """The subnet's IPv4 CIDR."""
-        ...
-
-    def instance_type(self, instance_type: str) -> InstanceTypeInfo:
-        """Limits and Nitro-ness of an instance type."""
         ...
 
     def assign(self, eni_id: str, count: int, *, prefixes: bool) -> list[str]:
@@ -200,7 +187,6 @@ class EC2Api:
         self._observer = observer
         self.retryer = retryer or awssdk.StandardRetryer()
         self._sleep = sleep
-        self._type_cache: dict[str, InstanceTypeInfo] = {}
         self._subnet_cache: dict[str, str] = {}
         self._cache_lock = threading.Lock()
 
@@ -286,31 +272,6 @@ class EC2Api:
         with self._cache_lock:
             self._subnet_cache[subnet_id] = cidr
         return cidr
-
-    def instance_type(self, instance_type: str) -> InstanceTypeInfo:
-        """Limits and Nitro-ness of a type (DescribeInstanceTypes, cached per type)."""
-        with self._cache_lock:
-            if instance_type in self._type_cache:
-                return self._type_cache[instance_type]
-        out = self.call("DescribeInstanceTypes", InstanceTypes=[instance_type])
-        types = out.get("InstanceTypes", [])
-        if not types:
-            raise EC2Error(
-                "DescribeInstanceTypes",
-                "InvalidInstanceType",
-                f"The following supplied instance types do not exist: [{instance_type}]",
-            )
-        rec = types[0]
-        net = rec.get("NetworkInfo", {})
-        info = InstanceTypeInfo(
-            instance_type=instance_type,
-            ipv4_per_eni=int(net.get("Ipv4AddressesPerInterface", 0)),
-            max_enis=int(net.get("MaximumNetworkInterfaces", 0)),
-            nitro=rec.get("Hypervisor") == "nitro" or bool(rec.get("BareMetal")),
-        )
-        with self._cache_lock:
-            self._type_cache[instance_type] = info
-        return info
 
     def describe_eni(self, eni_id: str) -> ENIInfo:
         """DescribeNetworkInterfaces for one ENI id."""

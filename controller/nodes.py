@@ -22,6 +22,7 @@ from controller.ec2 import EC2Client, EC2Error
 from controller.eni import EniLedger
 from controller.jobs import JobDispatcher
 from controller.kube import EventRecorder, KubeClient
+from controller.limits import lookup, unsupported_type_message
 from controller.pool import JobOp, WarmPool, WarmPoolJob
 from controller.provider import PROVIDERS, CidrExhaustion, NodeProvider
 from controller.workqueue import TimerScheduler, WorkQueue
@@ -84,11 +85,16 @@ class Ec2Failure:
 
 @dataclass(frozen=True)
 class InitFailure:
-    """A node whose init failed: the error and when it is retried (monotonic; None: on
-    its next node event only, as upstream drops it until then)."""
+    """A node whose init failed: why, the EC2 error if one, and when it is retried
+    (monotonic; None: on its next node event only, as upstream drops it until then)."""
 
-    error: Ec2Failure
+    message: str
+    error: Ec2Failure | None
     retry_at: float | None
+
+
+class UnsupportedInstanceType(Exception):
+    """LoadDetails found no row for the instance type in the controller's own table."""
 
 
 class ConfigSource(Protocol):
@@ -255,12 +261,17 @@ class NodeManager:
             )
             try:
                 st = self._init(name, iid)
-            except EC2Error as exc:
+            except (EC2Error, UnsupportedInstanceType) as exc:
                 # manager.go performAsyncOperation: the node is dropped from the cache and
                 # retried on its next event (a kubelet status update) or the resync.
                 log.warning("node %s: init failed (%s); retried on its next event", name, exc)
+                failure = InitFailure(
+                    exc.message if isinstance(exc, EC2Error) else str(exc),
+                    Ec2Failure.of(exc) if isinstance(exc, EC2Error) else None,
+                    self._next_resync(),
+                )
                 with self._lock:
-                    self._init_failures[name] = InitFailure(Ec2Failure.of(exc), self._next_resync())
+                    self._init_failures[name] = failure
                 return None
             with self._lock:
                 self._nodes[name] = st
@@ -291,9 +302,18 @@ class NodeManager:
 
     # ------------------------------------------------------------------ init (InitResource)
     def _init(self, name: str, instance_id: str) -> NodeState:
+        # ec2/instance.go LoadDetails: the instance, its subnet, then the type's row in the
+        # controller's own table; a type missing there fails the init with an Event
+        # (node.go InitResources), however well EC2 knows it.
         inst = self._ec2.describe_instance(instance_id)
-        itype = self._ec2.instance_type(inst.instance_type)
         cidr = self._ec2.subnet_cidr(inst.subnet_id)
+        itype = lookup(inst.instance_type)
+        if itype is None:
+            msg = unsupported_type_message(inst.instance_type)
+            self._events.event(
+                node_ref(self._node_lookup(name), name), "Warning", REASON_UNSUPPORTED, msg
+            )
+            raise UnsupportedInstanceType(msg)
         mask = cidr.split("/")[1]
         ledger = EniLedger(itype.ipv4_per_eni)
         held = ledger.load(inst)

@@ -21,7 +21,7 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from controller.ec2 import EC2Error, ENIInfo, InstanceInfo, InstanceTypeInfo
+from controller.ec2 import EC2Error, ENIInfo, InstanceInfo
 from controller.kube import Watched
 from fake_ec2.exceptions import Ec2Error
 from fake_ec2.ipam import Ec2Rules
@@ -317,13 +317,6 @@ class FakeEC2:
     def subnet_cidr(self, subnet_id: str) -> str:
         self._call("DescribeSubnets", SubnetIds=[subnet_id])
         return self._subnets[subnet_id]
-
-    def instance_type(self, instance_type: str) -> InstanceTypeInfo:
-        self._call("DescribeInstanceTypes", InstanceTypes=[instance_type])
-        lim = self.catalog.limits(instance_type)
-        return InstanceTypeInfo(
-            instance_type, lim.ipv4_per_interface, lim.max_interfaces, lim.nitro
-        )
 
     def _limits_of(self, eni_id: str) -> Any:
         for itype, _, enis in self._instances.values():

@@ -436,6 +436,44 @@ def test_node_events_version_notice_and_non_nitro_on_every_update(env: Env) -> N
     wait_until(lambda: count() > before, what="Unsupported again on the node update")
 
 
+def test_type_missing_from_the_controllers_table_is_refused_with_its_event(env: Env) -> None:
+    """ec2/instance.go LoadDetails + node.go InitResources: EC2 knows c8gb.metal-24xl, the
+    controller's own table does not, so the init fails with an Unsupported Event, the node
+    is dropped until its next event, and EC2 is never asked for the type's limits."""
+    env.kube.set_configmap(PD)
+    env.node("win-a", "c8gb.metal-24xl")
+    runner = env.start()
+    msg = "The instance type c8gb.metal-24xl is not supported yet by the vpc resource controller"
+    count = lambda: sum(  # noqa: E731
+        e.get("count", 1)
+        for e in env.kube.events_about("Node", "win-a", "Unsupported")
+        if e["message"] == msg and e["type"] == "Warning"
+    )
+    before = wait_until(count, what="Unsupported (type missing from the table)")
+    r = row(runner, "win-a")
+    assert r is not None and (r["waiting"], r["last_ec2_error"]) == ("init_failed", None)
+    v = node_view(runner, "win-a")
+    assert v["waiting"]["message"] == msg and v["last_ec2_error"] is None
+    assert env.kube.capacity("win-a") is None
+    assert env.ec2.count("DescribeInstanceTypes") == 0
+    env.kube.patch_node_capacity("win-a", "example.com/touched", 1)  # a node event
+    wait_until(lambda: count() > before, what="refused again on the next node event")
+
+
+def test_limits_come_from_the_table_not_from_ec2(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table alone sets the capacity: a row saying 6 addresses per ENI for m5.large
+    (EC2 says 10) gives capacity 5, and DescribeInstanceTypes is never called."""
+    import controller.limits as limits
+
+    row_ = limits.InstanceTypeInfo("m5.large", ipv4_per_eni=6, max_enis=3, nitro=True)
+    monkeypatch.setattr(limits, "table", lambda: {"m5.large": row_})
+    env.kube.set_configmap(IPAM)
+    env.node("win-a", "m5.large")
+    env.start()
+    wait_until(lambda: env.kube.capacity("win-a") == "5", what="capacity from the table")
+    assert env.ec2.count("DescribeInstanceTypes") == 0
+
+
 def test_waiting_pods_node_not_managed_and_init_failure(env: Env) -> None:
     env.kube.set_configmap(IPAM)
     env.kube.add_node("linux-a", "i-00000000000000001", os_label="linux")
