@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,7 +46,9 @@ CONNECTION_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeout
 # Not an EC2 code: what the harness records when no HTTP answer came back.
 REQUEST_SEND_FAILED = "RequestSendFailed"
 
-CallObserver = Callable[[str, float, str | None], None]
+# (action, params, seconds, error code or None) once per call, retries inside it, as the
+# real controller's wrapper counts and times its SDK calls (wrapper.go).
+CallObserver = Callable[[str, Mapping[str, Any], float, str | None], None]
 
 
 class EC2Error(Exception):
@@ -193,31 +195,37 @@ class EC2Api:
     # ------------------------------------------------------------------ core call
     def _call_once(self, action: str, **params: Any) -> dict[str, Any]:
         self._bucket.acquire()
-        start = time.monotonic()
-        code: str | None = None
         try:
             method = getattr(self._client, _snake(action))
             return method(**params)  # type: ignore[no-any-return]
         except ClientError as exc:
             err = exc.response.get("Error", {})
             meta = exc.response.get("ResponseMetadata", {})
-            code = str(err.get("Code", "Unknown"))
             raise EC2Error(
                 action,
-                code,
+                str(err.get("Code", "Unknown")),
                 str(err.get("Message", "")),
                 status=int(meta.get("HTTPStatusCode") or 400),
                 request_id=str(meta.get("RequestId", "")),
             ) from exc
         except CONNECTION_ERRORS as exc:
-            code = REQUEST_SEND_FAILED
-            raise EC2Error(action, code, str(exc), status=0) from exc
-        finally:
-            if self._observer is not None:
-                self._observer(action, time.monotonic() - start, code)
+            raise EC2Error(action, REQUEST_SEND_FAILED, str(exc), status=0) from exc
 
     def call(self, action: str, **params: Any) -> dict[str, Any]:
-        """Call `action` through the SDK v2 standard retry middleware (awssdk.decide)."""
+        """Call `action` through the SDK v2 standard retry middleware (awssdk.decide); the
+        observer sees the whole call once, rate-limiter waits and retries included."""
+        start = time.monotonic()
+        code: str | None = None
+        try:
+            return self._call_retrying(action, **params)
+        except EC2Error as exc:
+            code = exc.code
+            raise
+        finally:
+            if self._observer is not None:
+                self._observer(action, params, time.monotonic() - start, code)
+
+    def _call_retrying(self, action: str, **params: Any) -> dict[str, Any]:
         r = self.retryer
         attempt = 1
         retry_cost = 0  # the retry token the current attempt holds

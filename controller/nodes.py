@@ -115,6 +115,12 @@ class Observer:
     def allocation(self, seconds: float, hit: bool) -> None:
         """An IP was annotated `seconds` after the pod was first seen bound."""
 
+    def annotate(self, key: str, ok: bool) -> None:
+        """A pod annotate request for `key` was made (ok: it succeeded)."""
+
+    def advertise(self, resource: str, ok: bool) -> None:
+        """A node capacity patch for `resource` was made (ok: it succeeded)."""
+
     def pool_changed(self, node: str, mode: PoolMode | None, pool: WarmPool | None) -> None:
         """A pool's counts may have changed (None: node dropped)."""
 
@@ -414,7 +420,12 @@ class NodeManager:
         if current is not None and str(current) == str(capacity) and capacity != 0:
             return
         name = node["metadata"]["name"]
-        self._kube.patch_node_capacity(name, RESOURCE_NAME_IP, capacity)
+        try:
+            self._kube.patch_node_capacity(name, RESOURCE_NAME_IP, capacity)
+        except Exception:
+            self._obs.advertise(RESOURCE_NAME_IP, ok=False)
+            raise
+        self._obs.advertise(RESOURCE_NAME_IP, ok=True)
         log.info("advertised %s=%d on node %s", RESOURCE_NAME_IP, capacity, name)
 
     def observe(self, st: NodeState) -> None:

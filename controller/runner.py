@@ -12,6 +12,7 @@ import argparse
 import logging
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,11 +158,19 @@ class _MetricsObserver(Observer):
     def __init__(self, metrics: ControllerMetrics) -> None:
         self.m = metrics
 
-    def ec2_call(self, action: str, seconds: float, code: str | None) -> None:
-        self.m.observe_ec2_call(action, seconds, code)
+    def ec2_call(
+        self, action: str, params: Mapping[str, Any], seconds: float, code: str | None
+    ) -> None:
+        self.m.observe_ec2_call(action, seconds, code, params)
 
     def allocation(self, seconds: float, hit: bool) -> None:
         self.m.allocation_latency.observe(seconds)
+
+    def annotate(self, key: str, ok: bool) -> None:
+        self.m.observe_annotate(key, ok)
+
+    def advertise(self, resource: str, ok: bool) -> None:
+        self.m.observe_advertise(resource, ok)
 
     def pool_changed(self, node: str, mode: PoolMode | None, pool: WarmPool | None) -> None:
         if pool is None:

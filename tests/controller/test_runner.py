@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from controller.exposition import sample_value
 from controller.provider import CidrExhaustion
 from controller.runner import ControllerRunner, RunnerOptions
 from harness.waiting import WaitTimeout, wait_until
@@ -434,6 +435,28 @@ def test_node_events_version_notice_and_non_nitro_on_every_update(env: Env) -> N
     before = wait_until(count, what="Unsupported")
     env.kube.patch_node_capacity("win-a", "example.com/touched", 1)
     wait_until(lambda: count() > before, what="Unsupported again on the node update")
+
+
+def test_metrics_count_annotations_and_capacity_patches_as_upstream(env: Env) -> None:
+    """client_wrapper.go AnnotatePod and wrapper.go AdvertiseCapacityIfNotSet: one call per
+    annotate request, one per capacity patch (none when the capacity is already right)."""
+    env.kube.set_configmap(IPAM)
+    env.node("win-a")
+    runner = env.start()
+    wait_until(lambda: env.kube.capacity("win-a") == "9", what="capacity")
+    annotations(env.kube, [env.kube.add_pod("win-a") for _ in range(2)])
+    env.kube.patch_node_capacity("win-a", "example.com/touched", 1)  # capacity unchanged
+    key = {"annotate_key": SECONDARY_RES}
+
+    def value(name: str, labels: dict[str, str]) -> float | None:
+        status, body = get(runner, "/metrics")
+        assert status == 200 and "_total" not in body
+        return sample_value(body, name, labels)
+
+    wait_until(lambda: value("annotate_pod_request_call_count", key) == 2, what="annotates")
+    res = {"resource_name": SECONDARY_RES}
+    assert value("advertise_resource_request_call_count", res) == 1
+    assert value("annotate_pod_request_err_count", key) is None
 
 
 def test_type_missing_from_the_controllers_table_is_refused_with_its_event(env: Env) -> None:
