@@ -164,6 +164,7 @@ def summary(ctl: IPAMController) -> Json:
         "pending": ctl.pending(),
         "ipam_enabled": ctl.ipam_enabled(),
         "prefix_delegation_enabled": ctl.pd_enabled(),
+        "old_controller_present": ctl.old_controller_present(),
         "nodes": rows,
         "waiting_pods": len(ctl.pods.waiting()),
     }

@@ -48,6 +48,10 @@ INSUFFICIENT_CIDR_MSG = (
 NOT_WINDOWS = "not a Windows node (label kubernetes.io/os)"
 NO_INSTANCE_ID = "no EC2 instance id in spec.providerID"
 IPAM_DISABLED = "Windows IPAM is disabled (ConfigMap kube-system/amazon-vpc-cni)"
+OLD_CONTROLLER = (
+    "Windows IPAM is off while the old controller's Deployment "
+    "kube-system/vpc-resource-controller is present"
+)
 
 
 @dataclass
@@ -106,6 +110,10 @@ class ConfigSource(Protocol):
 
     def check_capacity(self, node: str, instance_type: str, capacity: int, *, nitro: bool) -> None:
         """Report the configured targets the node's active pool cannot reach."""
+        ...
+
+    def old_controller_present(self) -> bool:
+        """The old in-cluster controller's Deployment is present (IPAM is off)."""
         ...
 
 
@@ -294,7 +302,7 @@ class NodeManager:
         if not iid:
             return NO_INSTANCE_ID
         if not self._config.effective_config(nitro=True).enabled:
-            return IPAM_DISABLED
+            return OLD_CONTROLLER if self._config.old_controller_present() else IPAM_DISABLED
         return None
 
     def _drop(self, name: str, what: str) -> None:

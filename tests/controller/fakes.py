@@ -72,7 +72,12 @@ class FakeKube:
     def __init__(self) -> None:
         self.cv = threading.Condition()
         self._rv = itertools.count(1)
-        self.objects: dict[str, dict[str, Obj]] = {"nodes": {}, "pods": {}, "configmaps": {}}
+        self.objects: dict[str, dict[str, Obj]] = {
+            "nodes": {},
+            "pods": {},
+            "configmaps": {},
+            "deployments": {},
+        }
         self.log: list[tuple[int, str, str, Obj]] = []
         self.events: list[Obj] = []
         self.annotate_calls = 0
@@ -183,6 +188,16 @@ class FakeKube:
                 "data": dict(data),
             }
             self._put("configmaps", "MODIFIED" if old else "ADDED", obj)
+
+    def set_deployment(self, namespace: str, name: str, *, present: bool) -> None:
+        """Create (present) or delete an apps/v1 Deployment."""
+        key = f"{namespace}/{name}"
+        old = self._get("deployments", key)
+        if present and old is None:
+            md = {"name": name, "namespace": namespace, "uid": str(uuid.uuid4())}
+            self._put("deployments", "ADDED", {"metadata": md, "spec": {"replicas": 1}})
+        elif not present and old is not None:
+            self._put("deployments", "DELETED", old)
 
     def add_node(self, name: str, instance_id: str, *, os_label: str = "windows") -> None:
         """A Node whose providerID names `instance_id`."""

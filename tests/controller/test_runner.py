@@ -427,8 +427,11 @@ def test_node_events_version_notice_and_non_nitro_on_every_update(env: Env) -> N
     env.node("win-a", "m4.large")  # Xen: no prefix delegation
     env.start()
     wait_until(lambda: env.kube.capacity("win-a") == "9", what="secondary capacity")
-    notice = env.kube.events_about("Node", "win-a", "ControllerVersionNotice")
-    assert notice and notice[0]["type"] == "Normal"
+    # The recorder posts Events from its own thread: wait for it.
+    notice = wait_until(
+        lambda: env.kube.events_about("Node", "win-a", "ControllerVersionNotice"), what="notice"
+    )
+    assert notice[0]["type"] == "Normal"
     count = lambda: sum(  # noqa: E731
         e.get("count", 1) for e in env.kube.events_about("Node", "win-a", "Unsupported")
     )
@@ -457,6 +460,38 @@ def test_metrics_count_annotations_and_capacity_patches_as_upstream(env: Env) ->
     res = {"resource_name": SECONDARY_RES}
     assert value("advertise_resource_request_call_count", res) == 1
     assert value("annotate_pod_request_err_count", key) is None
+
+
+def test_ipam_off_while_the_old_controller_deployment_is_present(env: Env) -> None:
+    """conditions.go: IsWindowsIPAMEnabled / IsWindowsPrefixDelegationEnabled are false while
+    kube-system/vpc-resource-controller exists; DeploymentReconciler re-evaluates every node
+    when it appears or goes."""
+    env.kube.set_configmap(PD)
+    env.kube.set_deployment("kube-system", "vpc-resource-controller", present=True)
+    env.node("win-a")
+    runner = env.start()
+    wait_until(lambda: (row(runner, "win-a") or {}).get("managed") is False, what="unmanaged")
+    s = summary(runner)
+    assert (s["ipam_enabled"], s["prefix_delegation_enabled"]) == (False, False)
+    assert s["old_controller_present"] is True
+    r = row(runner, "win-a")
+    assert r is not None and "vpc-resource-controller is present" in r["unmanaged_reason"]
+    assert runner._ipam_enabled() is False  # the webhook's condition too
+    pod = env.kube.add_pod("win-a")
+    with pytest.raises(WaitTimeout):
+        wait_until(lambda: env.kube.annotation(pod), 1.0, "an annotation")
+    assert env.ec2.count("DescribeInstances") == 0
+    env.kube.set_deployment("kube-system", "vpc-resource-controller", present=False)
+    wait_until(lambda: env.kube.capacity("win-a") == "144", what="PD capacity once it is gone")
+    assert annotations(env.kube, [env.kube.add_pod("win-a")])[0].endswith("/32")
+    # The pod seen while the node was unmanaged was not requeued (pod_controller.go): it
+    # waits for its next event or the periodic resync, as upstream's does.
+    assert env.kube.annotation(pod) is None
+    assert summary(runner)["old_controller_present"] is False and runner._ipam_enabled()
+    # A Deployment of another name, or in another namespace, changes nothing.
+    env.kube.set_deployment("default", "vpc-resource-controller", present=True)
+    env.kube.set_deployment("kube-system", "other", present=True)
+    assert summary(runner)["ipam_enabled"] is True
 
 
 def test_type_missing_from_the_controllers_table_is_refused_with_its_event(env: Env) -> None:
@@ -562,7 +597,7 @@ def test_one_configmap_informer_shared_with_the_webhook(env: Env) -> None:
     env.node("win-a")
     runner = env.start(components=frozenset({"controller", "webhook"}))
     names = [inf.name for inf in runner.informers]
-    assert sorted(names) == ["configmap", "nodes", "pods"]
+    assert sorted(names) == ["configmap", "nodes", "old-controller", "pods"]
     assert runner.webhook_url is not None and runner.webhook_url.startswith("https://127.0.0.1:")
     wait_until(lambda: env.kube.capacity("win-a") == "9", what="capacity 9")
     assert runner._ipam_enabled() is True
@@ -574,7 +609,8 @@ def test_one_configmap_informer_shared_with_the_webhook(env: Env) -> None:
 
 def test_webhook_only_has_no_introspection(env: Env) -> None:
     runner = env.start(components=frozenset({"webhook"}))
-    assert [inf.name for inf in runner.informers] == ["configmap"]
+    # The webhook reads the conditions too: the ConfigMap and the old controller.
+    assert [inf.name for inf in runner.informers] == ["configmap", "old-controller"]
     assert get(runner, "/introspect/summary")[0] == 404
     wait_until(lambda: get(runner, "/readyz")[0] == 200, what="ready")
 
