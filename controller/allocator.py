@@ -305,6 +305,7 @@ class PodAllocator:
             err = exc
             with contextlib.suppress(PoolError):
                 pool.free(uid, res_id)
+        self._obs.annotate(RESOURCE, ok=err is None)
         # Upstream broadcasts ResourceAllocated even when the annotation failed.
         self._events.event(
             pod_ref(pod),

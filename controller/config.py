@@ -26,6 +26,10 @@ CONFIGMAP_NAME = "amazon-vpc-cni"
 
 ENABLE_WINDOWS_IPAM_KEY = "enable-windows-ipam"
 ENABLE_WINDOWS_PD_KEY = "enable-windows-prefix-delegation"
+# The old in-cluster VPC resource controller (config/type.go OldVPCControllerDeploymentName):
+# while its Deployment exists this controller keeps Windows IPAM off.
+OLD_CONTROLLER_NAMESPACE = "kube-system"
+OLD_CONTROLLER_DEPLOYMENT = "vpc-resource-controller"
 WARM_PREFIX_TARGET = "warm-prefix-target"
 WARM_IP_TARGET = "warm-ip-target"
 MINIMUM_IP_TARGET = "minimum-ip-target"
@@ -115,14 +119,36 @@ def _key_true(data: Mapping[str, str] | None, key: str) -> bool:
         return False
 
 
-def is_windows_ipam_enabled(data: Mapping[str, str] | None) -> bool:
-    """conditions.go IsWindowsIPAMEnabled: ConfigMap has data and the key is ParseBool-true."""
+class DeploymentLookup(enum.Enum):
+    """What a read of the old controller's Deployment gave."""
+
+    FOUND = "found"
+    NOT_FOUND = "not found"
+    ERROR = "error"  # any other error
+
+
+def old_controller_present(lookup: DeploymentLookup) -> bool:
+    """conditions.go IsOldVPCControllerDeploymentPresent: the Deployment was found, or the
+    read failed with anything but NotFound (upstream then errs on the side of "present")."""
+    return lookup is not DeploymentLookup.NOT_FOUND
+
+
+def is_windows_ipam_enabled(
+    data: Mapping[str, str] | None, *, old_controller: bool = False
+) -> bool:
+    """conditions.go IsWindowsIPAMEnabled: off while the old controller's Deployment is
+    present; else the ConfigMap has data and the key is ParseBool-true."""
+    if old_controller:
+        return False
     return _key_true(data, ENABLE_WINDOWS_IPAM_KEY)
 
 
-def is_windows_pd_enabled(data: Mapping[str, str] | None, *, feature_flag: bool) -> bool:
-    """conditions.go IsWindowsPrefixDelegationEnabled: the controller flag, IPAM and the PD key."""
-    if not feature_flag:
+def is_windows_pd_enabled(
+    data: Mapping[str, str] | None, *, feature_flag: bool, old_controller: bool = False
+) -> bool:
+    """conditions.go IsWindowsPrefixDelegationEnabled: off while the old controller's
+    Deployment is present; else the controller flag, IPAM and the PD key."""
+    if old_controller or not feature_flag:
         return False
     return _key_true(data, ENABLE_WINDOWS_IPAM_KEY) and _key_true(data, ENABLE_WINDOWS_PD_KEY)
 
@@ -275,9 +301,11 @@ class WindowsIPAMConfig:
         *,
         nitro: bool = True,
         prefix_delegation_flag: bool = True,
+        old_controller: bool = False,
     ) -> WindowsIPAMConfig:
-        """Resolve the mode and targets for a node from the ConfigMap data (None = no ConfigMap)."""
-        if not is_windows_ipam_enabled(data):
+        """Resolve the mode and targets for a node from the ConfigMap data (None = no
+        ConfigMap); `old_controller`: the old controller's Deployment is present."""
+        if not is_windows_ipam_enabled(data, old_controller=old_controller):
             return cls(pool_mode=None)
         pd = is_windows_pd_enabled(data, feature_flag=prefix_delegation_flag)
         # UpdateResourceCapacity: a non-Nitro node keeps the secondary pool active.

@@ -5,7 +5,8 @@ Like the real controller's EC2 wrapper (pkg/aws/ec2/api): one client limited to
 (`controller.awssdk`: 5xx, timeouts and throttling retried, jittered back-off capped at
 20 s, a 500-token retry quota; boto3's own retries are off), calls filtered by id, and
 after an assign the DescribeNetworkInterfaces poll until EC2 shows what it handed out
-(helper.go AssignIPv4ResourcesAndWaitTillReady).
+(helper.go AssignIPv4ResourcesAndWaitTillReady). Instance limits are not asked of EC2:
+they come from the controller's own table (`controller.limits`), as upstream's do.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,7 +46,9 @@ CONNECTION_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeout
 # Not an EC2 code: what the harness records when no HTTP answer came back.
 REQUEST_SEND_FAILED = "RequestSendFailed"
 
-CallObserver = Callable[[str, float, str | None], None]
+# (action, params, seconds, error code or None) once per call, retries inside it, as the
+# real controller's wrapper counts and times its SDK calls (wrapper.go).
+CallObserver = Callable[[str, Mapping[str, Any], float, str | None], None]
 
 
 class EC2Error(Exception):
@@ -135,16 +138,6 @@ class InstanceInfo:
         return min(self.enis, key=lambda e: e.device_index).eni_id if self.enis else ""
 
 
-@dataclass(frozen=True)
-class InstanceTypeInfo:
-    """Limits from DescribeInstanceTypes."""
-
-    instance_type: str
-    ipv4_per_eni: int
-    max_enis: int
-    nitro: bool
-
-
 class EC2Client(Protocol):
     """The EC2 calls the IPAM makes (the seam a test double implements); errors are EC2Error."""
 
@@ -154,10 +147,6 @@ class EC2Client(Protocol):
 
     def subnet_cidr(self, subnet_id: str) -> str:
         """The subnet's IPv4 CIDR."""
-        ...
-
-    def instance_type(self, instance_type: str) -> InstanceTypeInfo:
-        """Limits and Nitro-ness of an instance type."""
         ...
 
     def assign(self, eni_id: str, count: int, *, prefixes: bool) -> list[str]:
@@ -200,38 +189,43 @@ class EC2Api:
         self._observer = observer
         self.retryer = retryer or awssdk.StandardRetryer()
         self._sleep = sleep
-        self._type_cache: dict[str, InstanceTypeInfo] = {}
         self._subnet_cache: dict[str, str] = {}
         self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------------ core call
     def _call_once(self, action: str, **params: Any) -> dict[str, Any]:
         self._bucket.acquire()
-        start = time.monotonic()
-        code: str | None = None
         try:
             method = getattr(self._client, _snake(action))
             return method(**params)  # type: ignore[no-any-return]
         except ClientError as exc:
             err = exc.response.get("Error", {})
             meta = exc.response.get("ResponseMetadata", {})
-            code = str(err.get("Code", "Unknown"))
             raise EC2Error(
                 action,
-                code,
+                str(err.get("Code", "Unknown")),
                 str(err.get("Message", "")),
                 status=int(meta.get("HTTPStatusCode") or 400),
                 request_id=str(meta.get("RequestId", "")),
             ) from exc
         except CONNECTION_ERRORS as exc:
-            code = REQUEST_SEND_FAILED
-            raise EC2Error(action, code, str(exc), status=0) from exc
-        finally:
-            if self._observer is not None:
-                self._observer(action, time.monotonic() - start, code)
+            raise EC2Error(action, REQUEST_SEND_FAILED, str(exc), status=0) from exc
 
     def call(self, action: str, **params: Any) -> dict[str, Any]:
-        """Call `action` through the SDK v2 standard retry middleware (awssdk.decide)."""
+        """Call `action` through the SDK v2 standard retry middleware (awssdk.decide); the
+        observer sees the whole call once, rate-limiter waits and retries included."""
+        start = time.monotonic()
+        code: str | None = None
+        try:
+            return self._call_retrying(action, **params)
+        except EC2Error as exc:
+            code = exc.code
+            raise
+        finally:
+            if self._observer is not None:
+                self._observer(action, params, time.monotonic() - start, code)
+
+    def _call_retrying(self, action: str, **params: Any) -> dict[str, Any]:
         r = self.retryer
         attempt = 1
         retry_cost = 0  # the retry token the current attempt holds
@@ -286,31 +280,6 @@ class EC2Api:
         with self._cache_lock:
             self._subnet_cache[subnet_id] = cidr
         return cidr
-
-    def instance_type(self, instance_type: str) -> InstanceTypeInfo:
-        """Limits and Nitro-ness of a type (DescribeInstanceTypes, cached per type)."""
-        with self._cache_lock:
-            if instance_type in self._type_cache:
-                return self._type_cache[instance_type]
-        out = self.call("DescribeInstanceTypes", InstanceTypes=[instance_type])
-        types = out.get("InstanceTypes", [])
-        if not types:
-            raise EC2Error(
-                "DescribeInstanceTypes",
-                "InvalidInstanceType",
-                f"The following supplied instance types do not exist: [{instance_type}]",
-            )
-        rec = types[0]
-        net = rec.get("NetworkInfo", {})
-        info = InstanceTypeInfo(
-            instance_type=instance_type,
-            ipv4_per_eni=int(net.get("Ipv4AddressesPerInterface", 0)),
-            max_enis=int(net.get("MaximumNetworkInterfaces", 0)),
-            nitro=rec.get("Hypervisor") == "nitro" or bool(rec.get("BareMetal")),
-        )
-        with self._cache_lock:
-            self._type_cache[instance_type] = info
-        return info
 
     def describe_eni(self, eni_id: str) -> ENIInfo:
         """DescribeNetworkInterfaces for one ENI id."""

@@ -153,7 +153,8 @@ def summary(ctl: IPAMController) -> Json:
     """Per-node short rows, the waiting pod count, and whether EC2 work is in flight."""
     rows = [_row(ctl, st) for st in ctl.nodes.managed()]
     for name, f in ctl.nodes.init_failures().items():
-        rows.append(_empty_row(name, managed=True, waiting="init_failed", error=f.error.code))
+        code = f.error.code if f.error is not None else None
+        rows.append(_empty_row(name, managed=True, waiting="init_failed", error=code))
     for name, why in ctl.nodes.unmanaged().items():
         row = _empty_row(name, managed=False, waiting=None, error=None)
         row["unmanaged_reason"] = why
@@ -163,6 +164,7 @@ def summary(ctl: IPAMController) -> Json:
         "pending": ctl.pending(),
         "ipam_enabled": ctl.ipam_enabled(),
         "prefix_delegation_enabled": ctl.pd_enabled(),
+        "old_controller_present": ctl.old_controller_present(),
         "nodes": rows,
         "waiting_pods": len(ctl.pods.waiting()),
     }
@@ -197,7 +199,7 @@ def node(ctl: IPAMController, name: str) -> tuple[int, Json]:
                 "ready": False,
                 "waiting": {
                     "reason": "init_failed",
-                    "message": failure.error.message,
+                    "message": failure.message,
                     "retry_at": at,
                     "retry_in_seconds": left,
                 },

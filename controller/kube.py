@@ -50,7 +50,7 @@ def now_rfc3339() -> str:
 
 @dataclass(frozen=True)
 class Watched:
-    """A collection an informer lists and watches: "nodes", "pods" or "configmaps"."""
+    """A collection an informer lists and watches: nodes, pods, configmaps, deployments."""
 
     resource: str
     namespace: str = ""  # "" = cluster-scoped, or every namespace
@@ -64,6 +64,11 @@ PODS = Watched("pods")
 def one_configmap(namespace: str, name: str) -> Watched:
     """The single ConfigMap namespace/name."""
     return Watched("configmaps", namespace, f"metadata.name={name}")
+
+
+def one_deployment(namespace: str, name: str) -> Watched:
+    """The single apps/v1 Deployment namespace/name (main.go's cache watches only that)."""
+    return Watched("deployments", namespace, f"metadata.name={name}")
 
 
 class WatchStream(Protocol):
@@ -134,6 +139,7 @@ class KubeApi:
     def __init__(self, api_client: kclient.ApiClient, *, qps: float, burst: int) -> None:
         self.api_client = api_client
         self.core = kclient.CoreV1Api(api_client)
+        self.apps = kclient.AppsV1Api(api_client)
         self._bucket = rate_limiter(qps, burst)
         self._event_bucket = rate_limiter(qps, burst)
 
@@ -150,9 +156,11 @@ class KubeApi:
             return self.core.list_pod_for_all_namespaces, kw
         if what.resource == "configmaps" and what.namespace:
             return self.core.list_namespaced_config_map, {"namespace": what.namespace, **kw}
+        if what.resource == "deployments" and what.namespace:
+            return self.apps.list_namespaced_deployment, {"namespace": what.namespace, **kw}
         raise ValueError(
             f"watched resource {what.resource!r} (namespace {what.namespace!r}): expected "
-            "nodes, pods, or configmaps in a namespace"
+            "nodes, pods, or configmaps or deployments in a namespace"
         )
 
     def list_objects(self, what: Watched) -> Obj:

@@ -67,6 +67,7 @@ class IPAMController:
         self._events = events
         self._config_lock = threading.Lock()
         self.config_data: dict[str, str] | None = None
+        self.old_controller = False  # the old controller's Deployment is present
         self._config_ref = configmap_ref()
         # Capacity problems already reported for the current ConfigMap data.
         self._reported: set[tuple[str, str, str, str, int]] = set()
@@ -104,10 +105,25 @@ class IPAMController:
     # ================================================================ configuration
     def _resolve(self, data: dict[str, str] | None) -> dict[bool, WindowsIPAMConfig]:
         flag = self.settings.pd_feature_flag
+        old = self.old_controller
         return {
-            nitro: WindowsIPAMConfig.from_configmap(data, nitro=nitro, prefix_delegation_flag=flag)
+            nitro: WindowsIPAMConfig.from_configmap(
+                data, nitro=nitro, prefix_delegation_flag=flag, old_controller=old
+            )
             for nitro in (True, False)
         }
+
+    def set_old_controller(self, present: bool) -> None:
+        """The old controller's Deployment appeared or went (DeploymentReconciler): on a
+        change, IPAM is re-decided and every node re-evaluated, as a ConfigMap change does."""
+        with self._config_lock:
+            if present == self.old_controller:
+                return
+            self.old_controller = present
+            self._effective = self._resolve(self.config_data)
+        log.info("old VPC resource controller deployment %s", "present" if present else "gone")
+        for name in self.nodes.known_names():
+            self.nodes.queue.add(name)
 
     def set_config(self, data: dict[str, str] | None, obj: dict[str, Any] | None = None) -> None:
         """ConfigMap changed (None: deleted): re-evaluate every node, as the CM reconciler does.
@@ -164,8 +180,14 @@ class IPAMController:
     def pd_enabled(self) -> bool:
         """conditions.IsWindowsPrefixDelegationEnabled."""
         with self._config_lock:
-            data = self.config_data
-        return cfgmod.is_windows_pd_enabled(data, feature_flag=self.settings.pd_feature_flag)
+            data, old = self.config_data, self.old_controller
+        flag = self.settings.pd_feature_flag
+        return cfgmod.is_windows_pd_enabled(data, feature_flag=flag, old_controller=old)
+
+    def old_controller_present(self) -> bool:
+        """conditions.IsOldVPCControllerDeploymentPresent, as last read."""
+        with self._config_lock:
+            return self.old_controller
 
     # ================================================================ informer callbacks
     def on_node_event(self, kind: str, node: dict[str, Any], old: dict[str, Any] | None) -> None:

@@ -1,12 +1,14 @@
 """Prometheus metrics and the health/readiness/metrics HTTP server of the controller.
 
 Every collector lives in a registry the caller passes in (never the process-global one),
-so two controllers can run in one test. Names follow the real controller where it has
-the metric (aws/amazon-vpc-resource-controller-k8s: ec2_api_req_count, aws_nw_call_latency,
-windows_ipam_enabled, ...; controller-runtime's webhook metrics; client-go's
-leader_election_master_status); the per-node pool gauges and the allocation latency are
-this emulation's own. The Python client exposes counters with a `_total` suffix.
-See docs/controller-webhook.md for the list.
+so two controllers can run in one test. Names, types and labels are the real binary's
+where it has the metric (aws/amazon-vpc-resource-controller-k8s @ b8d42511: the EC2
+wrapper's counters and `aws_nw_call_latency` summary, pkg/aws/ec2/api/wrapper.go; the
+condition gauges; the pod-annotate and advertise counters; controller-runtime v0.20.4's
+webhook metrics; its `leader_election_master_status`), and /metrics is written as the Go
+client writes it (`controller.exposition`: no `_total` the Python client would add, no
+`_created`). The per-node pool gauges, the allocation latency and the EC2 error-code
+counter are this emulation's own. See docs/controller-webhook.md for the list.
 """
 
 from __future__ import annotations
@@ -16,19 +18,14 @@ import json
 import logging
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
+from controller import exposition
 from controller.httpd import ReplyHandler
 
 log = logging.getLogger(__name__)
@@ -37,21 +34,125 @@ log = logging.getLogger(__name__)
 JsonResolver = Callable[[str, dict[str, list[str]]], tuple[int, Any] | None]
 
 POOL_STATES = ("used", "warm", "cooling", "pending_create", "pending_delete")
-# EC2 calls take milliseconds to seconds (retries, throttling): buckets cover both.
-EC2_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # From pod bound to IP annotated: sub-second when warm, up to minutes when exhausted.
 ALLOCATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-WEBHOOK_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+# controller-runtime's webhook latency histogram takes client_golang's DefBuckets.
+WEBHOOK_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Counters whose upstream name itself ends in `_total` (the Python family drops it).
+GO_TOTAL_COUNTERS = frozenset({"controller_runtime_webhook_requests"})
+
+
+@dataclass(frozen=True)
+class Ec2Op:
+    """One method of the real controller's EC2 wrapper: its latency label and counters."""
+
+    api: str | None  # aws_nw_call_latency's `api` label (None: the wrapper times it not)
+    calls: str
+    errors: str
+
+
+# wrapper.go @ b8d42511: per EC2 action, the `api` label and the counter pair it bumps.
+EC2_OPS: Mapping[str, Ec2Op] = {
+    "DescribeInstances": Ec2Op(
+        "describe_instances",
+        "ec2_describe_instances_api_req_count",
+        "ec2_describe_instances_api_err_count",
+    ),
+    "CreateNetworkInterface": Ec2Op(
+        "create_network_interface",
+        "ec2_create_network_interface_api_req_count",
+        "ec2_create_network_interface_api_err_count",
+    ),
+    "AttachNetworkInterface": Ec2Op(
+        "attach_network_interface",
+        "ec2_attach_network_interface_api_req_count",
+        "ec2_attach_network_interface_api_err_count",
+    ),
+    "DeleteNetworkInterface": Ec2Op(
+        "delete_network_interface",
+        "ec2_delete_network_interface_api_req_count",
+        "ec2_delete_network_interface_api_err_count",
+    ),
+    "DetachNetworkInterface": Ec2Op(
+        "detach_network_interface",
+        "ec2_detach_network_interface_api_req_count",
+        "ec2_detach_network_interface_api_err_count",
+    ),
+    "DescribeNetworkInterfaces": Ec2Op(
+        "describe_network_interface",
+        "ec2_describe_network_interface_api_req_count",
+        "ec2_describe_network_interface_api_err_count",
+    ),
+    # The wrapper's paginated DescribeNetworkInterfaces (the ENI cleaner's).
+    "DescribeNetworkInterfacesPages": Ec2Op(
+        "describe_network_interfaces_pages",
+        "ec2_describe_network_interfaces_pages_api_call_count",
+        "ec2_describe_network_interfaces_pages_api_err_count",
+    ),
+    "AssignPrivateIpAddresses": Ec2Op(
+        "assign_private_ip",
+        "ec2_assign_private_ip_api_req_count",
+        "ec2_assign_private_ip_api_err_count",
+    ),
+    "UnassignPrivateIpAddresses": Ec2Op(
+        "unassign_private_ip",
+        "ec2_unassign_private_ip_api_req_count",
+        "ec2_unassign_private_ip_api_err_count",
+    ),
+    "CreateTags": Ec2Op(
+        "create_tags",
+        "ec2_tag_network_interface_api_req_count",
+        "ec2_tag_network_interface_api_err_count",
+    ),
+    "DescribeSubnets": Ec2Op(
+        "describe_subnets",
+        "ec2_describe_subnets_api_req_count",
+        "ec2_describe_subnets_api_err_count",
+    ),
+    "DescribeTrunkInterfaceAssociations": Ec2Op(
+        "describe_trunk_association",
+        "ec2_describe_trunk_network_interface_association_api_call_count",
+        "ec2_describe_trunk_network_interface_association_api_err_count",
+    ),
+    "AssociateTrunkInterface": Ec2Op(
+        "associate_trunk_to_branch",
+        "ec2_associate_trunk_interface_api_req_count",
+        "ec2_associate_trunk_interface_api_err_count",
+    ),
+    "ModifyNetworkInterfaceAttribute": Ec2Op(
+        "modify_network_interface_attribute",
+        "ec2_modify_network_interface_attribute_api_call_count",
+        "ec2_modify_network_interface_attribute_api_err_count",
+    ),
+    "CreateNetworkInterfacePermission": Ec2Op(
+        None,
+        "ec2_create_network_interface_permission_api_call_count",
+        "ec2_create_network_interface_permission_api_err_count",
+    ),
+    "DisassociateTrunkInterface": Ec2Op(
+        "disassociate_branch_from_trunk",
+        "ec2_disassociate_trunk_interface_api_req_count",
+        "ec2_disassociate_trunk_interface_api_err_count",
+    ),
+}
+
+
+def _count(params: Mapping[str, Any], key: str) -> int:
+    value = params.get(key)
+    if isinstance(value, list | tuple):
+        return len(value)
+    return int(value or 0)
 
 
 class ControllerMetrics:
     """The controller's collectors, registered in `registry`.
 
-    Attributes used by the runtime: `pool_size` (node, state), `ec2_calls` / `ec2_errors` /
-    `ec2_latency` (action), `ec2_error_codes` (action, code), `allocation_latency`,
-    `windows_ipam_enabled`, `windows_prefix_delegation_enabled`, `annotate_pod_calls` /
-    `annotate_pod_errors` (annotate_key), `advertise_resource_calls` /
-    `advertise_resource_errors` (resource_name), `leader` (name).
+    Attributes used by the runtime: `pool_size` (node, state), `ec2_calls` / `ec2_errors`
+    (unlabelled), `ec2_op_calls` / `ec2_op_errors` (per action, unlabelled each),
+    `ec2_latency` (api, milliseconds), `ec2_error_codes` (action, code),
+    `allocation_latency`, `windows_ipam_enabled`, `windows_prefix_delegation_enabled`,
+    `annotate_pod_calls` / `annotate_pod_errors` (annotate_key), `advertise_resource_calls`
+    / `advertise_resource_errors` (resource_name), `leader` (name).
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -64,26 +165,41 @@ class ControllerMetrics:
             ["node", "state"],
             registry=r,
         )
-        self.ec2_calls = Counter(
-            "ec2_api_req_count", "The number of calls made to ec2", ["action"], registry=r
+        self.ec2_calls = Counter("ec2_api_req_count", "EC2 API calls made", registry=r)
+        self.ec2_errors = Counter("ec2_api_err_count", "EC2 API calls that failed", registry=r)
+        self.ec2_op_calls: dict[str, Counter] = {}
+        self.ec2_op_errors: dict[str, Counter] = {}
+        for action, op in EC2_OPS.items():
+            self.ec2_op_calls[action] = Counter(op.calls, f"{action} calls made", registry=r)
+            self.ec2_op_errors[action] = Counter(
+                op.errors, f"{action} calls that failed", registry=r
+            )
+        self.assigned_ips = Counter(
+            "num_assigned_private_ip_address",
+            "Secondary IPv4 addresses asked for (SecondaryPrivateIpAddressCount)",
+            registry=r,
         )
-        self.ec2_errors = Counter(
-            "ec2_api_err_count",
-            "The number of errors encountered while interacting with ec2",
-            ["action"],
+        self.assigned_prefixes = Counter(
+            "num_assigned_ipv4_prefixes", "IPv4 prefixes asked for (Ipv4PrefixCount)", registry=r
+        )
+        self.unassigned_ips = Counter(
+            "num_unassigned_private_ip_address",
+            "Secondary IPv4 addresses released",
+            registry=r,
+        )
+        self.unassigned_prefixes = Counter(
+            "num_unassigned_ipv4_prefixes", "IPv4 prefixes released", registry=r
+        )
+        self.ec2_latency = Summary(
+            "aws_nw_call_latency",
+            "EC2 API call latency in whole milliseconds, retries included, by api",
+            ["api"],
             registry=r,
         )
         self.ec2_error_codes = Counter(
             "ec2_api_err_code_count",
             "EC2 errors by action and EC2 error code",
             ["action", "code"],
-            registry=r,
-        )
-        self.ec2_latency = Histogram(
-            "aws_nw_call_latency_seconds",
-            "EC2 API call latency in seconds, by action",
-            ["action"],
-            buckets=EC2_LATENCY_BUCKETS,
             registry=r,
         )
         self.allocation_latency = Histogram(
@@ -94,55 +210,89 @@ class ControllerMetrics:
         )
         self.windows_ipam_enabled = Gauge(
             "windows_ipam_enabled",
-            "Binary value to indicate whether user has set enable-windows-ipam to true",
+            "1 when the ConfigMap sets enable-windows-ipam to true",
             registry=r,
         )
         self.windows_prefix_delegation_enabled = Gauge(
             "windows_prefix_delegation_enabled",
-            "Binary value to indicate whether user has set enable-windows-prefix-delegation "
-            "to true",
+            "1 when the ConfigMap sets enable-windows-prefix-delegation to true",
             registry=r,
         )
         self.annotate_pod_calls = Counter(
             "annotate_pod_request_call_count",
-            "The number of request to annotate pod object",
+            "Pod annotate requests, by annotation key",
             ["annotate_key"],
             registry=r,
         )
         self.annotate_pod_errors = Counter(
             "annotate_pod_request_err_count",
-            "The number of request that failed to annotate the pod",
+            "Pod annotate requests that failed, by annotation key",
             ["annotate_key"],
             registry=r,
         )
         self.advertise_resource_calls = Counter(
             "advertise_resource_request_call_count",
-            "The number of request to advertise extended resource",
+            "Node capacity patches, by extended resource",
             ["resource_name"],
             registry=r,
         )
         self.advertise_resource_errors = Counter(
             "advertise_resource_request_err_count",
-            "The number of request that failed to advertise extended resource",
+            "Node capacity patches that failed, by extended resource",
             ["resource_name"],
             registry=r,
         )
         self.leader = Gauge(
             "leader_election_master_status",
-            "Gauge of if the reporting system is master of the relevant lease, "
-            "0 indicates backup, 1 indicates master. 'name' is the string used to "
-            "identify the lease.",
+            "1 while this process holds the named lease, else 0",
             ["name"],
             registry=r,
         )
 
-    def observe_ec2_call(self, action: str, seconds: float, code: str | None = None) -> None:
-        """Count one EC2 call (and its error code, if it failed) and record its latency."""
-        self.ec2_calls.labels(action=action).inc()
-        self.ec2_latency.labels(action=action).observe(seconds)
+    def observe_ec2_call(
+        self,
+        action: str,
+        seconds: float,
+        code: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One EC2 call as the wrapper counts it: once per SDK call (its retries inside),
+        latency in whole ms, the asked-for IP/prefix counts, and the error if it failed."""
+        params = params or {}
+        op = EC2_OPS.get(action)
+        if op is not None and op.api is not None:
+            self.ec2_latency.labels(api=op.api).observe(float(int(seconds * 1000)))
+        self.ec2_calls.inc()
+        if op is not None:
+            self.ec2_op_calls[action].inc()
+        if action == "AssignPrivateIpAddresses":
+            if ips := _count(params, "SecondaryPrivateIpAddressCount"):
+                self.assigned_ips.inc(ips)
+            elif prefixes := _count(params, "Ipv4PrefixCount"):
+                self.assigned_prefixes.inc(prefixes)
+        elif action == "UnassignPrivateIpAddresses":
+            if ips := _count(params, "PrivateIpAddresses"):
+                self.unassigned_ips.inc(ips)
+            elif prefixes := _count(params, "Ipv4Prefixes"):
+                self.unassigned_prefixes.inc(prefixes)
         if code is not None:
-            self.ec2_errors.labels(action=action).inc()
+            self.ec2_errors.inc()
+            if op is not None:
+                self.ec2_op_errors[action].inc()
             self.ec2_error_codes.labels(action=action, code=code).inc()
+
+    def observe_annotate(self, key: str, ok: bool) -> None:
+        """client_wrapper.go AnnotatePod: a call, and an error when it failed."""
+        self.annotate_pod_calls.labels(annotate_key=key).inc()
+        if not ok:
+            self.annotate_pod_errors.labels(annotate_key=key).inc()
+
+    def observe_advertise(self, resource: str, ok: bool) -> None:
+        """k8s wrapper AdvertiseCapacityIfNotSet: a patch (only when the capacity differs),
+        and an error when it failed."""
+        self.advertise_resource_calls.labels(resource_name=resource).inc()
+        if not ok:
+            self.advertise_resource_errors.labels(resource_name=resource).inc()
 
     def set_pool(self, node: str, counts: dict[str, int]) -> None:
         """Set a node's pool gauges from {state: count}; unknown states are an error."""
@@ -159,28 +309,33 @@ class ControllerMetrics:
 
 
 class WebhookMetrics:
-    """controller-runtime's webhook metrics (the real controller serves these)."""
+    """controller-runtime v0.20.4's webhook metrics (pkg/webhook/internal/metrics)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "controller_runtime_webhook_requests",
-            "Total number of admission requests by HTTP status code.",
+            "controller_runtime_webhook_requests_total",
+            "Admission requests by webhook path and HTTP status code",
             ["webhook", "code"],
             registry=registry,
         )
         self.latency = Histogram(
             "controller_runtime_webhook_latency_seconds",
-            "Histogram of the latency of processing admission requests",
+            "Latency of processing admission requests",
             ["webhook"],
             buckets=WEBHOOK_LATENCY_BUCKETS,
             registry=registry,
         )
         self.in_flight = Gauge(
             "controller_runtime_webhook_requests_in_flight",
-            "Current number of admission requests being served.",
+            "Admission requests being served",
             ["webhook"],
             registry=registry,
         )
+
+
+def metrics_text(registry: CollectorRegistry) -> bytes:
+    """/metrics as the Go client writes it."""
+    return exposition.render(registry, GO_TOTAL_COUNTERS)
 
 
 class _HealthHandler(ReplyHandler):
@@ -203,7 +358,7 @@ class _HealthHandler(ReplyHandler):
             else:
                 self._send(503, b"not ready", "text/plain; charset=utf-8")
         elif path == "/metrics":
-            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+            self._send(200, metrics_text(self.server.registry), exposition.CONTENT_TYPE)
         elif (found := self._json(path, urllib.parse.parse_qs(url.query))) is not None:
             code, body = found
             self._send(code, json.dumps(body, indent=1).encode(), "application/json")

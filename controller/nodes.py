@@ -22,6 +22,7 @@ from controller.ec2 import EC2Client, EC2Error
 from controller.eni import EniLedger
 from controller.jobs import JobDispatcher
 from controller.kube import EventRecorder, KubeClient
+from controller.limits import lookup, unsupported_type_message
 from controller.pool import JobOp, WarmPool, WarmPoolJob
 from controller.provider import PROVIDERS, CidrExhaustion, NodeProvider
 from controller.workqueue import TimerScheduler, WorkQueue
@@ -47,6 +48,10 @@ INSUFFICIENT_CIDR_MSG = (
 NOT_WINDOWS = "not a Windows node (label kubernetes.io/os)"
 NO_INSTANCE_ID = "no EC2 instance id in spec.providerID"
 IPAM_DISABLED = "Windows IPAM is disabled (ConfigMap kube-system/amazon-vpc-cni)"
+OLD_CONTROLLER = (
+    "Windows IPAM is off while the old controller's Deployment "
+    "kube-system/vpc-resource-controller is present"
+)
 
 
 @dataclass
@@ -84,11 +89,16 @@ class Ec2Failure:
 
 @dataclass(frozen=True)
 class InitFailure:
-    """A node whose init failed: the error and when it is retried (monotonic; None: on
-    its next node event only, as upstream drops it until then)."""
+    """A node whose init failed: why, the EC2 error if one, and when it is retried
+    (monotonic; None: on its next node event only, as upstream drops it until then)."""
 
-    error: Ec2Failure
+    message: str
+    error: Ec2Failure | None
     retry_at: float | None
+
+
+class UnsupportedInstanceType(Exception):
+    """LoadDetails found no row for the instance type in the controller's own table."""
 
 
 class ConfigSource(Protocol):
@@ -102,12 +112,22 @@ class ConfigSource(Protocol):
         """Report the configured targets the node's active pool cannot reach."""
         ...
 
+    def old_controller_present(self) -> bool:
+        """The old in-cluster controller's Deployment is present (IPAM is off)."""
+        ...
+
 
 class Observer:
     """Hooks for metrics; the default does nothing."""
 
     def allocation(self, seconds: float, hit: bool) -> None:
         """An IP was annotated `seconds` after the pod was first seen bound."""
+
+    def annotate(self, key: str, ok: bool) -> None:
+        """A pod annotate request for `key` was made (ok: it succeeded)."""
+
+    def advertise(self, resource: str, ok: bool) -> None:
+        """A node capacity patch for `resource` was made (ok: it succeeded)."""
 
     def pool_changed(self, node: str, mode: PoolMode | None, pool: WarmPool | None) -> None:
         """A pool's counts may have changed (None: node dropped)."""
@@ -255,12 +275,17 @@ class NodeManager:
             )
             try:
                 st = self._init(name, iid)
-            except EC2Error as exc:
+            except (EC2Error, UnsupportedInstanceType) as exc:
                 # manager.go performAsyncOperation: the node is dropped from the cache and
                 # retried on its next event (a kubelet status update) or the resync.
                 log.warning("node %s: init failed (%s); retried on its next event", name, exc)
+                failure = InitFailure(
+                    exc.message if isinstance(exc, EC2Error) else str(exc),
+                    Ec2Failure.of(exc) if isinstance(exc, EC2Error) else None,
+                    self._next_resync(),
+                )
                 with self._lock:
-                    self._init_failures[name] = InitFailure(Ec2Failure.of(exc), self._next_resync())
+                    self._init_failures[name] = failure
                 return None
             with self._lock:
                 self._nodes[name] = st
@@ -277,7 +302,7 @@ class NodeManager:
         if not iid:
             return NO_INSTANCE_ID
         if not self._config.effective_config(nitro=True).enabled:
-            return IPAM_DISABLED
+            return OLD_CONTROLLER if self._config.old_controller_present() else IPAM_DISABLED
         return None
 
     def _drop(self, name: str, what: str) -> None:
@@ -291,9 +316,18 @@ class NodeManager:
 
     # ------------------------------------------------------------------ init (InitResource)
     def _init(self, name: str, instance_id: str) -> NodeState:
+        # ec2/instance.go LoadDetails: the instance, its subnet, then the type's row in the
+        # controller's own table; a type missing there fails the init with an Event
+        # (node.go InitResources), however well EC2 knows it.
         inst = self._ec2.describe_instance(instance_id)
-        itype = self._ec2.instance_type(inst.instance_type)
         cidr = self._ec2.subnet_cidr(inst.subnet_id)
+        itype = lookup(inst.instance_type)
+        if itype is None:
+            msg = unsupported_type_message(inst.instance_type)
+            self._events.event(
+                node_ref(self._node_lookup(name), name), "Warning", REASON_UNSUPPORTED, msg
+            )
+            raise UnsupportedInstanceType(msg)
         mask = cidr.split("/")[1]
         ledger = EniLedger(itype.ipv4_per_eni)
         held = ledger.load(inst)
@@ -394,7 +428,12 @@ class NodeManager:
         if current is not None and str(current) == str(capacity) and capacity != 0:
             return
         name = node["metadata"]["name"]
-        self._kube.patch_node_capacity(name, RESOURCE_NAME_IP, capacity)
+        try:
+            self._kube.patch_node_capacity(name, RESOURCE_NAME_IP, capacity)
+        except Exception:
+            self._obs.advertise(RESOURCE_NAME_IP, ok=False)
+            raise
+        self._obs.advertise(RESOURCE_NAME_IP, ok=True)
         log.info("advertised %s=%d on node %s", RESOURCE_NAME_IP, capacity, name)
 
     def observe(self, st: NodeState) -> None:

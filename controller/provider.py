@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from controller.config import RESOURCE_NAME_IP, PoolMode, WarmPoolConfig
-from controller.ec2 import EC2Client, EC2Error, InstanceTypeInfo
+from controller.ec2 import EC2Client, EC2Error
 from controller.eni import EniLedger, Holdings
+from controller.limits import InstanceTypeInfo
 from controller.pool import (
     NUM_IPV4_ADDR_PER_PREFIX,
     JobOp,

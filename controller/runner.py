@@ -12,6 +12,7 @@ import argparse
 import logging
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,16 @@ from controller.allocator import trim_pod
 from controller.awssdk import StandardRetryer
 from controller.config import PoolMode
 from controller.ec2 import EC2Api, EC2Client
-from controller.kube import NODES, PODS, EventRecorder, Informer, KubeApi, KubeClient, one_configmap
+from controller.kube import (
+    NODES,
+    PODS,
+    EventRecorder,
+    Informer,
+    KubeApi,
+    KubeClient,
+    one_configmap,
+    one_deployment,
+)
 from controller.manager import IPAMController
 from controller.metrics import ControllerMetrics, HealthServer, serve_health
 from controller.nodes import Observer, Settings
@@ -157,11 +167,19 @@ class _MetricsObserver(Observer):
     def __init__(self, metrics: ControllerMetrics) -> None:
         self.m = metrics
 
-    def ec2_call(self, action: str, seconds: float, code: str | None) -> None:
-        self.m.observe_ec2_call(action, seconds, code)
+    def ec2_call(
+        self, action: str, params: Mapping[str, Any], seconds: float, code: str | None
+    ) -> None:
+        self.m.observe_ec2_call(action, seconds, code, params)
 
     def allocation(self, seconds: float, hit: bool) -> None:
         self.m.allocation_latency.observe(seconds)
+
+    def annotate(self, key: str, ok: bool) -> None:
+        self.m.observe_annotate(key, ok)
+
+    def advertise(self, resource: str, ok: bool) -> None:
+        self.m.observe_advertise(resource, ok)
 
     def pool_changed(self, node: str, mode: PoolMode | None, pool: WarmPool | None) -> None:
         if pool is None:
@@ -221,6 +239,7 @@ class ControllerRunner:
         self._cm_lock = threading.Lock()
         self.cm_data: dict[str, str] | None = None
         self.cm_obj: dict[str, Any] | None = None
+        self.old_controller = False  # kube-system/vpc-resource-controller is present
         self._pods = _PodIndex()
         self.controller: IPAMController | None = None
         self.events: EventRecorder | None = None
@@ -238,7 +257,15 @@ class ControllerRunner:
             one_configmap(cfgmod.CONFIGMAP_NAMESPACE, cfgmod.CONFIGMAP_NAME),
             self._on_cm,
         )
-        self.informers = [self.cm_informer]
+        # The old in-cluster controller's Deployment (conditions.go): IPAM and the webhook's
+        # mutation are off while it exists.
+        self.deploy_informer = Informer(
+            "old-controller",
+            kube,
+            one_deployment(cfgmod.OLD_CONTROLLER_NAMESPACE, cfgmod.OLD_CONTROLLER_DEPLOYMENT),
+            self._on_old_controller,
+        )
+        self.informers = [self.cm_informer, self.deploy_informer]
         if "controller" in self.components:
             if ec2 is None:
                 if not opts.ec2_endpoint:
@@ -301,17 +328,38 @@ class ControllerRunner:
     # ------------------------------------------------------------ informer callbacks
     def _on_cm(self, kind: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         data = None if kind == "DELETED" else (obj.get("data") or {})
-        flag = self.options.enable_windows_prefix_delegation
         # Under the lock, so start_leading cannot hand the controller an older copy.
         with self._cm_lock:
             self.cm_data = data
             self.cm_obj = None if kind == "DELETED" else obj
-            self.metrics.windows_ipam_enabled.set(int(cfgmod.is_windows_ipam_enabled(data)))
-            self.metrics.windows_prefix_delegation_enabled.set(
-                int(cfgmod.is_windows_pd_enabled(data, feature_flag=flag))
-            )
+            self._set_condition_gauges()
             if self.controller is not None and self._active():
                 self.controller.set_config(data, self.cm_obj)
+
+    def _set_condition_gauges(self) -> None:
+        # conditions.go returns early while the old controller is present, leaving the
+        # gauges as they were.
+        if self.old_controller:
+            return
+        data, flag = self.cm_data, self.options.enable_windows_prefix_delegation
+        self.metrics.windows_ipam_enabled.set(int(cfgmod.is_windows_ipam_enabled(data)))
+        self.metrics.windows_prefix_delegation_enabled.set(
+            int(cfgmod.is_windows_pd_enabled(data, feature_flag=flag))
+        )
+
+    def _on_old_controller(
+        self, kind: str, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        # A read of the informer's cache: found or not found (an unsynced cache blocks the
+        # start instead, so the "other error" case of the rule does not arise here).
+        found = kind != "DELETED"
+        lookup = cfgmod.DeploymentLookup.FOUND if found else cfgmod.DeploymentLookup.NOT_FOUND
+        present = cfgmod.old_controller_present(lookup)
+        with self._cm_lock:
+            self.old_controller = present
+            self._set_condition_gauges()
+            if self.controller is not None and self._active():
+                self.controller.set_old_controller(present)
 
     def _on_node(self, kind: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if self.controller is not None and self._active():
@@ -352,12 +400,13 @@ class ControllerRunner:
             self._paused = False
             leading = self.leading.is_set()
             if leading:
+                ctl.set_old_controller(self.old_controller)
                 ctl.set_config(self.cm_data, self.cm_obj)
         if leading:
             self._replay(ctl)
 
     def _ipam_enabled(self) -> bool:
-        return cfgmod.is_windows_ipam_enabled(self.cm_data)
+        return cfgmod.is_windows_ipam_enabled(self.cm_data, old_controller=self.old_controller)
 
     # ------------------------------------------------------------ leadership
     def _start_leading(self) -> None:
@@ -371,6 +420,7 @@ class ControllerRunner:
                     return
         with self._cm_lock:
             self.leading.set()
+            ctl.set_old_controller(self.old_controller)
             ctl.set_config(self.cm_data, self.cm_obj)
         self.metrics.leader.labels(name=self.options.leader_election_id).set(1)
         self._replay(ctl)

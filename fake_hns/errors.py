@@ -3,6 +3,11 @@
 Plain Python, shared by the server (which raises :class:`HnsError`) and the client
 (which rebuilds it from gRPC trailing metadata). Texts are the Windows message table
 entries for each HRESULT (winerror.h), as HNS returns them.
+
+hcsshim's generated syscall stubs (hcn/zsyscall_windows.go) turn an HRESULT of the Win32
+facility (0x8007xxxx) into its bare Win32 code before the error is formatted, so the line
+reads ``... (0x57)`` for E_INVALIDARG, while the JSON result record HNS hands back keeps
+the whole HRESULT (``"ErrorCode":2147942487``), as real kube-proxy and kubelet logs show.
 """
 
 from __future__ import annotations
@@ -60,14 +65,31 @@ MD_CALL = "hns-call"
 MD_MESSAGE = "hns-message"
 
 
+def win32_from_hresult(hresult: int) -> int:
+    """The code hcsshim keeps of an HRESULT: a failure of the Win32 facility becomes its
+    Win32 code (0x80070057 -> 0x57); every other value is left as it is."""
+    if hresult & 0x80000000 and hresult & 0x1FFF0000 == 0x00070000:
+        return hresult & 0xFFFF
+    return hresult
+
+
+def hresult_from_win32(code: int) -> int:
+    """HRESULT_FROM_WIN32: a bare Win32 code (0x490) as the HRESULT HNS returns
+    (0x80070490); an HRESULT is left as it is."""
+    if 0 < code <= 0xFFFF:
+        return 0x80070000 | code
+    return code
+
+
 def message_for(hresult: int) -> str:
     """The Windows text of ``hresult`` ("Unspecified error" when unknown)."""
     return MESSAGES.get(hresult, MESSAGES[E_FAIL])
 
 
 def format_hns_error(call: str, hresult: int, message: str) -> str:
-    """The line hcsshim prints: ``<call> failed in Win32: <message> (0x<hresult>)``."""
-    return f"{call} failed in Win32: {message} (0x{hresult:x})"
+    """The line hcsshim prints: ``<call> failed in Win32: <message> (0x<code>)``, the
+    code as hcsshim keeps it (:func:`win32_from_hresult`)."""
+    return f"{call} failed in Win32: {message} (0x{win32_from_hresult(hresult):x})"
 
 
 def parse_hresult(text: str) -> int:
@@ -97,7 +119,8 @@ class HnsError(Exception):
     def result_record(self) -> str:
         """The JSON result record HNS returns with the failure, which hcsshim appends to the
         line in real logs: ``{"Success":false,"Error":"<message> ","ErrorCode":<decimal>}``."""
-        record = {"Success": False, "Error": self.message + " ", "ErrorCode": self.hresult}
+        code = hresult_from_win32(self.hresult)
+        record = {"Success": False, "Error": self.message + " ", "ErrorCode": code}
         return json.dumps(record, separators=(",", ":"))
 
     def log_line(self) -> str:

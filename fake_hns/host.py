@@ -440,9 +440,9 @@ class HostHns:
         """hcnModifyNamespace with RequestType Add, ResourceType Endpoint."""
         call = "hcnModifyNamespace"
         ns, ep = self._namespace_and_endpoint(namespace_id, endpoint_id, call)
-        if ep.namespace_id == ns.id:
-            raise HnsError(E.ERROR_OBJECT_ALREADY_EXISTS, call=call)
         if ep.namespace_id:
+            # Attached already, to this namespace or another: HNS answers "already attached
+            # to the switch" (CNIs treat it as a repeat of their own attach).
             raise HnsError(E.HCN_E_ENDPOINT_ALREADY_ATTACHED, call=call)
         ns.endpoint_ids.append(ep.id)
         ep.namespace_id = ns.id

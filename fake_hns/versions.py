@@ -1,10 +1,19 @@
 """HNS versions per Windows build, and the features each version enables.
 
-Feature ranges follow hcsshim's hcn globals: DSR needs HNS 9.3-9.x or >= 10.2; updating
-a load balancer in place (hcnModifyLoadBalancer) needs >= 15.4; the V2 API needs >= 9.2.
-The version of each build is this emulation's documented pick (HNS reports it through
-``hcn.GetGlobals``): ltsc2019 (17763, patched past KB4580390 as EKS AMIs are) 10.4;
-ltsc2022 (20348) 15.1, below 15.4 so kube-proxy deletes and re-creates load balancers.
+Feature ranges are hcsshim's (hcn/hcnglobals.go): DSR needs HNS 9.3-9.x or >= 10.2;
+updating a load balancer in place (hcnModifyLoadBalancer) needs >= 15.4; the V2 API needs
+>= 9.2; dual stack >= 11.10. HNS reports its version through ``hcn.GetGlobals``; hcsshim
+keeps no table per build, so each build's version comes from public reports:
+
+- ltsc2019 (build 17763, RS5): 9.3. The 9.x line is RS5's: hcsshim's DSR range 9.3-9.x
+  was added for "backports to rs5 and 19H1" (microsoft/hcsshim#848), and a Windows
+  Server 1809 host with DSR reports 9.3 (kubernetes/kubernetes#93304).
+- ltsc2022 (build 20348): 15.1, this emulation's pick (no public report names the
+  version): the 15.x features (NetworkACL, NestedIpSet) were added in the months before
+  Windows Server 2022 shipped, and 15.1 lies below 15.4, so kube-proxy deletes and
+  re-creates load balancers instead of updating them.
+
+Build numbers are hcsshim's osversion constants (LTSC2019 = 17763, LTSC2022 = 20348).
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from fake_hns.names import shown
 Version = tuple[int, int]
 
 BUILD_VERSIONS: dict[str, Version] = {
-    "ltsc2019": (10, 4),
+    "ltsc2019": (9, 3),
     "ltsc2022": (15, 1),
 }
 DEFAULT_BUILD = "ltsc2019"

@@ -64,13 +64,17 @@ def test_instance_table_script_reads_the_go_table_format(tmp_path: Path) -> None
     go = (
         "var Limits = map[string]*VPCLimits{\n"
         '\t"m5.large": {\n\t\tInterface:               3,\n\t\tIPv4PerInterface:        10,\n'
-        "\t\tIsTrunkingCompatible:    true,\n\t\tNetworkCards: []NetworkCard{\n\t\t\t{\n"
-        "\t\t\t\tMaximumNetworkInterfaces: 3,\n\t\t\t},\n\t\t},\n"
+        "\t\tIsTrunkingCompatible:    true,\n\t\tDefaultNetworkCardIndex: 1,\n"
+        "\t\tNetworkCards: []NetworkCard{\n\t\t\t{\n"
+        "\t\t\t\tMaximumNetworkInterfaces: 3,\n\t\t\t},\n\t\t\t{\n"
+        "\t\t\t\tMaximumNetworkInterfaces: 2,\n\t\t\t\tNetworkCardIndex:         1,\n"
+        "\t\t\t},\n\t\t},\n"
         '\t\tHypervisor:  "nitro",\n\t\tIsBareMetal: false,\n\t},\n'
         '\t"c5.metal": {\n\t\tInterface:               15,\n\t\tIPv4PerInterface:        50,\n'
         '\t\tHypervisor:  "",\n\t\tIsBareMetal: true,\n\t},\n}\n'
     )
     rows = [line for line in mod.table(go).splitlines() if not line.startswith("#")]
-    assert rows == ["m5.large 3 10 nitro false", "c5.metal 15 50 - true"]
-    shipped = (ROOT / "harness" / "upstream" / "instance_types.txt").read_text().splitlines()
-    assert "m5.large 3 10 nitro false" in shipped and "t3.2xlarge 4 15 nitro false" in shipped
+    # The default card's interfaces: card 1's 2; no card listed: 0 (Go's zero value).
+    assert rows == ["m5.large 3 10 nitro false 2", "c5.metal 15 50 - true 0"]
+    shipped = (ROOT / "controller" / "instance_types.txt").read_text().splitlines()
+    assert "m5.large 3 10 nitro false 3" in shipped and "t3.2xlarge 4 15 nitro false 4" in shipped

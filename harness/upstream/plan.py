@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.limits import table
+
 REPOSITORY = "aws/amazon-vpc-resource-controller-k8s"
 PINNED_COMMIT = "b8d425119bdba371202882b808f202c6073a46cc"  # FACTS.md
 GO_VERSION = "1.26"  # go.mod at the pinned commit
@@ -154,14 +156,9 @@ def passthrough(flags: Mapping[str, str | int | float | bool]) -> tuple[tuple[st
 
 
 def upstream_instance_types() -> dict[str, int]:
-    """Instance type -> IPv4 addresses per interface, from the controller's own table."""
-    out = {}
-    text = (Path(__file__).parent / "instance_types.txt").read_text()
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _interfaces, ipv4, *_ = line.split()
-            out[name] = int(ipv4)
-    return out
+    """Instance type -> IPv4 addresses per interface, from the controller's own table
+    (the one the Python controller reads too: controller/instance_types.txt)."""
+    return {name: row.ipv4_per_eni for name, row in table().items()}
 
 
 def offered_instance_types(ec2_types: set[str]) -> set[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from controller.ec2 import EC2Error, ENIInfo, InstanceInfo, InstanceTypeInfo
+from controller.ec2 import EC2Error, ENIInfo, InstanceInfo
 from controller.kube import Watched
 from fake_ec2.exceptions import Ec2Error
 from fake_ec2.ipam import Ec2Rules
@@ -72,7 +72,12 @@ class FakeKube:
     def __init__(self) -> None:
         self.cv = threading.Condition()
         self._rv = itertools.count(1)
-        self.objects: dict[str, dict[str, Obj]] = {"nodes": {}, "pods": {}, "configmaps": {}}
+        self.objects: dict[str, dict[str, Obj]] = {
+            "nodes": {},
+            "pods": {},
+            "configmaps": {},
+            "deployments": {},
+        }
         self.log: list[tuple[int, str, str, Obj]] = []
         self.events: list[Obj] = []
         self.annotate_calls = 0
@@ -183,6 +188,16 @@ class FakeKube:
                 "data": dict(data),
             }
             self._put("configmaps", "MODIFIED" if old else "ADDED", obj)
+
+    def set_deployment(self, namespace: str, name: str, *, present: bool) -> None:
+        """Create (present) or delete an apps/v1 Deployment."""
+        key = f"{namespace}/{name}"
+        old = self._get("deployments", key)
+        if present and old is None:
+            md = {"name": name, "namespace": namespace, "uid": str(uuid.uuid4())}
+            self._put("deployments", "ADDED", {"metadata": md, "spec": {"replicas": 1}})
+        elif not present and old is not None:
+            self._put("deployments", "DELETED", old)
 
     def add_node(self, name: str, instance_id: str, *, os_label: str = "windows") -> None:
         """A Node whose providerID names `instance_id`."""
@@ -317,13 +332,6 @@ class FakeEC2:
     def subnet_cidr(self, subnet_id: str) -> str:
         self._call("DescribeSubnets", SubnetIds=[subnet_id])
         return self._subnets[subnet_id]
-
-    def instance_type(self, instance_type: str) -> InstanceTypeInfo:
-        self._call("DescribeInstanceTypes", InstanceTypes=[instance_type])
-        lim = self.catalog.limits(instance_type)
-        return InstanceTypeInfo(
-            instance_type, lim.ipv4_per_interface, lim.max_interfaces, lim.nitro
-        )
 
     def _limits_of(self, eni_id: str) -> Any:
         for itype, _, enis in self._instances.values():

@@ -2,7 +2,8 @@
 real controller's source (aws/amazon-vpc-resource-controller-k8s @ b8d42511), not from
 this implementation. The comment on each case names the upstream function it follows:
 
-  COND   pkg/condition/conditions.go IsWindowsIPAMEnabled / IsWindowsPrefixDelegationEnabled
+  COND   pkg/condition/conditions.go IsWindowsIPAMEnabled / IsWindowsPrefixDelegationEnabled /
+         IsOldVPCControllerDeploymentPresent
   PARSE  pkg/config/loader.go ParseWinIPTargetConfigs
   LOAD   pkg/config/loader.go LoadResourceConfigFromConfigMap (all-zero -> defaults)
   GETWP  pkg/pool/utils.go GetWinWarmPoolConfig (PD targets only reach the PD pool)
@@ -17,12 +18,16 @@ import pytest
 
 from controller import goparse
 from controller.config import (
+    DeploymentLookup,
     PoolMode,
     WarmPoolConfig,
     WindowsIPAMConfig,
+    is_windows_ipam_enabled,
+    is_windows_pd_enabled,
     load_resource_config,
     normalise,
     normalise_prefix_config,
+    old_controller_present,
     parse_win_ip_target_configs,
 )
 
@@ -397,3 +402,26 @@ def test_pool_configs_are_frozen() -> None:
     with pytest.raises(AttributeError):
         cfg.warm_ip_target = 9  # type: ignore[misc]
     assert WindowsIPAMConfig.from_configmap(PD).pool_mode is PoolMode.PREFIX
+
+
+# COND IsOldVPCControllerDeploymentPresent: found, or any error but NotFound, is "present".
+@pytest.mark.parametrize(
+    ("lookup", "present"),
+    [(DeploymentLookup.FOUND, True), (DeploymentLookup.NOT_FOUND, False),
+     (DeploymentLookup.ERROR, True)],
+)  # fmt: skip
+def test_old_controller_present(lookup: DeploymentLookup, present: bool) -> None:
+    assert old_controller_present(lookup) is present
+
+
+# COND: both conditions return false first thing while the old controller is present,
+# whatever the ConfigMap and the feature flag say.
+@pytest.mark.parametrize("data", [IPAM, PD, None])
+def test_old_controller_turns_ipam_and_pd_off(data: dict[str, str] | None) -> None:
+    assert is_windows_ipam_enabled(data, old_controller=True) is False
+    assert is_windows_pd_enabled(data, feature_flag=True, old_controller=True) is False
+    cfg = WindowsIPAMConfig.from_configmap(data, old_controller=True)
+    assert (cfg.enabled, cfg.mode) == (False, "disabled")
+    if data is not None:
+        assert is_windows_ipam_enabled(data, old_controller=False) is True
+        assert WindowsIPAMConfig.from_configmap(data).enabled is True

@@ -70,9 +70,16 @@ def test_cluster_role_grants_exactly_what_the_controller_uses() -> None:
     }
 
 
-def test_configmap_and_lease_access_is_limited_by_name() -> None:
-    (cm,) = rules_of("Role", "vpc-resource-controller-role")
+def test_configmap_deployment_and_lease_access_is_limited_by_name() -> None:
+    cm, deployment = rules_of("Role", "vpc-resource-controller-role")
     assert cm["resourceNames"] == ["amazon-vpc-cni"]
+    # The old in-cluster controller's Deployment, read-only, by name (conditions.go).
+    assert deployment == {
+        "apiGroups": ["apps"],
+        "resources": ["deployments"],
+        "resourceNames": ["vpc-resource-controller"],
+        "verbs": ["get", "list", "watch"],
+    }
     lease_rules = rules_of("Role", "vpc-resource-leader-election-role")
     named = [r for r in lease_rules if "resourceNames" in r]
     assert named == [

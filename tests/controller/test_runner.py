@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from controller.exposition import sample_value
 from controller.provider import CidrExhaustion
 from controller.runner import ControllerRunner, RunnerOptions
 from harness.waiting import WaitTimeout, wait_until
@@ -426,14 +427,109 @@ def test_node_events_version_notice_and_non_nitro_on_every_update(env: Env) -> N
     env.node("win-a", "m4.large")  # Xen: no prefix delegation
     env.start()
     wait_until(lambda: env.kube.capacity("win-a") == "9", what="secondary capacity")
-    notice = env.kube.events_about("Node", "win-a", "ControllerVersionNotice")
-    assert notice and notice[0]["type"] == "Normal"
+    # The recorder posts Events from its own thread: wait for it.
+    notice = wait_until(
+        lambda: env.kube.events_about("Node", "win-a", "ControllerVersionNotice"), what="notice"
+    )
+    assert notice[0]["type"] == "Normal"
     count = lambda: sum(  # noqa: E731
         e.get("count", 1) for e in env.kube.events_about("Node", "win-a", "Unsupported")
     )
     before = wait_until(count, what="Unsupported")
     env.kube.patch_node_capacity("win-a", "example.com/touched", 1)
     wait_until(lambda: count() > before, what="Unsupported again on the node update")
+
+
+def test_metrics_count_annotations_and_capacity_patches_as_upstream(env: Env) -> None:
+    """client_wrapper.go AnnotatePod and wrapper.go AdvertiseCapacityIfNotSet: one call per
+    annotate request, one per capacity patch (none when the capacity is already right)."""
+    env.kube.set_configmap(IPAM)
+    env.node("win-a")
+    runner = env.start()
+    wait_until(lambda: env.kube.capacity("win-a") == "9", what="capacity")
+    annotations(env.kube, [env.kube.add_pod("win-a") for _ in range(2)])
+    env.kube.patch_node_capacity("win-a", "example.com/touched", 1)  # capacity unchanged
+    key = {"annotate_key": SECONDARY_RES}
+
+    def value(name: str, labels: dict[str, str]) -> float | None:
+        status, body = get(runner, "/metrics")
+        assert status == 200 and "_total" not in body
+        return sample_value(body, name, labels)
+
+    wait_until(lambda: value("annotate_pod_request_call_count", key) == 2, what="annotates")
+    res = {"resource_name": SECONDARY_RES}
+    assert value("advertise_resource_request_call_count", res) == 1
+    assert value("annotate_pod_request_err_count", key) is None
+
+
+def test_ipam_off_while_the_old_controller_deployment_is_present(env: Env) -> None:
+    """conditions.go: IsWindowsIPAMEnabled / IsWindowsPrefixDelegationEnabled are false while
+    kube-system/vpc-resource-controller exists; DeploymentReconciler re-evaluates every node
+    when it appears or goes."""
+    env.kube.set_configmap(PD)
+    env.kube.set_deployment("kube-system", "vpc-resource-controller", present=True)
+    env.node("win-a")
+    runner = env.start()
+    wait_until(lambda: (row(runner, "win-a") or {}).get("managed") is False, what="unmanaged")
+    s = summary(runner)
+    assert (s["ipam_enabled"], s["prefix_delegation_enabled"]) == (False, False)
+    assert s["old_controller_present"] is True
+    r = row(runner, "win-a")
+    assert r is not None and "vpc-resource-controller is present" in r["unmanaged_reason"]
+    assert runner._ipam_enabled() is False  # the webhook's condition too
+    pod = env.kube.add_pod("win-a")
+    with pytest.raises(WaitTimeout):
+        wait_until(lambda: env.kube.annotation(pod), 1.0, "an annotation")
+    assert env.ec2.count("DescribeInstances") == 0
+    env.kube.set_deployment("kube-system", "vpc-resource-controller", present=False)
+    wait_until(lambda: env.kube.capacity("win-a") == "144", what="PD capacity once it is gone")
+    assert annotations(env.kube, [env.kube.add_pod("win-a")])[0].endswith("/32")
+    # The pod seen while the node was unmanaged was not requeued (pod_controller.go): it
+    # waits for its next event or the periodic resync, as upstream's does.
+    assert env.kube.annotation(pod) is None
+    assert summary(runner)["old_controller_present"] is False and runner._ipam_enabled()
+    # A Deployment of another name, or in another namespace, changes nothing.
+    env.kube.set_deployment("default", "vpc-resource-controller", present=True)
+    env.kube.set_deployment("kube-system", "other", present=True)
+    assert summary(runner)["ipam_enabled"] is True
+
+
+def test_type_missing_from_the_controllers_table_is_refused_with_its_event(env: Env) -> None:
+    """ec2/instance.go LoadDetails + node.go InitResources: EC2 knows c8gb.metal-24xl, the
+    controller's own table does not, so the init fails with an Unsupported Event, the node
+    is dropped until its next event, and EC2 is never asked for the type's limits."""
+    env.kube.set_configmap(PD)
+    env.node("win-a", "c8gb.metal-24xl")
+    runner = env.start()
+    msg = "The instance type c8gb.metal-24xl is not supported yet by the vpc resource controller"
+    count = lambda: sum(  # noqa: E731
+        e.get("count", 1)
+        for e in env.kube.events_about("Node", "win-a", "Unsupported")
+        if e["message"] == msg and e["type"] == "Warning"
+    )
+    before = wait_until(count, what="Unsupported (type missing from the table)")
+    r = row(runner, "win-a")
+    assert r is not None and (r["waiting"], r["last_ec2_error"]) == ("init_failed", None)
+    v = node_view(runner, "win-a")
+    assert v["waiting"]["message"] == msg and v["last_ec2_error"] is None
+    assert env.kube.capacity("win-a") is None
+    assert env.ec2.count("DescribeInstanceTypes") == 0
+    env.kube.patch_node_capacity("win-a", "example.com/touched", 1)  # a node event
+    wait_until(lambda: count() > before, what="refused again on the next node event")
+
+
+def test_limits_come_from_the_table_not_from_ec2(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table alone sets the capacity: a row saying 6 addresses per ENI for m5.large
+    (EC2 says 10) gives capacity 5, and DescribeInstanceTypes is never called."""
+    import controller.limits as limits
+
+    row_ = limits.InstanceTypeInfo("m5.large", ipv4_per_eni=6, max_enis=3, nitro=True)
+    monkeypatch.setattr(limits, "table", lambda: {"m5.large": row_})
+    env.kube.set_configmap(IPAM)
+    env.node("win-a", "m5.large")
+    env.start()
+    wait_until(lambda: env.kube.capacity("win-a") == "5", what="capacity from the table")
+    assert env.ec2.count("DescribeInstanceTypes") == 0
 
 
 def test_waiting_pods_node_not_managed_and_init_failure(env: Env) -> None:
@@ -501,7 +597,7 @@ def test_one_configmap_informer_shared_with_the_webhook(env: Env) -> None:
     env.node("win-a")
     runner = env.start(components=frozenset({"controller", "webhook"}))
     names = [inf.name for inf in runner.informers]
-    assert sorted(names) == ["configmap", "nodes", "pods"]
+    assert sorted(names) == ["configmap", "nodes", "old-controller", "pods"]
     assert runner.webhook_url is not None and runner.webhook_url.startswith("https://127.0.0.1:")
     wait_until(lambda: env.kube.capacity("win-a") == "9", what="capacity 9")
     assert runner._ipam_enabled() is True
@@ -513,7 +609,8 @@ def test_one_configmap_informer_shared_with_the_webhook(env: Env) -> None:
 
 def test_webhook_only_has_no_introspection(env: Env) -> None:
     runner = env.start(components=frozenset({"webhook"}))
-    assert [inf.name for inf in runner.informers] == ["configmap"]
+    # The webhook reads the conditions too: the ConfigMap and the old controller.
+    assert [inf.name for inf in runner.informers] == ["configmap", "old-controller"]
     assert get(runner, "/introspect/summary")[0] == 404
     wait_until(lambda: get(runner, "/readyz")[0] == 200, what="ready")
 

@@ -80,15 +80,35 @@ def test_error_line_matches_hcsshim_format() -> None:
     assert HnsError(E.E_INVALIDARG).message == "The parameter is incorrect."
 
 
+def test_win32_facility_hresults_print_as_hcsshim_keeps_them() -> None:
+    """hcn/zsyscall_windows.go keeps the Win32 code of a 0x8007xxxx HRESULT; the result
+    record keeps the HRESULT (kubernetes-sigs/sig-windows-tools#249: "(0x57)" with
+    "ErrorCode":2147942487)."""
+    err = HnsError(E.E_INVALIDARG, call="hcnCreateNetwork")
+    assert err.log_line() == (
+        "hcnCreateNetwork failed in Win32: The parameter is incorrect. (0x57) "
+        '{"Success":false,"Error":"The parameter is incorrect. ","ErrorCode":2147942487}'
+    )
+    assert E.win32_from_hresult(0x800700B7) == 0xB7  # ERROR_ALREADY_EXISTS
+    assert E.win32_from_hresult(E.HCN_E_PORT_ALREADY_EXISTS) == 0x803B0013  # HCN facility
+    assert E.win32_from_hresult(E.E_FAIL) == 0x80004005  # facility 0: kept
+    assert E.hresult_from_win32(E.ERROR_NOT_FOUND) == 0x80070490
+    assert E.hresult_from_win32(E.HCN_E_INVALID_IP) == E.HCN_E_INVALID_IP
+    assert '"ErrorCode":2151350291}' in HnsError(E.HCN_E_PORT_ALREADY_EXISTS).log_line()
+
+
 def test_versions_gate_features() -> None:
-    assert BUILD_VERSIONS == {"ltsc2019": (10, 4), "ltsc2022": (15, 1)}
+    # ltsc2019 is on RS5's 9.x line (hcsshim#848, kubernetes#93304).
+    assert BUILD_VERSIONS == {"ltsc2019": (9, 3), "ltsc2022": (15, 1)}
+    assert features_for(BUILD_VERSIONS["ltsc2019"]).dsr  # DSR 9.3-9.x
+    assert not features_for(BUILD_VERSIONS["ltsc2019"]).ipv6
     assert features_for((9, 3)).dsr and features_for((9, 9)).dsr
     assert not features_for((10, 0)).dsr and not features_for((10, 1)).dsr
     assert features_for((10, 2)).dsr
     assert not features_for((9, 2)).dsr
     assert not features_for((15, 3)).modify_load_balancer
     assert features_for((15, 4)).modify_load_balancer
-    # hcsshim IPv6DualStackVersion: >= 11.10 (ltsc2022's 15.1 yes, ltsc2019's 10.4 no).
+    # hcsshim IPv6DualStackVersion: >= 11.10 (ltsc2022's 15.1 yes, ltsc2019's 9.3 no).
     assert features_for((15, 4)).ipv6 and features_for((11, 10)).ipv6
     assert not features_for((11, 9)).ipv6 and not features_for((10, 4)).ipv6
     assert features_for((10, 4), dsr=False).dsr is False
@@ -183,7 +203,11 @@ def test_namespace_attach_detach() -> None:
     ns = host.create_namespace(Namespace(""))
     assert host.add_namespace_endpoint(ns.id, e.id).endpoint_ids == [e.id]
     assert e.namespace_id == ns.id
-    assert hresult_of(host.add_namespace_endpoint, ns.id, e.id) == E.ERROR_OBJECT_ALREADY_EXISTS
+    # Attached already: 0x803b0014 whichever namespace is asked (terway tolerates it on a
+    # repeated NamespaceAttach; calico logs it on a repeated attach).
+    assert hresult_of(host.add_namespace_endpoint, ns.id, e.id) == (
+        E.HCN_E_ENDPOINT_ALREADY_ATTACHED
+    )
     other = host.create_namespace(Namespace(""))
     assert hresult_of(host.add_namespace_endpoint, other.id, e.id) == (
         E.HCN_E_ENDPOINT_ALREADY_ATTACHED
@@ -297,3 +321,21 @@ def test_reconfigure_reseats_blocks_or_refuses_without_changes() -> None:
     host.reconfigure(HostConfig(name="node-1", port_range=(40000, 40255)))
     assert [x.reserved_ports.start for x in lbs if x.reserved_ports] == [40000, 40064, 40128]
     assert host.pool.used_blocks == 3 and host.pool.free_blocks == 1
+
+
+@pytest.mark.parametrize("port", [0, 65536])
+def test_invalid_internal_port(port: int) -> None:
+    """hcn's InternalPort is a uint16 sent with omitempty: 0 reaches HNS as no port and
+    65536 cannot be sent by hcsshim at all. fake_hns refuses both: E_INVALIDARG on a load
+    balancer, HCN_E_INVALID_POLICY on an endpoint PortMapping (docs/fidelity.md: the
+    codes are the harness's pick)."""
+    host = make_host()
+    network = net(host)
+    backend = ep(host, network.id, "10.0.0.5")
+    bad_lb = lb([backend.id])
+    bad_lb.port_mappings = [LoadBalancerPortMapping(6, port, 80)]
+    assert hresult_of(host.create_load_balancer, bad_lb) == E.E_INVALIDARG
+    bad_ep = Endpoint("", "pm", network.id, policies=[PortMappingPolicy(port, 8080, 6)])
+    bad_ep.ip_configurations = [IpConfig("10.0.0.6")]
+    assert hresult_of(host.create_endpoint, bad_ep) == E.HCN_E_INVALID_POLICY
+    assert host.create_load_balancer(lb([backend.id])).port_mappings[0].internal_port == 8080

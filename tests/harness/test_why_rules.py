@@ -185,7 +185,7 @@ def test_controller_not_answering() -> None:
 
 
 def test_hns_error_in_the_sandbox_failure_is_the_hns_link() -> None:
-    hns_line = "hcnCreateEndpoint failed in Win32: The parameter is incorrect. (0x80070057)"
+    hns_line = "hcnCreateEndpoint failed in Win32: The parameter is incorrect. (0x57)"
     msg = (f'Failed to create pod sandbox: ... plugin type="ekswin-cni" name="vpc" failed '
            f"(add): {hns_line}")  # fmt: skip
     ev = evidence(
