@@ -531,14 +531,16 @@ class Pipeline:
             rest = [n for n in mine if n not in leaving]
             if len(rest) == len(mine):
                 continue
+            path = Path(agent.argv[list(agent.argv).index("--config") + 1])
+            cfg = AgentConfig.read(path)
             if not rest:
                 agent.stop()
                 self.agents.remove(agent)
                 self.agent_nodes.pop(agent.name, None)
+                if cfg.status_file:  # no stale rows of its nodes for status and reports
+                    Path(cfg.status_file).unlink(missing_ok=True)
                 stopped.append(agent)
                 continue
-            path = Path(agent.argv[list(agent.argv).index("--config") + 1])
-            cfg = AgentConfig.read(path)
             kept = tuple(e for e in cfg.nodes if e.spec.name not in leaving)
             replace(cfg, nodes=kept).write(path)
             self.agent_nodes[agent.name] = rest

@@ -246,9 +246,12 @@ def test_terminating_an_instance_deletes_its_primary_eni_and_frees_its_addresses
     ec2.terminate_instances(InstanceIds=[instance])
     state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "terminated"
-    assert ec2.describe_network_interfaces(
-        Filters=[{"Name": "network-interface-id", "Values": [eni]}]
-    )["NetworkInterfaces"] == []
+    assert (
+        ec2.describe_network_interfaces(
+            Filters=[{"Name": "network-interface-id", "Values": [eni]}]
+        )["NetworkInterfaces"]
+        == []
+    )
     after = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"]
     assert after == free
     # every /28 is whole again: the next instance gets the 14 a t3.2xlarge may hold
