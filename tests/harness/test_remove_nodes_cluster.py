@@ -156,6 +156,15 @@ def test_remove_a_node_then_a_group_with_its_own_agent(running: Path) -> None:
         "the pod garbage collector to delete win-1's pods",
     )
     assert _pods(api) == kept
+    leases = client.CoordinationV1Api(api)  # the Node's Lease goes with it (owner reference)
+    wait_until(
+        lambda: (
+            "win-1"
+            not in {x.metadata.name for x in leases.list_namespaced_lease("kube-node-lease").items}
+        ),
+        60,
+        "the garbage collector to delete win-1's Lease",
+    )
     status = _status(tmp)
     assert [n["name"] for n in status["nodes"]] == ["win-0"]
     assert status["invariants"]["ok"] is True, status["invariants"]
