@@ -45,6 +45,11 @@ PATCHED: dict[str, str] = {
     "unassign_private_ip_addresses": (
         "(self, eni_id: 'str', private_ip_address: 'list[str] | None' = None) -> 'NetworkInterface'"
     ),
+    "moto.ec2.models.instances.Instance.prep_nics": (
+        "(self, nic_spec: 'list[dict[str, Any]]', private_ip: 'str | None' = None, "
+        "associate_public_ip: 'bool | None' = None, security_groups: "
+        "'list[SecurityGroup] | None' = None, ipv6_address_count: 'int | None' = None) -> 'None'"
+    ),
     "moto.ec2.models.instances.Instance.attach_eni": (
         "(self, eni: 'NetworkInterface', device_index: 'int') -> 'str'"
     ),
@@ -208,6 +213,7 @@ def install(r: Ec2Rules | None = None) -> Ec2Rules:
     orig_init = NetworkInterface.__init__
     orig_delete = Backend.delete_network_interface
     orig_attach = Instance.attach_eni
+    orig_prep_nics = Instance.prep_nics
     orig_create_resv = Subnet.create_cidr_reservation
     orig_delete_resv = Subnet.delete_subnet_cidr_reservation
     orig_delete_subnet = subnet_mod.SubnetBackend.delete_subnet
@@ -285,6 +291,15 @@ def install(r: Ec2Rules | None = None) -> Ec2Rules:
         eni = self.get_network_interface(eni_id)
         unassign(eni, addresses=private_ip_address)
         return eni
+
+    def prep_nics(self: Any, nic_spec: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+        # The primary interface EC2 creates for a launch without a network-interface
+        # spec is deleted with the instance (DeleteOnTermination true; moto says false
+        # and keeps it, with every address, after TerminateInstances).
+        auto_primary = not nic_spec
+        orig_prep_nics(self, nic_spec, *args, **kwargs)
+        if auto_primary and 0 in self.nics:
+            self.nics[0].delete_on_termination = True
 
     def attach_eni(self: Any, eni: Any, device_index: int) -> str:
         limits = catalog().limits(self.instance_type)
@@ -375,6 +390,7 @@ def install(r: Ec2Rules | None = None) -> Ec2Rules:
     Backend.assign_private_ip_addresses = _translating(assign_private_ip_addresses)  # type: ignore[method-assign]
     Backend.unassign_private_ip_addresses = _translating(unassign_private_ip_addresses)  # type: ignore[method-assign]
     Instance.attach_eni = _translating(attach_eni)  # type: ignore[method-assign]
+    Instance.prep_nics = _translating(prep_nics)  # type: ignore[method-assign]
     Subnet.get_available_subnet_ip = _translating(get_available_subnet_ip)  # type: ignore[method-assign]
     Subnet.request_ip = _translating(request_ip)  # type: ignore[method-assign]
     Subnet.del_subnet_ip = del_subnet_ip  # type: ignore[method-assign]

@@ -121,6 +121,13 @@ class Environment:
                     backoff_max_s=self.spec.timing.restart_backoff_max_s,
                 )
 
+    def unsupervise(self, components: list[Component]) -> None:
+        """Stop supervising components a scenario step ended for good (the node agent
+        of removed nodes)."""
+        if self.supervision is not None:
+            for comp in components:
+                self.supervision.remove(comp.name)
+
     def steps(self) -> list[Step]:
         """The named steps `start` runs, in order."""
         titles = {

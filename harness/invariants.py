@@ -126,6 +126,10 @@ class PodState:
     annotation: str | None = None  # vpc.amazonaws.com/PrivateIPv4Address
     host_network: bool = False
     terminating: bool = False  # metadata.deletionTimestamp is set
+    # Bound to a Node that no longer exists (its instance was terminated): no host runs
+    # it and its address went back to the subnet with the ENI; the pod garbage
+    # collector deletes it. It holds no address, whatever its stale status says.
+    orphaned: bool = False
 
     @property
     def key(self) -> str:
@@ -408,13 +412,13 @@ def annotation_ip(value: str | None) -> ipaddress.IPv4Address | None:
 
 
 def _holds_address(pod: PodState) -> bool:
-    """A running pod on the pod network."""
-    return pod.phase == "Running" and not pod.host_network and bool(pod.pod_ip)
+    """A running pod on the pod network (of a node that exists)."""
+    return pod.phase == "Running" and not pod.host_network and bool(pod.pod_ip) and not pod.orphaned
 
 
 def _live(pod: PodState) -> bool:
     """A pod whose address the controller still counts as used."""
-    return pod.phase not in ("Succeeded", "Failed") and not pod.host_network
+    return pod.phase not in ("Succeeded", "Failed") and not pod.host_network and not pod.orphaned
 
 
 def _eni_holds(eni: Eni | None, ip: ipaddress.IPv4Address) -> bool:

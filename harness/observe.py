@@ -8,7 +8,7 @@ of every host). Nothing is read from the controller or the node agent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,9 +189,11 @@ def _capacity(value: Any) -> int | None:
     return int(parse_quantity(str(value)))
 
 
-def pod_state(pod: Any) -> PodState:
-    """PodState from a kubernetes.client V1Pod."""
+def pod_state(pod: Any, nodes: Container[str] | None = None) -> PodState:
+    """PodState from a kubernetes.client V1Pod; `nodes`: the names of the Nodes that
+    exist (a pod bound to another is orphaned), None when not known."""
     meta, spec, status = pod.metadata, pod.spec, pod.status
+    node = spec.node_name if spec else None
     return PodState(
         namespace=meta.namespace,
         name=meta.name,
@@ -201,6 +203,7 @@ def pod_state(pod: Any) -> PodState:
         annotation=(meta.annotations or {}).get(IP_RESOURCE),
         host_network=bool(spec and spec.host_network),
         terminating=meta.deletion_timestamp is not None,
+        orphaned=bool(node) and nodes is not None and node not in nodes,
     )
 
 
@@ -214,7 +217,7 @@ def observe_kubernetes(api: Any) -> KubeView:
         n.metadata.name: _capacity(((n.status and n.status.capacity) or {}).get(IP_RESOURCE))
         for n in core.list_node().items
     }
-    pods = tuple(pod_state(p) for p in core.list_pod_for_all_namespaces().items)
+    pods = tuple(pod_state(p, capacity) for p in core.list_pod_for_all_namespaces().items)
     try:
         cm = core.read_namespaced_config_map(CONFIGMAP[1], CONFIGMAP[0])
         configmap: dict[str, str] | None = dict(cm.data or {})

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,18 @@ NODE_LEASES = "kube-node-lease"
 
 Progress = Callable[[str], None]
 Step = tuple[str, Callable[[Progress], None]]
+
+
+@dataclass
+class RemovedNodes:
+    """What removing nodes did (Pipeline.remove_nodes)."""
+
+    names: list[str]
+    instance_ids: list[str]
+    agents_stopped: list[Component] = field(default_factory=list)  # all their nodes gone
+    pods_left_to_gc: list[tuple[str, str]] = field(default_factory=list)  # pod GC's to delete
+    pods_deleted: int = 0  # deleted here: no pod GC runs in the cluster
+    hns_unreachable: list[str] = field(default_factory=list)
 
 
 class Pipeline:
@@ -74,6 +87,7 @@ class Pipeline:
         self.nodes: list[dict[str, Any]] = []
         self.agents: list[Component] = []
         self.agent_nodes: dict[str, list[str]] = {}  # node-agent shard -> its nodes
+        self.groups: dict[str, list[str]] = {}  # node group -> its nodes (as launched)
         self._records: list[NodeRecord] = []
         self._host_lock: Any = None  # the upstream binary's host lock (harness/upstream/host)
 
@@ -455,7 +469,84 @@ class Pipeline:
             spec=self.spec,
         )
         records = self._launch(plan, say, self._agent_names(1))
+        self.groups[group.name] = [r.name for r in records]
         return [r.name for r in records]
+
+    def node_names_of(self, name: str) -> list[str]:
+        """The running nodes `name` stands for: that node, or else the nodes of the node
+        group `name` still running (a group of one is named as its node)."""
+        running = [n["name"] for n in self.nodes]
+        if name in running:
+            return [name]
+        return [n for n in self.groups.get(name, ()) if n in running]
+
+    def remove_nodes(self, names: Sequence[str], say: Progress) -> RemovedNodes:
+        """The nodes leave as when their EC2 instances are terminated (harness/nodes/
+        removal.py): their node agents stop driving them (an agent left with none
+        stops), EC2 terminates the instances (their ENIs' addresses return to the
+        subnet), HNS forgets their hosts, their Node objects are deleted, and their pods
+        are left to the pod garbage collector (deleted here when none runs). The caller
+        holds the supervision lock: an agent stopped here is no crash."""
+        from harness.nodes import removal
+
+        records = {r.name: r for r in self._records}
+        unknown = [n for n in names if n not in records]
+        if unknown:
+            raise ValueError(f"not nodes of this environment: {', '.join(unknown)}")
+        leaving = set(names)
+        out = RemovedNodes(sorted(leaving), [records[n].instance_id for n in sorted(leaving)])
+        out.agents_stopped = self._agents_forget(leaving)
+        say(f"    node agents stopped driving {', '.join(out.names)}")
+        # From now on the environment's node list (nodes.json too) no longer has them, so
+        # no observer asks EC2 about an ENI that is about to go.
+        self._records = [r for r in self._records if r.name not in leaving]
+        self.nodes = [r.to_dict() for r in self._records]
+        self.write_nodes_file(self._records)
+        for group, members in self.groups.items():
+            self.groups[group] = [m for m in members if m not in leaving]
+        removal.terminate_instances(self.ec2_url, REGION, out.instance_ids)
+        say(f"    instances {', '.join(out.instance_ids)} terminated")
+        out.hns_unreachable = removal.forget_hns_hosts(self.hns_target, out.names)
+        removal.delete_node_objects(self.cluster.api, out.names)
+        say(f"    Nodes {', '.join(out.names)} deleted")
+        orphans = removal.pods_on(self.cluster.api, out.names)
+        if removal.pod_gc_runs(self.cluster.api):
+            out.pods_left_to_gc = orphans
+        else:
+            out.pods_deleted = removal.delete_orphaned_pods(self.cluster.api, orphans)
+        return out
+
+    def _agents_forget(self, leaving: set[str]) -> list[Component]:
+        """Rewrite each affected agent's config without the nodes `leaving` and have it
+        re-read it (SIGHUP), or stop an agent none of whose nodes stays; return those
+        stopped. A restarted agent reads the rewritten config, so it never drives them
+        again."""
+        from dataclasses import replace
+
+        from harness.nodes.config import AgentConfig
+
+        stopped = []
+        for agent in list(self.agents):
+            mine = self.agent_nodes.get(agent.name, [])
+            rest = [n for n in mine if n not in leaving]
+            if len(rest) == len(mine):
+                continue
+            path = Path(agent.argv[list(agent.argv).index("--config") + 1])
+            cfg = AgentConfig.read(path)
+            if not rest:
+                agent.stop()
+                self.agents.remove(agent)
+                self.agent_nodes.pop(agent.name, None)
+                if cfg.status_file:  # no stale rows of its nodes for status and reports
+                    Path(cfg.status_file).unlink(missing_ok=True)
+                stopped.append(agent)
+                continue
+            kept = tuple(e for e in cfg.nodes if e.spec.name not in leaving)
+            replace(cfg, nodes=kept).write(path)
+            self.agent_nodes[agent.name] = rest
+            if agent.process is not None and agent.process.alive():
+                agent.process.signal_and_wait(signal.SIGHUP, "nodes removed", START_TIMEOUT_S)
+        return stopped
 
     def set_dsr(self, enabled: bool) -> None:
         """kube-proxy --enable-dsr (WinDSR) on or off: rewrite each agent's config, restart."""
@@ -471,6 +562,8 @@ class Pipeline:
 
     def start_nodes(self, say: Progress) -> None:
         """EC2 instances, node credentials and the node agent; wait until all are Ready."""
+        for group in self.spec.nodes:
+            self.groups[group.name] = group.node_names()
         plan = NodeLaunch(
             nodes=tuple(node_specs(self.spec, self.subnet_ids, REGION)),
             ec2_url=self.ec2_url,

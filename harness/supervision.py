@@ -201,6 +201,14 @@ class Supervision:
         self.units[unit.name] = unit
         return unit
 
+    def remove(self, name: str) -> None:
+        """Stop supervising unit `name` (its component is gone for good, e.g. the node
+        agent of removed nodes): no restart, no state row."""
+        with self.lock:
+            if self.units.pop(name, None) is not None:
+                self._log_line("Removed", f"{name} is no longer supervised")
+                self._write_state()
+
     def start(self) -> Supervision:
         """Start the watching thread."""
         folder = self.run_dir / REQUESTS_DIR

@@ -5,7 +5,9 @@ Public surface (for the harness to compose):
 - ``register_instances`` (harness.nodes.ec2): RunInstances in fake_ec2 for node specs
 - ``AgentConfig``, ``NodeEntry``, ``CniSettings`` (harness.nodes.config): the agent JSON
 - ``python -m harness.nodes --config agent.json``: the agent process (first stdout
-  line ``ready N nodes``)
+  line ``ready N nodes``; SIGHUP drops the nodes its config no longer lists)
+- harness.nodes.removal: what a node's removal does (instance terminated, HNS host and
+  Node deleted, pods left to the pod garbage collector)
 Imports stay lazy so ``import harness.nodes`` is cheap.
 """
 

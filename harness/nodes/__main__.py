@@ -3,7 +3,9 @@
 First stdout line once every node is registered: ``listening on URL`` (the CNI socket
 ``unix://…`` in exec mode, else ``file://`` of the status file), then ``ready N nodes``.
 SIGTERM/SIGINT stop it; the nodes are left registered (their Leases stop, so the node
-lifecycle controller marks them NotReady). Exit 2 for a bad config, 1 when start-up fails.
+lifecycle controller marks them NotReady). SIGHUP (once ready) reads the config again and
+stops driving the nodes it no longer lists, then prints ``nodes removed N``. Exit 2 for
+a bad config, 1 when start-up fails.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ async def _run(config_path: Path) -> int:
         logging.getLogger("ekswin.nodes").exception("agent start-up failed")
         await agent.stop()
         return 1
+
+    def reload() -> None:
+        try:
+            agent.reload(config_path)
+        except Exception:  # a bad config: the agent goes on with the nodes it has
+            logging.getLogger("ekswin.nodes").exception("config reload failed")
+            agent.reloads += 1
+        print(f"nodes removed {agent.reloads}", flush=True)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     print(f"listening on {agent.listen_url}", flush=True)
     print(f"ready {len(agent.nodes)} nodes", flush=True)
     await agent.stopping.wait()

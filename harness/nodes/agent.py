@@ -12,7 +12,10 @@ pool for blocking API/HNS calls; a semaphore for CNI calls. Writes go out with e
 node's own identity, so the Node authorizer and NodeRestriction apply to them.
 
 Prints ``ready N nodes`` on stdout once every node is registered and the watches have
-synced; logs go to stderr.
+synced; logs go to stderr. On SIGHUP it reads its config again: a node no longer in it
+is a host that went away (its EC2 instance terminated), driven no further — no Lease,
+no status, no kubelet, no kube-proxy, and nothing torn down, as nothing is left to tear
+down — and the agent prints ``nodes removed N`` (N counting the reloads).
 """
 
 from __future__ import annotations
@@ -115,6 +118,7 @@ class Agent:
         self.tasks: list[asyncio.Task[Any]] = []
         self.listen_url = ""  # printed as `listening on URL` once every node is registered
         self.hns_channel: Any = None
+        self.reloads = 0  # SIGHUP config reloads done (acknowledged as `nodes removed N`)
 
     async def call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         """Run a blocking call (REST, gRPC) in the bounded worker pool."""
@@ -619,6 +623,35 @@ class Agent:
             "cni_mode": self.cfg.cni.mode,
             "cni": self.cni.status() if self.cni else {"mode": self.cfg.cni.mode},
         }
+
+    # -- nodes whose hosts went away -------------------------------------------------------
+    def remove_nodes(self, names: set[str]) -> list[str]:
+        """Stop driving the nodes `names` (their hosts are gone): every loop skips them
+        from now on and their kubelets' pod tasks are cancelled. No CNI DEL, no HNS call,
+        no API write: a terminated instance tears nothing down. Returns those removed."""
+        gone = []
+        for name in sorted(names):
+            rt = self.nodes.pop(name, None)
+            if rt is None:
+                continue
+            if rt.kubelet is not None:
+                rt.kubelet.stop()
+            with contextlib.suppress(Exception):
+                rt.hns.close()  # the shared channel stays open
+            gone.append(name)
+            log.info("node %s: its host went away; no longer driven", name)
+        return gone
+
+    def reload(self, path: Path) -> list[str]:
+        """Read the config at `path` again and remove the nodes it no longer lists
+        (nodes it adds start only with a new agent: add_nodes launches one)."""
+        wanted = {e.spec.name for e in AgentConfig.read(path).nodes}
+        gone = self.remove_nodes(set(self.nodes) - wanted)
+        new = sorted(wanted - set(self.nodes) - set(gone))
+        if new:
+            log.warning("reload: nodes %s are new; they start with the next agent start", new)
+        self.reloads += 1
+        return gone
 
     # -- shutdown ---------------------------------------------------------------------------
     async def stop(self) -> None:

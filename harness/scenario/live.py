@@ -432,6 +432,37 @@ class Live:
         self.env.supervise_added()
         return f"nodes {', '.join(names)} joined"
 
+    def remove_nodes(self, args: Mapping[str, Any]) -> str:
+        """remove_nodes: a node, or every running node of a node group, leaves as when its
+        EC2 instance is terminated (Pipeline.remove_nodes); its pods are left to the
+        pod garbage collector, as in a cluster."""
+        from harness.nodes.removal import POD_GC_QUARANTINE_S
+
+        pipe = self.need_pipeline("remove_nodes")
+        names = pipe.node_names_of(str(args["name"]))
+        if not names:
+            running = ", ".join(n["name"] for n in pipe.nodes) or "none"
+            raise StepError(
+                f"remove_nodes: name {args['name']!r} is no running node or node group "
+                f"(running: {running})"
+            )
+        with self._held():  # an agent stopped here is no crash
+            out = pipe.remove_nodes(names, lambda m: None)
+            self.env.unsupervise(out.agents_stopped)
+            self.env.write_state()
+        self.log.add("scenario", "NodesRemoved", f"instances of {', '.join(out.names)} terminated")
+        parts = [f"nodes {', '.join(out.names)} removed ({', '.join(out.instance_ids)} terminated)"]
+        if out.pods_left_to_gc:
+            parts.append(
+                f"{len(out.pods_left_to_gc)} pod(s) left to the pod garbage collector "
+                f"(deleted {POD_GC_QUARANTINE_S:g} s or more after their Node)"
+            )
+        if out.pods_deleted:
+            parts.append(f"{out.pods_deleted} pod(s) deleted (no pod garbage collector runs)")
+        if out.hns_unreachable:
+            parts.append(f"HNS not reachable for {', '.join(out.hns_unreachable)}")
+        return "; ".join(parts)
+
     def set_dsr(self, enabled: bool) -> str:
         """set_dsr: kube-proxy --enable-dsr on every node (kube-proxy restarts)."""
         with self._held():  # the agents restart on request, not as crashes

@@ -62,7 +62,9 @@ def _step_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[
     def bad(path: PathT, msg: str) -> None:
         out.append(Problem(path, msg, lines.get(path)))
 
-    nodes = {n for g in build(data).nodes for n in g.node_names()}
+    spec_groups = build(data).nodes
+    nodes = {n for g in spec_groups for n in g.node_names()}
+    node_groups = {g.name: g.node_names() for g in spec_groups}  # as launched
     subnets = {s["name"] for s in (data.get("vpc") or {}).get("subnets") or []} or {"a"}
     groups: set[str] = set()
     for i, raw in enumerate(data.get("steps") or []):
@@ -107,12 +109,22 @@ def _step_problems(data: Mapping[str, Any], lines: Mapping[PathT, int]) -> list[
                 if n in nodes:
                     bad((*here, "name"), f"node {n!r} already exists")
                 nodes.add(n)
+            node_groups[group.name] = group.node_names()
             if "subnet" in args and args["subnet"] not in subnets:
                 bad((*here, "subnet"), f"got {args['subnet']!r}; expected a known subnet "
                     f"({', '.join(sorted(subnets))})")  # fmt: skip
         elif kind == "remove_nodes":
-            node_ref((*here, "name"), args["name"])
-            nodes.discard(args["name"])
+            # A node's name, or a node group's: every node of the group still running.
+            name = args["name"]
+            members = (
+                [name] if name in nodes else [n for n in node_groups.get(name, ()) if n in nodes]
+            )
+            if not members:
+                groups_left = {g for g, ms in node_groups.items() if set(ms) & nodes} - nodes
+                known = sorted(nodes) + [f"group {g}" for g in sorted(groups_left)]
+                bad((*here, "name"), f"got {name!r}; expected a node or node group of the "
+                    f"environment ({', '.join(known) or 'none left'})")  # fmt: skip
+            nodes.difference_update(members)
         elif kind == "add_subnet":
             if args["name"] in subnets:
                 bad((*here, "name"), f"subnet {args['name']!r} already exists")

@@ -11,9 +11,9 @@ real controller learns them after a restart. The controller process is not resta
 it pauses its IPAM (SIGUSR1, its workers joined, so none of its EC2 calls lands during
 the reset) and rebuilds it (SIGUSR2) around the EC2 reset, which keeps a reset well
 under a second instead of a process start, a leader election and a webhook
-registration. A scenario that changed the environment's structure (added nodes
-or subnets, switched DSR, reconfigured HNS ports, stopped, restarted or killed a
-component) is not reused: its environment is stopped.
+registration. A scenario that changed the environment's structure (added or
+removed nodes, added subnets, switched DSR, reconfigured HNS ports, stopped, restarted
+or killed a component) is not reused: its environment is stopped.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from harness.waiting import wait_until
 STRUCTURAL = frozenset(
     {
         "add_nodes",
+        "remove_nodes",
         "add_subnet",
         "set_dsr",
         "hns_ports",

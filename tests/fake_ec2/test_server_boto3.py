@@ -232,6 +232,33 @@ def test_subnet_exhaustion(ec2: Any, make_subnet: Any, launch: Any) -> None:
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"] == 0
 
 
+def test_terminating_an_instance_deletes_its_primary_eni_and_frees_its_addresses(
+    ec2: Any, make_subnet: Any, launch: Any
+) -> None:
+    subnet = make_subnet("10.0.2.0/24")
+    free = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"]
+    instance, eni = launch(subnet, "t3.2xlarge")
+    assert _eni(ec2, eni)["Attachment"]["DeleteOnTermination"] is True  # EC2's default
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, SecondaryPrivateIpAddressCount=3)
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, Ipv4PrefixCount=2)
+    held = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"]
+    assert held == free - 1 - 3 - 2 * 16
+    ec2.terminate_instances(InstanceIds=[instance])
+    state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] == "terminated"
+    assert (
+        ec2.describe_network_interfaces(
+            Filters=[{"Name": "network-interface-id", "Values": [eni]}]
+        )["NetworkInterfaces"]
+        == []
+    )
+    after = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"]
+    assert after == free
+    # every /28 is whole again: the next instance gets the 14 a t3.2xlarge may hold
+    _, again = launch(subnet, "t3.2xlarge")
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=again, Ipv4PrefixCount=14)
+
+
 def test_prefix_answers_for_a_full_and_for_a_fragmented_subnet(
     ec2: Any, make_subnet: Any, launch: Any
 ) -> None:

@@ -132,6 +132,16 @@ def test_two_running_pods_with_one_ip_break_no_duplicate_ip() -> None:
     assert v.message == "192.168.0.11 held by default/app-0 on win-0, default/app-1 on win-0"
 
 
+def test_a_pod_of_a_deleted_node_holds_no_address() -> None:
+    # its node was removed: the IP went back to the subnet and a pod of win-0 got it
+    orphan = PodState(
+        "default", "old-0", "gone", "Running", "192.168.0.11", "192.168.0.11/24", orphaned=True
+    )
+    assert check(with_pods(orphan)) == []
+    (v,) = only(with_pods(dataclasses.replace(orphan, orphaned=False)), "no-duplicate-ip")
+    assert "default/old-0 on gone" in v.message
+
+
 def test_a_pod_holding_an_eni_primary_breaks_no_duplicate_ip() -> None:
     pod = PodState("default", "p", "win-1", "Running", "192.168.0.10", "192.168.0.10/32")
     state = with_pods(pod, state=dataclasses.replace(GOOD, hns_endpoints=()))

@@ -48,6 +48,7 @@ steps:
   - {expect: {event: InsufficientCidrBlocks}, settle: false}
   - kill: node-agent
   - kill: {component: controller, signal: SIGTERM, leader: true}
+  - remove_nodes: {name: more}
   - expect: {pods_missed_by_webhook: 0}
   - expect: {invariant_broken: capacity-matches-mode, node: win}
 """
@@ -135,6 +136,20 @@ STEM = 'version: 1\nconfigmap: {enable-windows-ipam: "true"}\nnodes: [{name: win
             "steps[0].expect.pods_pending: got -1; expected >= 0",
         ),
         ("  - add_nodes: {name: win}\n", "steps[0].add_nodes.name: node 'win' already exists"),
+        (
+            "  - remove_nodes: {name: ghost}\n",
+            "s.yaml:5: steps[0].remove_nodes.name: got 'ghost'; expected a node or node group "
+            "of the environment (win)",
+        ),
+        (
+            "  - remove_nodes: {name: win}\n  - remove_nodes: {name: win}\n",
+            "steps[1].remove_nodes.name: got 'win'; expected a node or node group of the "
+            "environment (none left)",
+        ),
+        (
+            "  - remove_nodes: {name: win}\n  - create_pods: {node: win}\n",
+            "steps[1].create_pods.node: got 'win'; expected a node of the environment (none)",
+        ),
         ("  - expect: {timeout: 5}\n", "steps[0].expect: expected at least one expect key"),
         (
             "  - kill: {component: etcd, leader: true}\n",
@@ -150,13 +165,32 @@ def test_bad_steps_are_refused_with_the_step_and_field_named(
     assert expected in errors(tmp_path, STEM + steps)
 
 
+def test_remove_nodes_takes_a_node_or_a_node_group(tmp_path: Path) -> None:
+    stem = STEM.replace("nodes: [{name: win}]", "nodes: [{name: win, count: 3}, {name: one}]")
+    ok = load(tmp_path, stem + "  - remove_nodes: {name: win-1}\n  - remove_nodes: {name: win}\n")
+    assert [s.args for s in ok.steps] == [{"name": "win-1"}, {"name": "win"}]  # type: ignore[attr-defined]
+    load(tmp_path, stem + "  - remove_nodes: {name: one}\n  - add_nodes: {name: one}\n")
+    gone = errors(
+        tmp_path,
+        stem + "  - remove_nodes: {name: win}\n  - expect: {node: win-2, mode: secondary}\n",
+    )
+    assert "steps[1].expect.node: got 'win-2'; expected a node of the environment (one)" in gone
+    left = errors(
+        tmp_path, stem + "  - remove_nodes: {name: win-0}\n  - remove_nodes: {name: ghost}\n"
+    )
+    assert (
+        "steps[1].remove_nodes.name: got 'ghost'; expected a node or node group of the "
+        "environment (one, win-1, win-2, group win)"
+    ) in left
+
+
 def test_validate_command_exit_codes(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
     good.write_text(GOOD)
     bad.write_text(STEM + "  - expect: {capacity: 9}\n")
     cli = [sys.executable, "-m", "harness.cli", "scenario", "validate"]
     ok = subprocess.run([*cli, str(good)], capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0 and "valid scenario 'demo', 21 step(s)" in ok.stdout
+    assert ok.returncode == 0 and "valid scenario 'demo', 22 step(s)" in ok.stdout
     no = subprocess.run([*cli, str(bad)], capture_output=True, text=True, timeout=60)
     assert no.returncode == 2 and "steps[0].expect" in no.stderr and "Traceback" not in no.stderr
     run = subprocess.run(

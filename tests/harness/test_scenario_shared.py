@@ -86,3 +86,5 @@ def test_share_key_ignores_the_name_and_structural_steps_are_not_reused() -> Non
     assert reusable_after(dirty)
     grown = parse_scenario({**BASE, "steps": [{"add_nodes": {"name": "more"}}]})
     assert not reusable_after(grown)
+    shrunk = parse_scenario({**BASE, "steps": [{"remove_nodes": {"name": "win"}}]})
+    assert not reusable_after(shrunk)
