@@ -48,6 +48,11 @@ PATCHED: dict[str, str] = {
     "moto.ec2.models.instances.Instance.attach_eni": (
         "(self, eni: 'NetworkInterface', device_index: 'int') -> 'str'"
     ),
+    "moto.ec2.models.instances.Instance.prep_nics": (
+        "(self, nic_spec: 'list[dict[str, Any]]', private_ip: 'str | None' = None, "
+        "associate_public_ip: 'bool | None' = None, security_groups: "
+        "'list[SecurityGroup] | None' = None, ipv6_address_count: 'int | None' = None) -> 'None'"
+    ),
     "moto.ec2.models.subnets.Subnet.get_available_subnet_ip": (
         "(self, instance: 'Instance') -> 'str'"
     ),
@@ -208,6 +213,7 @@ def install(r: Ec2Rules | None = None) -> Ec2Rules:
     orig_init = NetworkInterface.__init__
     orig_delete = Backend.delete_network_interface
     orig_attach = Instance.attach_eni
+    orig_prep_nics = Instance.prep_nics
     orig_create_resv = Subnet.create_cidr_reservation
     orig_delete_resv = Subnet.delete_subnet_cidr_reservation
     orig_delete_subnet = subnet_mod.SubnetBackend.delete_subnet
@@ -293,6 +299,13 @@ def install(r: Ec2Rules | None = None) -> Ec2Rules:
                 raise AttachmentLimitExceeded(len(self.nics) + 1, self.instance_type)
             return orig_attach(self, eni, device_index)  # type: ignore[no-any-return]
 
+    def prep_nics(self: Any, nic_spec: Any, *args: Any, **kwargs: Any) -> None:
+        orig_prep_nics(self, nic_spec, *args, **kwargs)
+        # EC2: the primary interface a launch creates (no NetworkInterfaces given) is
+        # deleted with the instance, releasing its addresses; moto keeps it in-use.
+        if not nic_spec and 0 in self.nics:
+            self.nics[0].delete_on_termination = True
+
     def get_available_subnet_ip(self: Any, instance: Any) -> str:
         return r.subnet(self.id, self.cidr_block).allocate_ip(PENDING_LAUNCH)
 
@@ -375,6 +388,7 @@ def install(r: Ec2Rules | None = None) -> Ec2Rules:
     Backend.assign_private_ip_addresses = _translating(assign_private_ip_addresses)  # type: ignore[method-assign]
     Backend.unassign_private_ip_addresses = _translating(unassign_private_ip_addresses)  # type: ignore[method-assign]
     Instance.attach_eni = _translating(attach_eni)  # type: ignore[method-assign]
+    Instance.prep_nics = _translating(prep_nics)  # type: ignore[method-assign]
     Subnet.get_available_subnet_ip = _translating(get_available_subnet_ip)  # type: ignore[method-assign]
     Subnet.request_ip = _translating(request_ip)  # type: ignore[method-assign]
     Subnet.del_subnet_ip = del_subnet_ip  # type: ignore[method-assign]

@@ -232,6 +232,25 @@ def test_subnet_exhaustion(ec2: Any, make_subnet: Any, launch: Any) -> None:
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"] == 0
 
 
+def test_terminating_an_instance_deletes_its_primary_eni_and_frees_its_addresses(
+    ec2: Any, make_subnet: Any, launch: Any
+) -> None:
+    subnet = make_subnet("10.0.0.0/28")  # 11 usable
+    instance, eni = launch(subnet, "c5.4xlarge")
+    desc = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert desc["NetworkInterfaces"][0]["Attachment"]["DeleteOnTermination"] is True
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, SecondaryPrivateIpAddressCount=10)
+    ec2.terminate_instances(InstanceIds=[instance])
+    # EC2 deletes the interface a launch created with the instance, and its addresses
+    # go back to the subnet (a scaled-in node group leaks nothing).
+    left = ec2.describe_network_interfaces(
+        Filters=[{"Name": "network-interface-id", "Values": [eni]}]
+    )["NetworkInterfaces"]
+    assert left == []
+    assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"] == 11
+    launch(subnet, "c5.4xlarge")  # the addresses are usable again
+
+
 def test_prefix_answers_for_a_full_and_for_a_fragmented_subnet(
     ec2: Any, make_subnet: Any, launch: Any
 ) -> None:
