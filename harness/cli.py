@@ -710,8 +710,23 @@ def cmd_agent(args: argparse.Namespace) -> int:
     def quiet(signum: int, frame: Any) -> None:
         stop.set()  # already stopping: a second Ctrl-C must not abort the scale-in
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        return _agent_run(args, group, stop, quiet, say)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _agent_run(
+    args: argparse.Namespace, group: Any, stop: threading.Event, quiet: Any, say: Any
+) -> int:
+    """`ekswin agent` from the start to the end of the scale-in (signals handled)."""
+    from harness.join.host import JoinRefused
+    from harness.join.joinfile import JoinFileError
+
     t0 = time.monotonic()
     server = group.join.kubernetes.server
     title = (

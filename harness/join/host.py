@@ -167,6 +167,7 @@ class JoinedNodeGroup:
     supervision: Any = None
     creds: JoinCredentials | None = None
     sup: Supervisor | None = None
+    started: bool = False  # start() began: instances may exist
     _lock: Any = None
     _ec2: Any = None
 
@@ -323,6 +324,7 @@ class JoinedNodeGroup:
     def start(self, say: Say) -> None:
         """Everything up to every node schedulable (see the module doc)."""
         assert self.sup is not None and self.creds is not None
+        self.started = True
         self._take_over(say)
         self.hns = Component(
             "fake-hns",
@@ -481,6 +483,9 @@ class JoinedNodeGroup:
     def stop(self, say: Say) -> list[str]:
         """Scale in (see the module doc); return the nodes that did not leave."""
         if self._lock is None:  # the run directory is not ours: nothing here was started
+            return []
+        if not self.started:
+            self.close()
             return []
         if self.supervision is not None:
             self.supervision.stop()  # nothing restarts what is being stopped
