@@ -200,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
         "agent",
         help="run fake Windows nodes on this host for another host's environment "
         "(its `up` wrote the join file)",
+        description="Add N fake Windows nodes to the environment whose `ekswin up` (existing "
+        "or kind backend) wrote the join file: a fake_hns and node-agent shards on this host, "
+        "fake EC2 and the controller on the first host. Runs in the foreground; Ctrl-C or "
+        "SIGTERM scales the nodes in (drained, instances terminated, Nodes deleted). Exit "
+        "status: 0 stopped cleanly, 1 start failed or nodes did not leave, 2 bad input.",
     )
     ag.add_argument(
         "--join",
@@ -222,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--agents",
         type=_positive(None),
         metavar="K",
-        help="node-agent shards on this host (default: one per 200 nodes, at most one per core)",
+        help="node-agent shards on this host (default: the environment's node_agent.agents, "
+        "else one per 200 nodes, at most one per core)",
     )
     ag.add_argument(
         "--subnet",
@@ -750,23 +756,24 @@ def _agent_run(
         code = EXIT_FAIL
     if code == EXIT_OK:
         shown = ", ".join(group.names[:4]) + (" ..." if len(group.names) > 4 else "")
-        sys.stdout.write(
-            f"{len(group.names)} Windows node(s) of this host joined environment "
-            f"{group.join.environment!r}: {shown}\n"
-            f"  run directory  {group.run_dir} (logs in {group.run_dir / 'logs'})\n"
-            f"  kubectl get nodes -l eks.amazonaws.com/nodegroup={group.prefix}\n"
-            "Press Ctrl-C to stop: the nodes leave as in a node group scale-in "
-            "(drained, instances terminated, Nodes deleted).\n"
-        )
-        sys.stdout.flush()
         try:
+            sys.stdout.write(
+                f"{len(group.names)} Windows node(s) of this host joined environment "
+                f"{group.join.environment!r}: {shown}\n"
+                f"  run directory  {group.run_dir} (logs in {group.run_dir / 'logs'})\n"
+                f"  kubectl get nodes -l eks.amazonaws.com/nodegroup={group.prefix}\n"
+                "Press Ctrl-C to stop: the nodes leave as in a node group scale-in "
+                "(drained, instances terminated, Nodes deleted).\n"
+            )
+            sys.stdout.flush()
             while not stop.is_set():
                 stop.wait(1.0)
         except KeyboardInterrupt:
             pass
-        say(f"stopping: scale-in of {len(group.names)} node(s) ...")
     signal.signal(signal.SIGTERM, quiet)
     signal.signal(signal.SIGINT, quiet)
+    if code == EXIT_OK:
+        say(f"stopping: scale-in of {len(group.names)} node(s) ...")
     try:
         left = group.stop(say)
     except Exception as e:

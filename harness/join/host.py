@@ -324,8 +324,8 @@ class JoinedNodeGroup:
     def start(self, say: Say) -> None:
         """Everything up to every node schedulable (see the module doc)."""
         assert self.sup is not None and self.creds is not None
+        self._take_over(say)  # refuses before anything of this run exists
         self.started = True
-        self._take_over(say)
         self.hns = Component(
             "fake-hns",
             python_module("fake_hns", "--port", "0", "--seed", str(self.spec.seed)),
@@ -358,7 +358,8 @@ class JoinedNodeGroup:
         (self.run_dir / "ready").write_text(str(time.time()))
 
     def _write_records(self) -> None:
-        """What this run started, for the next start of the run directory after a crash."""
+        """joined-nodes.json: the nodes and instances this run started (removed once they
+        left the cluster; after a crash it says what the next start takes over)."""
         doc = {
             "environment": self.join.environment,
             "names": self.names,

@@ -29,7 +29,6 @@ from harness.join.joinfile import (
 from harness.netutil import free_port
 from harness.spec import spec_document
 
-
 CA_PEM = CertificateAuthority("join-test-ca").cert_pem
 
 

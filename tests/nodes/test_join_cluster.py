@@ -1,6 +1,7 @@
 """Past one machine: two `ekswin agent --join` processes (two "hosts", loopback here)
-add nodes to an environment another `ekswin up` runs on the existing backend; one of
-them stops and its nodes leave as in a node group scale-in, leaving nothing behind."""
+add nodes to an environment another `ekswin up` runs on the existing backend (fake EC2
+reached through the relay on --join-address); one of them stops and its nodes leave as
+in a node group scale-in, leaving nothing behind."""
 
 from __future__ import annotations
 
@@ -66,13 +67,15 @@ def first(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstHost]:
         assert r.returncode == 0, r.stderr
         r = ekswin(
             ["up", "--backend", "existing", "--kubeconfig", str(cluster / "kubeconfig"),
-             "--name", "joined", "--no-merge", "--detach", "-f", str(spec)],
+             "--name", "joined", "--no-merge", "--detach", "-f", str(spec),
+             "--join-address", "127.0.0.2"],
             env,
         )  # fmt: skip
         assert r.returncode == 0, r.stderr
         run_dir = base / "state" / "joined"
-        assert f"Join file for node agents on other hosts (0600, holds a credential): {run_dir}" in (
-            r.stdout
+        assert (
+            f"Join file for node agents on other hosts (0600, holds a credential): {run_dir}"
+            in (r.stdout)
         )
         host = FirstHost(env, base, run_dir, api_client(cluster / "kubeconfig"))
         yield host
@@ -121,7 +124,9 @@ def test_two_hosts_join_and_one_leaves_as_a_scale_in(first: FirstHost) -> None:
     assert (join["kind"], join["version"], join["environment"]) == ("EkswinJoin", 1, "joined")
     assert join["kubernetes"]["server"] == env_state["endpoints"]["kubernetes"]
     assert join["kubernetes"]["token"] and join["kubernetes"]["token_expires"]
-    assert join["ec2"]["endpoint"] == env_state["endpoints"]["ec2"]  # loopback: no relay
+    # The other hosts reach fake EC2 through the relay on --join-address.
+    assert join["ec2"]["endpoint"].startswith("http://127.0.0.2:")
+    assert env_state["endpoints"]["ec2"].startswith("http://127.0.0.1:")
     assert join["ec2"]["region"] == "us-west-2" and join["ec2"]["vpc_id"].startswith("vpc-")
     subnet = join["node_group"]["subnets"][0]
     assert subnet["id"].startswith("subnet-") and join["node_group"]["name_prefix"] == "win"
@@ -138,6 +143,15 @@ def test_two_hosts_join_and_one_leaves_as_a_scale_in(first: FirstHost) -> None:
         return all(n in nodes and _schedulable(nodes[n]) for n in names)
 
     wait_until(all_schedulable, 60, "4 joined nodes Ready with pod IPs advertised")
+    # A third agent asking for names another one drives is refused before it starts.
+    third = ekswin(
+        ["agent", "--join", str(path), "--nodes", "1", "--name-prefix", "win-b",
+         "--run-dir", str(first.base / "host-third")],
+        first.env, timeout=60,
+    )  # fmt: skip
+    assert third.returncode == 2, third.stderr
+    assert "win-b-0 exist and are Ready: another agent drives them" in third.stderr
+    assert "Traceback" not in third.stderr
     node = _nodes(first.api)["win-a-0"]
     assert node.metadata.labels["eks.amazonaws.com/nodegroup"] == "win-a"
     assert node.spec.provider_id.startswith("aws:///us-west-2a/i-")
