@@ -170,6 +170,7 @@ class JoinedNodeGroup:
     started: bool = False  # start() began: instances may exist
     _lock: Any = None
     _ec2: Any = None
+    _kp_api: Any = None
 
     # -- preparing (nothing started) --------------------------------------------------
     @classmethod
@@ -371,13 +372,24 @@ class JoinedNodeGroup:
         """This host's Nodes as the API server has them now (by name)."""
         from harness.nodes.progress import list_windows_nodes
 
-        assert self.creds is not None
         wanted = set(self.names)
         return {
             n["metadata"]["name"]: n
-            for n in list_windows_nodes(self.creds.api)
+            for n in list_windows_nodes(self._reader())
             if n["metadata"]["name"] in wanted
         }
+
+    def _reader(self) -> Any:
+        """An API client that may list Nodes: kube-proxy's certificate once issued (it
+        outlives the join token, so a scale-in days later still sees its Nodes), else
+        the join token."""
+        assert self.creds is not None
+        kp = self.run_dir / "components" / "nodes" / "kube-proxy.kubeconfig"
+        if self._kp_api is None and kp.exists() and self.records:
+            from harness.identity import api_client
+
+            self._kp_api = api_client(kp)
+        return self._kp_api or self.creds.api
 
     def _take_over(self, say: Say) -> None:
         """Refuse names another agent drives; clean up what an earlier run of this run
@@ -517,6 +529,9 @@ class JoinedNodeGroup:
 
         if self.creds is not None:
             self.creds.close()
+        if self._kp_api is not None:
+            self._kp_api.close()
+            self._kp_api = None
         remove_sockets(self.run_dir)
         (self.run_dir / "ready").unlink(missing_ok=True)
         if self._lock is not None:
