@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="existing/kind: address at which the API server reaches this host's webhooks "
         "(default: loopback for a loopback API server, kind: the Docker network gateway)",
     )
+    up.add_argument(
+        "--join-address",
+        metavar="HOST",
+        help="existing/kind: address at which node agents on other hosts (`ekswin agent "
+        "--join`) reach this host's fake EC2 (default: loopback for an API server on "
+        "loopback, else this host's address toward the API server)",
+    )
     up.add_argument("--reuse", action="store_true", help="kind: reuse the cluster if it exists")
     up.add_argument(
         "--keep-cluster", action="store_true", help="kind: `down` keeps the cluster it created"
@@ -188,6 +195,51 @@ def build_parser() -> argparse.ArgumentParser:
     add_controller_flags(up)
     up.add_argument("--_supervise", action="store_true", help=argparse.SUPPRESS)
     up.add_argument("--_lock-fd", type=int, help=argparse.SUPPRESS)
+
+    ag = sub.add_parser(
+        "agent",
+        help="run fake Windows nodes on this host for another host's environment "
+        "(its `up` wrote the join file)",
+        description="Add N fake Windows nodes to the environment whose `ekswin up` (existing "
+        "or kind backend) wrote the join file: a fake_hns and node-agent shards on this host, "
+        "fake EC2 and the controller on the first host. Runs in the foreground; Ctrl-C or "
+        "SIGTERM scales the nodes in (drained, instances terminated, Nodes deleted). Exit "
+        "status: 0 stopped cleanly, 1 start failed or nodes did not leave, 2 bad input.",
+    )
+    ag.add_argument(
+        "--join",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the join file: <run dir>/join.json of the first host's `ekswin up` "
+        "(existing or kind backend), copied here with mode 0600",
+    )
+    ag.add_argument(
+        "--nodes", type=_positive(None), required=True, metavar="N", help="nodes on this host"
+    )
+    ag.add_argument(
+        "--name-prefix",
+        metavar="PREFIX",
+        help="node names PREFIX-0 ... PREFIX-<N-1> (default: the join file's prefix and "
+        "this host's name, e.g. win-myhost); each agent needs its own",
+    )
+    ag.add_argument(
+        "--agents",
+        type=_positive(None),
+        metavar="K",
+        help="node-agent shards on this host (default: the environment's node_agent.agents, "
+        "else one per 200 nodes, at most one per core)",
+    )
+    ag.add_argument(
+        "--subnet",
+        metavar="NAME",
+        help="the environment's subnet to launch into (default: its first node group's)",
+    )
+    ag.add_argument(
+        "--run-dir",
+        type=Path,
+        help="this agent's run directory (default: <state dir>/agents/<prefix>)",
+    )
 
     st = sub.add_parser("status", help="show a running environment")
     where(st)
@@ -479,6 +531,11 @@ def _up_foreground(args: argparse.Namespace, run_dir: Path, spec: EnvSpec) -> in
     ]
     if "ec2" in env.endpoints:
         lines.append(f"  aws --endpoint-url {env.endpoints['ec2']} ec2 describe-network-interfaces")
+    if env.join is not None:
+        lines += [
+            f"Join file for node agents on other hosts (0600, holds a credential): {env.join.path}",
+            f"  ekswin agent --join {env.join.path.name} --nodes N   # on the other host",
+        ]
     lines.append(
         f"Stop with: ekswin down --name {args.name}" if args._supervise else "Press Ctrl-C to stop."
     )
@@ -556,6 +613,7 @@ def _supervisor_argv(args: argparse.Namespace, run_dir: Path, spec_file: Path) -
         ("--kubeconfig", opts.kubeconfig and str(opts.kubeconfig.resolve())),
         ("--context", opts.context),
         ("--webhook-host", opts.webhook_host),
+        ("--join-address", opts.join_address),
         ("--node-image", opts.node_image),
     ):
         if value:
@@ -576,6 +634,7 @@ def _backend_options(args: argparse.Namespace) -> Any:
         "kubeconfig": getattr(args, "kubeconfig", None),
         "context": getattr(args, "context", None),
         "webhook_host": getattr(args, "webhook_host", None),
+        "join_address": getattr(args, "join_address", None),
         "node_image": getattr(args, "node_image", None),
         "reuse": getattr(args, "reuse", False) or None,
         "keep_cluster": getattr(args, "keep_cluster", False) or None,
@@ -623,6 +682,109 @@ def _up_detached(
         child.send_signal(signal.SIGTERM)
         child.wait()
         return EXIT_FAIL
+
+
+# -- agent ------------------------------------------------------------------------------
+def cmd_agent(args: argparse.Namespace) -> int:
+    """`ekswin agent --join FILE --nodes N`: this host's nodes for another host's
+    environment, in the foreground; Ctrl-C / SIGTERM scale them in (harness.join.host).
+    0 once stopped cleanly, 1 when starting failed or nodes did not leave, 2 for bad
+    input (the join file, its fields, an endpoint it names that does not answer)."""
+    from harness.join.host import JoinedNodeGroup, JoinRefused
+    from harness.join.joinfile import JoinFileError
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        group = JoinedNodeGroup.prepare(
+            args.join,
+            nodes=args.nodes,
+            prefix=args.name_prefix,
+            run_dir=args.run_dir,
+            agents=args.agents,
+            subnet=args.subnet,
+        )
+    except (JoinFileError, JoinRefused) as e:
+        raise UsageError(str(e)) from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    def quiet(signum: int, frame: Any) -> None:
+        stop.set()  # already stopping: a second Ctrl-C must not abort the scale-in
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        return _agent_run(args, group, stop, quiet, say)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _agent_run(
+    args: argparse.Namespace, group: Any, stop: threading.Event, quiet: Any, say: Any
+) -> int:
+    """`ekswin agent` from the start to the end of the scale-in (signals handled)."""
+    from harness.join.host import JoinRefused
+    from harness.join.joinfile import JoinFileError
+
+    t0 = time.monotonic()
+    server = group.join.kubernetes.server
+    title = (
+        f"Joining {args.nodes} Windows node(s) ({group.prefix}-0 ...) to environment "
+        f"{group.join.environment!r} at {server}"
+    )
+    code = EXIT_OK
+    try:
+        say(f"• {title} ...")
+        group.open()
+        group.start(say)
+        say(f"✓ {title} ({time.monotonic() - t0:.1f} s)")
+    except (JoinFileError, JoinRefused) as e:
+        _err(str(e))
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        say("interrupted; removing this host's nodes")
+        code = EXIT_FAIL
+    except Exception as e:  # a failed start is exit 1 with its reason, not a traceback
+        _err(f"start failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        code = EXIT_FAIL
+    if code == EXIT_OK:
+        shown = ", ".join(group.names[:4]) + (" ..." if len(group.names) > 4 else "")
+        try:
+            sys.stdout.write(
+                f"{len(group.names)} Windows node(s) of this host joined environment "
+                f"{group.join.environment!r}: {shown}\n"
+                f"  run directory  {group.run_dir} (logs in {group.run_dir / 'logs'})\n"
+                f"  kubectl get nodes -l eks.amazonaws.com/nodegroup={group.prefix}\n"
+                "Press Ctrl-C to stop: the nodes leave as in a node group scale-in "
+                "(drained, instances terminated, Nodes deleted).\n"
+            )
+            sys.stdout.flush()
+            while not stop.is_set():
+                stop.wait(1.0)
+        except KeyboardInterrupt:
+            pass
+    signal.signal(signal.SIGTERM, quiet)
+    signal.signal(signal.SIGINT, quiet)
+    if code == EXIT_OK:
+        say(f"stopping: scale-in of {len(group.names)} node(s) ...")
+    try:
+        left = group.stop(say)
+    except Exception as e:
+        _err(f"stop: {type(e).__name__}: {e}")
+        return EXIT_FAIL
+    if left:
+        _err(f"{len(left)} node(s) did not leave the cluster: {', '.join(left[:5])}")
+        return code or EXIT_FAIL
+    if code == EXIT_OK:
+        say("stopped")
+    return code
 
 
 # -- status -----------------------------------------------------------------------------
@@ -916,6 +1078,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers["inspect"] = cmd_inspect
     handlers["why"] = cmd_why
     handlers["kubeconfig"] = cmd_kubeconfig
+    handlers["agent"] = cmd_agent
     from harness import stepcli
 
     handlers["step"] = stepcli.cmd_step

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from harness.backends import (
     BackendOptions,
@@ -59,6 +60,7 @@ class Environment:
         )
         self.supervision: Supervision | None = None
         self.started_at: float | None = None
+        self.join: Any = None  # harness.join.service.JoinService, once the file is written
 
     def _supervise(self) -> Supervision:
         """Watch every component this environment runs, except fake_ec2 (README:
@@ -146,7 +148,35 @@ class Environment:
         steps = [*self.pipeline.pre_cluster_steps(), cluster_step]
         if self.cluster.backend != "local":  # a cluster made a moment ago needs no check
             steps.append(preflight)
-        return [*steps, *self.pipeline.steps()]
+        steps += self.pipeline.steps()
+        if self.pipeline.joinable():
+            steps.append(("Writing the join file for node agents on other hosts", self._join))
+        return steps
+
+    def _join(self, say: Progress) -> None:
+        """Let `ekswin agent --join` shards on other hosts join (harness.join.service)."""
+        from harness.backends.existing import ExistingCluster
+        from harness.join.joinfile import JoinSubnet
+        from harness.join.service import JoinService
+
+        pipe = self.pipeline
+        assert pipe is not None and isinstance(self.cluster, ExistingCluster)
+        service = JoinService(
+            self.cluster,
+            self.spec,
+            self.run_dir,
+            ec2_url=pipe.ec2_url,
+            vpc_id=pipe.vpc_id,
+            subnets=[
+                JoinSubnet(s.name, pipe.subnet_ids[s.name], s.cidr, s.az)
+                for s in pipe.subnets.values()
+            ],
+            reserved=lambda: {n["name"] for n in pipe.nodes} | set(self.spec.node_names()),
+        )
+        self.on_stop("the join service", service.stop)
+        path = service.start()
+        self.join = service
+        say(f"    {path} (EC2 for other hosts: {service.endpoint})")
 
     def _preflight(self, say: Progress) -> None:
         assert self.pipeline is not None

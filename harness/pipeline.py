@@ -218,12 +218,22 @@ class Pipeline:
             refs.append(
                 ObjectRef("coordination.k8s.io/v1", "Lease", deploy.LEASE_NAME, deploy.NAMESPACE)
             )
+        if self.joinable():
+            from harness.join.access import manifests as join_manifests
+
+            refs += [ObjectRef.of(m) for m in join_manifests()]
         if self.spec.node_count():
             refs += [ObjectRef.of(m) for m in binding_manifests()]
             for node in self.spec.node_names():
                 refs.append(ObjectRef("v1", "Node", node))
                 refs.append(ObjectRef("coordination.k8s.io/v1", "Lease", node, NODE_LEASES))
         return refs
+
+    def joinable(self) -> bool:
+        """Whether node-agent shards on other hosts may join (`ekswin agent --join`): on a
+        cluster this host does not run (existing, kind); the local control plane
+        listens on loopback only."""
+        return self.cluster.backend in ("existing", "kind")
 
     def controller_argv(self, kubeconfig: Path, cert_dir: Path, webhook: bool) -> list[str]:
         """The controller's command line for this spec (timing flags, then the spec's)."""

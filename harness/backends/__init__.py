@@ -124,12 +124,13 @@ class BackendOptions:
     reuse: bool = False
     keep_cluster: bool = False
     node_image: str | None = None
+    join_address: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BackendOptions:
         """From EKSWIN_KUBECONFIG, EKSWIN_CONTEXT, EKSWIN_WEBHOOK_HOST, EKSWIN_KIND_REUSE,
-        EKSWIN_KIND_KEEP and EKSWIN_KIND_IMAGE. KUBECONFIG is not read on purpose: the
-        existing backend installs into a cluster only when told which."""
+        EKSWIN_KIND_KEEP, EKSWIN_KIND_IMAGE and EKSWIN_JOIN_ADDRESS. KUBECONFIG is not
+        read on purpose: the existing backend installs into a cluster only when told which."""
         env = os.environ if env is None else env
         path = env.get("EKSWIN_KUBECONFIG", "")
         return cls(
@@ -139,6 +140,7 @@ class BackendOptions:
             reuse=env.get("EKSWIN_KIND_REUSE", "") in ("1", "true"),
             keep_cluster=env.get("EKSWIN_KIND_KEEP", "") in ("1", "true"),
             node_image=env.get("EKSWIN_KIND_IMAGE") or None,
+            join_address=env.get("EKSWIN_JOIN_ADDRESS") or None,
         )
 
 
@@ -225,6 +227,7 @@ def make_backend(
             kubeconfig=options.kubeconfig,
             context=options.context,
             webhook_host=options.webhook_host,
+            join_address=options.join_address,
         )
     if backend == "kind":
         from harness.backends.kind import KindCluster

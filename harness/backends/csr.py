@@ -32,6 +32,10 @@ USAGES = ["digital signature", "key encipherment", "client auth"]
 SIGN_TIMEOUT_S = 60.0
 
 
+class CsrDenied(RuntimeError):
+    """The approver denied the request (the message has its reason)."""
+
+
 def signer_for(user: str, groups: Sequence[str]) -> str:
     """The built-in signer a real cluster uses for this identity."""
     if user.startswith("system:node:") and list(groups) == ["system:nodes"]:
@@ -94,10 +98,14 @@ def issue(
     groups: Sequence[str],
     labels: Mapping[str, str],
     timeout_s: float = SIGN_TIMEOUT_S,
+    *,
+    approver: str = "",
 ) -> KeyPair:
     """Create, approve and wait for a CSR `name`; return the signed certificate and its key.
 
-    The request object is deleted before returning (also on failure).
+    With `approver` (who approves it, for the messages) the request is not approved
+    here: it waits for that approval, and a Denied condition is an error with its
+    reason. The request object is deleted before returning (also on failure).
     """
     from kubernetes import client
     from kubernetes.client.rest import ApiException
@@ -122,7 +130,8 @@ def issue(
             raise
     certs.create_certificate_signing_request(body)
     try:
-        approve(certs, name, user)
+        if not approver:
+            approve(certs, name, user)
         signed: dict[str, bytes] = {}
 
         def issued() -> bool:
@@ -130,16 +139,19 @@ def issue(
             for c in st.conditions or []:
                 if c.type == "Failed" and c.status == "True":
                     raise RuntimeError(f"CSR {name} ({signer}) failed: {c.reason}: {c.message}")
+                if c.type == "Denied" and c.status == "True":
+                    raise CsrDenied(f"CSR {name} for {user} denied by {approver}: {c.message}")
             if st.certificate:
                 signed["pem"] = base64.b64decode(st.certificate)
             return bool(st.certificate)
 
-        wait_until(
-            issued,
-            timeout_s,
-            f"the cluster signing CSR {name} ({signer}); its kube-controller-manager must "
-            "sign this signer's requests",
+        what = (
+            f"{approver} approving CSR {name} and the cluster signing it"
+            if approver
+            else f"the cluster signing CSR {name} ({signer}); its kube-controller-manager must "
+            "sign this signer's requests"
         )
+        wait_until(issued, timeout_s, what)
     finally:
         try:
             certs.delete_certificate_signing_request(name)

@@ -85,6 +85,7 @@ class ExistingCluster:
         kubeconfig: Path | None = None,
         context: str | None = None,
         webhook_host: str | None = None,
+        join_address: str | None = None,
     ) -> None:
         self.name = name
         self.run_dir = run_dir.resolve()
@@ -102,6 +103,7 @@ class ExistingCluster:
         self._ca: CertificateAuthority | None = None
         self._relay: TcpRelay | None = None
         self._webhook_host = webhook_host or ""
+        self.requested_join_address = join_address
 
     # -- where things are --------------------------------------------------------------
     @property
@@ -124,6 +126,13 @@ class ExistingCluster:
     def webhook_host(self) -> str:
         """The address at which the API server reaches webhooks served by this host."""
         return self._webhook_host
+
+    @property
+    def join_address(self) -> str:
+        """The address node-agent shards on other hosts reach this host's fake EC2 at
+        (`--join-address`; default: loopback for an API server on loopback, which no
+        other host reaches either, else this host's address toward the API server)."""
+        return self.requested_join_address or default_webhook_host(self.server)
 
     @property
     def api(self) -> Any:

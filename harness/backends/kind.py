@@ -186,6 +186,7 @@ class KindCluster(ExistingCluster):
             kubeconfig=run_dir / "kind-kubeconfig",
             context=kubeconfig_context(name),
             webhook_host=opts.webhook_host,
+            join_address=opts.join_address,
         )
         self.options = opts
         self.created = False

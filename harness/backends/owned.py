@@ -13,6 +13,7 @@ this environment's is foreign: `up` refuses rather than take it over.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "ekswin"
 ENVIRONMENT = "ekswin.dev/environment"
 LEDGER_FILE = "owned.json"
+# Read-modify-write of owned.json: the join service records joined nodes from its own
+# thread while the pipeline may record others.
+_LEDGER_LOCK = threading.RLock()
 
 
 def owner_labels(environment: str) -> dict[str, str]:
@@ -95,15 +99,18 @@ class Ledger:
 
     def record(self, *refs: ObjectRef) -> None:
         """Remember `refs` (call before creating them)."""
-        known = self.refs()
-        seen = set(known)
-        new = [r for r in dict.fromkeys(refs) if r not in seen]
-        if new:
-            self._write([*known, *new])
+        with _LEDGER_LOCK:
+            known = self.refs()
+            seen = set(known)
+            new = [r for r in dict.fromkeys(refs) if r not in seen]
+            if new:
+                self._write([*known, *new])
 
-    def forget(self, ref: ObjectRef) -> None:
-        """Drop `ref` (it was deleted)."""
-        self._write([r for r in self.refs() if r != ref])
+    def forget(self, *refs: ObjectRef) -> None:
+        """Drop `refs` (they were deleted)."""
+        with _LEDGER_LOCK:
+            gone = set(refs)
+            self._write([r for r in self.refs() if r not in gone])
 
     def __contains__(self, ref: object) -> bool:
         return ref in self.refs()

@@ -17,21 +17,27 @@ def ec2_client(
     *,
     max_attempts: int | None = None,
     access_key: str = "testing",
+    timeout_s: float | None = None,
 ) -> Any:
-    """A boto3 EC2 client for fake_ec2 (dummy credentials; loopback only). `max_attempts`
-    caps botocore's retries (1: none, so a test sees every error); default: botocore's.
-    `access_key` is the (dummy) key it signs with: fake_ec2's request log names it."""
+    """A boto3 EC2 client for fake_ec2 (dummy credentials). `max_attempts` caps
+    botocore's retries (1: none, so a test sees every error); default: botocore's.
+    `access_key` is the (dummy) key it signs with: fake_ec2's request log names it.
+    `timeout_s`: connect and read timeout (default: botocore's 60 s)."""
     import boto3
     from botocore.config import Config
 
-    retries: Any = {"total_max_attempts": max_attempts, "mode": "standard"}
+    options: dict[str, Any] = {}
+    if max_attempts is not None:
+        options["retries"] = {"total_max_attempts": max_attempts, "mode": "standard"}
+    if timeout_s is not None:
+        options["connect_timeout"] = options["read_timeout"] = timeout_s
     return boto3.client(
         "ec2",
         endpoint_url=endpoint_url,
         region_name=region,
         aws_access_key_id=access_key,
         aws_secret_access_key="testing",
-        config=Config(retries=retries) if max_attempts is not None else None,
+        config=Config(**options) if options else None,
     )
 
 

@@ -9,14 +9,28 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.backends import ClusterAccess
 from harness.components import Component, ListeningLine, python_module
 from harness.nodes.config import AgentConfig, CniSettings, NodeEntry
 from harness.nodes.ec2 import register_instances
 from harness.nodes.spec import NodeSpec
 from harness.spec import EnvSpec, NodeGroup, Subnet, Timing
+
+if TYPE_CHECKING:
+    from harness.process import Supervisor
+
+
+class NodeIdentities(Protocol):
+    """What starting nodes needs of a cluster: node credentials and a supervisor (a
+    backend, or the join credentials of a host joining another's environment)."""
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """Where the node agents run."""
+
+    def issue_client_kubeconfig(self, user: str, groups: Sequence[str], path: Path) -> Path:
+        """A kubeconfig with a client certificate for `user` in `groups`."""
 
 
 @dataclass(frozen=True)
@@ -129,13 +143,19 @@ def agent_config(
 
 def start_nodes(
     plan: NodeLaunch,
-    cluster: ClusterAccess,
+    cluster: NodeIdentities,
     say: Callable[[str], None],
     agent_names: Sequence[str] = ("node-agent",),
+    *,
+    kube_proxy: Callable[[Path], Path] | None = None,
+    identity_workers: int = 1,
 ) -> tuple[list[Component], list[NodeRecord]]:
-    """Launch instances, issue node credentials, then start one node agent per name in
-    `agent_names` (shards, each driving a contiguous slice of the nodes) and wait for
-    every one of them."""
+    """Launch instances, issue node credentials (`identity_workers` at a time), then
+    start one node agent per name in `agent_names` (shards, each driving a contiguous
+    slice of the nodes) and wait for every one of them. `kube_proxy(path)` writes
+    kube-proxy's kubeconfig (default: its ServiceAccount, installed through `cluster`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from harness.kubeproxy.identity import kube_proxy_kubeconfig
     from harness.spec.scale import agent_ready_deadline_s, shard_slices
 
@@ -143,20 +163,26 @@ def start_nodes(
     comp.mkdir(parents=True, exist_ok=True)
     launched = register_instances(plan.nodes, plan.ec2_url, plan.region)
     say(f"{len(launched)} EC2 instance(s) running")
-    entries = [
-        NodeEntry(
-            spec,
-            str(
-                cluster.issue_client_kubeconfig(
-                    f"system:node:{spec.name}", ["system:nodes"], comp / f"{spec.name}.kubeconfig"
-                )
-            ),
-            inst,
+
+    def identity(spec: NodeSpec) -> str:
+        path = comp / f"{spec.name}.kubeconfig"
+        return str(
+            cluster.issue_client_kubeconfig(f"system:node:{spec.name}", ["system:nodes"], path)
         )
-        for spec, inst in launched
+
+    specs = [spec for spec, _ in launched]
+    if identity_workers > 1:
+        with ThreadPoolExecutor(max_workers=identity_workers) as pool:
+            kubeconfigs = list(pool.map(identity, specs))
+    else:
+        kubeconfigs = [identity(spec) for spec in specs]
+    entries = [
+        NodeEntry(spec, kubeconfig, inst)
+        for (spec, inst), kubeconfig in zip(launched, kubeconfigs, strict=True)
     ]
     say(f"{len(entries)} node identities issued")
-    kp = kube_proxy_kubeconfig(cluster, comp / "kube-proxy.kubeconfig")
+    kp_path = comp / "kube-proxy.kubeconfig"
+    kp = kube_proxy(kp_path) if kube_proxy else kube_proxy_kubeconfig(cluster, kp_path)
     slices = shard_slices(len(entries), len(agent_names))
     agents = []
     for name, part in zip(agent_names, slices, strict=False):
