@@ -47,6 +47,11 @@ class JobDispatcher:
                 return self._outstanding.get(node, 0)
             return sum(self._outstanding.values())
 
+    def nodes_with_work(self) -> list[str]:
+        """The nodes that have jobs queued or running."""
+        with self._lock:
+            return list(self._outstanding)
+
     def _work(self, key: Hashable) -> float | None:
         with self._lock:
             entry = self._jobs.pop(int(key), None)  # type: ignore[call-overload]

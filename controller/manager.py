@@ -224,10 +224,17 @@ class IPAMController:
             self.pods.queue.add(key)
 
     def pending(self) -> bool:
-        """EC2 create/delete (or re-sync) work is queued or in flight for some node."""
-        if self.nodes.jobs.outstanding():
-            return True
-        for st in self.nodes.managed():
+        """EC2 create/delete (or re-sync) work is queued or in flight for some node, and
+        it is progress: a node whose last pool job failed (an EC2 error, no ENI slot) and
+        is being retried is waiting, not working (a scenario settles around it)."""
+        states = {st.name: st for st in self.nodes.managed()}
+        for name in self.nodes.jobs.nodes_with_work():
+            st = states.get(name)
+            if st is None or not st.retrying:
+                return True
+        for st in states.values():
+            if st.retrying:
+                continue
             for prov in st.providers.values():
                 s = prov.pool.stats()
                 if s.pending_create or s.pending_delete:

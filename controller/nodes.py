@@ -148,6 +148,7 @@ class NodeState:
     ready: bool = False
     last_ec2_error: Ec2Failure | None = None
     no_free_slot: str | None = None  # why the last create found no ENI slot (None: it did)
+    retrying: bool = False  # the last pool job failed: its follow-ups are retries
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -453,6 +454,7 @@ class NodeManager:
             return
         log.debug("node %s: %s job %s count=%d", node, mode, job.op.name, job.resource_count)
         outcome = prov.run(job, self._ec2, self._s.cidr_exhaustion)
+        st.retrying = outcome.error is not None or outcome.shortfall is not None
         if outcome.error is not None:
             st.last_ec2_error = Ec2Failure.of(outcome.error)
             log.warning("node %s: %s", node, outcome.error.sdk_text)

@@ -401,6 +401,8 @@ def test_no_cidr_real_mode_retries_at_600ms_without_node_event(env: Env) -> None
     assert not any("free cidr blocks" in m for m in msgs[1:]), msgs
     v = node_view(runner, "win-a")
     assert v["pools"]["prefix"]["prefix_available"] is True
+    # Retrying a failing create is waiting, not progress: a scenario step settles around it.
+    assert get(runner, "/introspect/summary")[1]["pending"] is False
     assert v["last_ec2_error"]["code"] == "InsufficientCidrBlocks"
     assert v["last_ec2_error"]["text"].startswith(
         "operation error EC2: AssignPrivateIpAddresses, https response error StatusCode: 400"
