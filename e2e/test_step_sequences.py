@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.slow, pytest.mark.long]
 
 PD = {"enable-windows-ipam": "true", "enable-windows-prefix-delegation": "true"}
 IPAM = {"enable-windows-ipam": "true"}
