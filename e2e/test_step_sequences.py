@@ -9,14 +9,13 @@ environment, exported with `ekswin scenario export`, and the export re-run with
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from harness.testing import run_ekswin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.slow, pytest.mark.long]
 
@@ -81,40 +80,30 @@ SEQUENCES: dict[str, tuple[dict[str, object], list[str]]] = {
 }
 
 
-def _ekswin(tmp: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EKSWIN_STATE_DIR": str(tmp / "state")}
-    env.pop("EKSWIN_BACKEND", None)
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
 @pytest.mark.timeout(2400)  # an environment, the steps, and the export's own run
 @pytest.mark.parametrize("name", sorted(SEQUENCES))
 def test_step_sequence_exports_to_a_scenario_that_reproduces_it(name: str, tmp_path: Path) -> None:
     spec, lines = SEQUENCES[name]
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump({"version": 1, "timing": "fast", **spec}))
     env = name[:30].rstrip("-")
-    up = _ekswin(
+    up = run_ekswin(
         tmp_path, "up", "--detach", "--no-merge", "--name", env, "-f", str(tmp_path / "spec.yaml")
     )
     assert up.returncode == 0, up.stderr
     out = tmp_path / f"{name}.yaml"
     try:
         for line in lines:
-            r = _ekswin(tmp_path, "step", "--name", env, *shlex.split(line))
+            r = run_ekswin(tmp_path, "step", "--name", env, *shlex.split(line))
             assert r.returncode == 0, f"ekswin step {line}:\n{r.stdout}\n{r.stderr[-2000:]}"
-        ex = _ekswin(tmp_path, "scenario", "export", str(out), "--name", env)
+        ex = run_ekswin(tmp_path, "scenario", "export", str(out), "--name", env)
         assert ex.returncode == 0, ex.stderr
     finally:
-        _ekswin(tmp_path, "down", "--name", env)
+        run_ekswin(tmp_path, "down", "--name", env)
     steps = yaml.safe_load(out.read_text())["steps"]
     kinds = [next(k for k in s if k != "settle") for s in steps]
     typed = [next(w for w in shlex.split(x) if not w.startswith("--")) for x in lines]
     assert [k for k in kinds if k != "wait"] == [k for k in typed if k != "wait"]
-    rerun = _ekswin(tmp_path, "scenario", "run", str(out), "--json", str(tmp_path / "r.json"))
+    rerun = run_ekswin(
+        tmp_path, "scenario", "run", str(out), "--json", str(tmp_path / "r.json"), timeout=900
+    )
     assert rerun.returncode == 0, rerun.stderr[-4000:]

@@ -6,7 +6,12 @@ Plain data and thin wrappers, no fixtures (pytest fixtures live in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 REGION = "us-west-2"  # the region fake_ec2 runs the pipeline's VPC in
@@ -56,3 +61,31 @@ def ec2_client(url: str, *, region: str = REGION, single_attempt: bool = False) 
     from harness.nodes.ec2 import ec2_client as build
 
     return build(url, region, max_attempts=1 if single_attempt else None)
+
+
+def run_ekswin(tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`ekswin ARGS` as a user runs it: a subprocess whose state dir and kubeconfig live
+    under `tmp` (so tests never touch the user's), the backend from the arguments."""
+    env = {**os.environ, "EKSWIN_STATE_DIR": str(tmp / "state"), "KUBECONFIG": str(tmp / "kc")}
+    env.pop("EKSWIN_BACKEND", None)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@contextlib.contextmanager
+def detached_environment(tmp: Path, name: str, spec_yaml: str) -> Iterator[Path]:
+    """`ekswin up --detach -f` of `spec_yaml` under `tmp` for the block, then `down`."""
+    (tmp / "spec.yaml").write_text(spec_yaml)
+    r = run_ekswin(
+        tmp, "up", "--detach", "--name", name, "--no-merge", "-f", str(tmp / "spec.yaml")
+    )
+    assert r.returncode == 0, r.stderr
+    try:
+        yield tmp
+    finally:
+        run_ekswin(tmp, "down", "--name", name)

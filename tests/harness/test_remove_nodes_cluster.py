@@ -8,16 +8,14 @@ added and removed: its agent stops and is no longer supervised."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.testing import ec2_client
+from harness.testing import detached_environment, ec2_client, run_ekswin
 from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -36,32 +34,15 @@ nodes:
 POD_GC_S = 120.0  # 40 s quarantine, a 20 s period, and slack for a loaded machine
 
 
-def _ekswin(tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EKSWIN_STATE_DIR": str(tmp / "state"), "KUBECONFIG": str(tmp / "kc")}
-    env.pop("EKSWIN_BACKEND", None)
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
 def _step(tmp: Path, *words: str) -> subprocess.CompletedProcess[str]:
-    return _ekswin(tmp, "step", "--name", NAME, *words)
+    return run_ekswin(tmp, "step", "--name", NAME, *words)
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("remove")
-    (tmp / "spec.yaml").write_text(SPEC)
-    r = _ekswin(tmp, "up", "--detach", "--name", NAME, "--no-merge", "-f", str(tmp / "spec.yaml"))
-    assert r.returncode == 0, r.stderr
-    try:
+    with detached_environment(tmp, NAME, SPEC):
         yield tmp
-    finally:
-        _ekswin(tmp, "down", "--name", NAME)
 
 
 def _pods(api: Any) -> dict[str, tuple[str, str, str, str]]:
@@ -83,7 +64,7 @@ def _held_ips(ec2: Any) -> set[str]:
 
 
 def _status(tmp: Path) -> dict[str, Any]:
-    r = _ekswin(tmp, "status", "--name", NAME, "--json")
+    r = run_ekswin(tmp, "status", "--name", NAME, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     return dict(json.loads(r.stdout))
 

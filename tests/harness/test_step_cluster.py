@@ -7,9 +7,6 @@ and mode."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ import yaml
 
 from harness.scenario.load import load_scenario
 from harness.scenario.workload import WINDOWS_IMAGE
+from harness.testing import detached_environment, run_ekswin
 from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -51,28 +49,11 @@ WEB = {
 }
 
 
-def _ekswin(tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EKSWIN_STATE_DIR": str(tmp / "state"), "KUBECONFIG": str(tmp / "kc")}
-    env.pop("EKSWIN_BACKEND", None)
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("step")
-    (tmp / "spec.yaml").write_text(SPEC)
-    r = _ekswin(tmp, "up", "--detach", "--name", NAME, "--no-merge", "-f", str(tmp / "spec.yaml"))
-    assert r.returncode == 0, r.stderr
-    try:
+    with detached_environment(tmp, NAME, SPEC):
         yield tmp
-    finally:
-        _ekswin(tmp, "down", "--name", NAME)
 
 
 def _user_api(tmp: Path) -> Any:
@@ -93,15 +74,15 @@ def test_steps_user_changes_export_and_replay(running: Path) -> None:
     from kubernetes import client
 
     tmp = running
-    ok = _ekswin(tmp, "step", "--name", NAME, "create_pods", "name=app", "count=2")
+    ok = run_ekswin(tmp, "step", "--name", NAME, "create_pods", "name=app", "count=2")
     assert ok.returncode == 0, ok.stderr
     assert "✓ create_pods" in ok.stdout and "settled" in ok.stderr
-    held = _ekswin(tmp, "step", "--name", NAME, "expect", "pods_running=2", "timeout=60")
+    held = run_ekswin(tmp, "step", "--name", NAME, "expect", "pods_running=2", "timeout=60")
     assert held.returncode == 0, held.stdout + held.stderr
-    failed = _ekswin(tmp, "step", "--name", NAME, "expect", "pods_running=9", "timeout=2")
+    failed = run_ekswin(tmp, "step", "--name", NAME, "expect", "pods_running=9", "timeout=2")
     assert failed.returncode == 1 and "✗ expect" in failed.stdout
     # a reference the journal does not know: the group `api` was never created
-    bad = _ekswin(tmp, "step", "--name", NAME, "delete_pods", "name=api")
+    bad = run_ekswin(tmp, "step", "--name", NAME, "delete_pods", "name=api")
     assert bad.returncode == 2 and "delete_pods.name: got 'api'" in bad.stderr
 
     api = _user_api(tmp)
@@ -120,10 +101,10 @@ def test_steps_user_changes_export_and_replay(running: Path) -> None:
     wait_until(lambda: _per_node_running(api)["win"] == 5, 120, "the third replica Running")
     steps = tmp / "more.yaml"
     steps.write_text("- delete_pods: {name: app, count: 1}\n- expect: {pods_running: 4}\n")
-    more = _ekswin(tmp, "step", "--name", NAME, "-f", str(steps))
+    more = run_ekswin(tmp, "step", "--name", NAME, "-f", str(steps))
     assert more.returncode == 0, more.stdout + more.stderr
 
-    status = json.loads(_ekswin(tmp, "status", "--name", NAME, "--json").stdout)
+    status = json.loads(run_ekswin(tmp, "status", "--name", NAME, "--json").stdout)
     recorded = {
         "pods": dict(_per_node_running(api)),
         "nodes": {n["name"]: (n["mode"], int(n["capacity"])) for n in status["nodes"]},
@@ -131,7 +112,7 @@ def test_steps_user_changes_export_and_replay(running: Path) -> None:
     api.close()
 
     out = tmp / "export.yaml"
-    ex = _ekswin(tmp, "scenario", "export", str(out), "--name", NAME)
+    ex = run_ekswin(tmp, "scenario", "export", str(out), "--name", NAME)
     assert ex.returncode == 0, ex.stderr
     scenario = load_scenario(out)  # it validates
     kinds = [s.kind for s in scenario.steps if s.kind != "wait"]
@@ -141,16 +122,16 @@ def test_steps_user_changes_export_and_replay(running: Path) -> None:
     assert any(s.kind == "wait" for s in scenario.steps)
 
     bundle = tmp / "bundle"
-    b = _ekswin(tmp, "bundle", str(bundle), "--name", NAME)
+    b = run_ekswin(tmp, "bundle", str(bundle), "--name", NAME)
     assert b.returncode == 0, b.stderr
     in_bundle = yaml.safe_load((bundle / "scenario.yaml").read_text())
     assert [next(iter(s)) for s in in_bundle["steps"]] == [
         next(iter(s)) for s in yaml.safe_load(out.read_text())["steps"]
     ]
     assert json.loads((bundle / "bundle.json").read_text())["bundle_version"] == 1
-    _ekswin(tmp, "down", "--name", NAME)
+    run_ekswin(tmp, "down", "--name", NAME)
 
-    rerun = _ekswin(tmp, "scenario", "run", str(out), "--json", "-", timeout=900)
+    rerun = run_ekswin(tmp, "scenario", "run", str(out), "--json", "-", timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     report = json.loads(rerun.stdout)
     replayed_pods = Counter(p["node"] for p in report["pods"]["items"] if p["phase"] == "Running")
