@@ -232,7 +232,7 @@ def test_pipeline_builds_the_launch_from_the_environment(
 
     monkeypatch.setenv(BINARY_ENV, str(not_the_binary))
     spec = parse_spec({**spec_document(windows_nodes=1, controller="upstream"), "name": "cmp"})
-    pipe = Pipeline(spec, SimpleNamespace(supervisor=None), tmp_path, {})  # type: ignore[arg-type]
+    pipe = Pipeline(spec, SimpleNamespace(supervisor=None, backend="local"), tmp_path, {})  # type: ignore[arg-type]
     pipe.vpc_id = "vpc-1"
     pipe.ec2.url = "http://127.0.0.1:5555"
     launch = pipe.upstream_launch(tmp_path / "k.kubeconfig", 40000)
@@ -244,7 +244,7 @@ def test_pipeline_builds_the_launch_from_the_environment(
     assert ("CustomResourceDefinition", "cninodes.vpcresources.k8s.aws") in refs
     python = Pipeline(
         parse_spec(spec_document(windows_nodes=1)),
-        SimpleNamespace(supervisor=None),
+        SimpleNamespace(supervisor=None, backend="local"),
         tmp_path,
         {},  # type: ignore[arg-type]
     )
