@@ -454,7 +454,8 @@ class NodeManager:
             return
         log.debug("node %s: %s job %s count=%d", node, mode, job.op.name, job.resource_count)
         outcome = prov.run(job, self._ec2, self._s.cidr_exhaustion)
-        st.retrying = outcome.error is not None or outcome.shortfall is not None
+        if job.op is not JobOp.RESYNC:  # a re-sync between two failed creates is no progress
+            st.retrying = outcome.error is not None or outcome.shortfall is not None
         if outcome.error is not None:
             st.last_ec2_error = Ec2Failure.of(outcome.error)
             log.warning("node %s: %s", node, outcome.error.sdk_text)
