@@ -9,9 +9,10 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
-# `long` tests are Done-when demonstrations of minutes each (the `ekswin step` sequences
-# exported and replayed): `make e2e` and GitHub Actions' local job run them; the CI gate
-# leaves them out to stay within its time budget. `make test TEST_MARKS=` runs everything.
+# `long` tests are demonstrations of a minute or more each (the `ekswin step` sequences
+# exported and replayed, a short soak, a found leak re-run on a real environment):
+# GitHub Actions' local job runs them; the CI gate leaves them out to stay within its
+# time budget. `make test TEST_MARKS=` runs everything.
 TEST_MARKS ?= not long
 test: setup
 	$(PY) -m pytest $(if $(TEST_MARKS),-m "$(TEST_MARKS)") $(PYTEST_ARGS)

@@ -297,6 +297,7 @@ def test_injected_leak_is_found_shrunk_and_written_as_a_scenario(
 
 @pytest.mark.cluster
 @pytest.mark.slow
+@pytest.mark.long
 def test_found_leak_breaks_the_same_invariant_on_a_real_environment(
     leaky_free: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_scenario: Any
 ) -> None:

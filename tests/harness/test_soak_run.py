@@ -13,7 +13,8 @@ from harness.soak.figures import table
 from harness.soak.plan import make_plan
 from harness.soak.run import Options, Soak
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+# long: the soak CI job runs the full one (`make soak`); GitHub's local job this short one.
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.long]
 
 
 def test_small_soak_passes_with_every_figure(tmp_path: Path) -> None:
