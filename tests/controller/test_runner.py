@@ -397,12 +397,15 @@ def test_no_cidr_real_mode_retries_at_600ms_without_node_event(env: Env) -> None
     )
     msgs = failures()
     # Only a pod seen before the first create job finished may meet the pool's zero value
-    # (prefix_available false, as upstream's): every later try says "currently empty".
-    assert not any("free cidr blocks" in m for m in msgs[1:]), msgs
+    # (prefix_available false, as upstream's): every other try says "currently empty".
+    assert sum("free cidr blocks" in m for m in msgs) <= 1, msgs
     v = node_view(runner, "win-a")
     assert v["pools"]["prefix"]["prefix_available"] is True
     # Retrying a failing create is waiting, not progress: a scenario step settles around it.
-    assert get(runner, "/introspect/summary")[1]["pending"] is False
+    wait_until(
+        lambda: get(runner, "/introspect/summary")[1]["pending"] is False,
+        what="no pending work while the create is only retried",
+    )
     assert v["last_ec2_error"]["code"] == "InsufficientCidrBlocks"
     assert v["last_ec2_error"]["text"].startswith(
         "operation error EC2: AssignPrivateIpAddresses, https response error StatusCode: 400"
