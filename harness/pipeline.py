@@ -32,9 +32,7 @@ from harness.nodes.launch import (
     node_specs_for,
     start_nodes,
 )
-from harness.nodes.spec import IP_RESOURCE
 from harness.spec import REGION, EnvSpec, NodeGroup, Subnet
-from harness.waiting import WaitTimeout, wait_until
 
 CONTROLLER_SA = ("kube-system", "vpc-resource-controller")
 START_TIMEOUT_S = 60.0
@@ -607,27 +605,17 @@ class Pipeline:
         """Wait until every node (or those `names`) is Ready and (IPAM on, a controller
         running) advertises its pod IPs as allocatable, so the scheduler can place
         Windows pods at once."""
-        from harness.nodes.progress import NodeCounts, count_nodes, list_windows_nodes
+        from harness.nodes.progress import list_windows_nodes, wait_schedulable
 
         names = names if names is not None else {n["name"] for n in self.nodes}
-        needs_ip = self._needs_ip()
-
-        last: list[NodeCounts] = []
-
-        def schedulable() -> bool:
-            last[:] = [count_nodes(list_windows_nodes(self.cluster.api), names, needs_ip)]
-            return last[0].schedulable == len(names)
-
-        what = "every Windows node Ready"
-        if needs_ip:
-            what += f" with {IP_RESOURCE} allocatable"
-        try:
-            # A list of thousands of Nodes is megabytes: poll large starts less often.
-            wait_until(schedulable, timeout_s, what, max_interval_s=max(0.5, len(names) / 500))
-        except WaitTimeout as e:
-            seen = f"; {last[0].line(needs_ip)}" if last else ""
-            raise WaitTimeout(f"{e}{seen}") from None
-        say(f"    {len(names)} node(s) {'schedulable' if needs_ip else 'Ready'}")
+        wait_schedulable(
+            lambda: list_windows_nodes(self.cluster.api),
+            names,
+            self._needs_ip(),
+            timeout_s,
+            "every Windows node Ready",
+            say,
+        )
 
 
 def _answers(url: str) -> bool:

@@ -47,7 +47,7 @@ from harness import kubeconfig as kc
 from harness.components import Component, ListeningLine, python_module
 from harness.join.joinfile import JOIN_LABEL, JoinFile, JoinFileError, check_prefix
 from harness.nodes.launch import NodeLaunch, NodeRecord, start_nodes
-from harness.nodes.spec import IP_RESOURCE, NodeSpec, node_conditions
+from harness.nodes.spec import NodeSpec, node_conditions
 from harness.process import Supervisor
 from harness.spec import EnvSpec
 
@@ -435,26 +435,17 @@ class JoinedNodeGroup:
         return [i["InstanceId"] for r in resp.get("Reservations") or [] for i in r["Instances"]]
 
     def _wait_schedulable(self, say: Say, timeout_s: float) -> None:
-        from harness.nodes.progress import count_nodes
-        from harness.waiting import WaitTimeout, wait_until
+        from harness.nodes.progress import wait_schedulable
 
-        needs_ip = self.spec.ipam_enabled() and self.spec.controller.replicas > 0
-        names = set(self.names)
-        last: list[Any] = []
-
-        def schedulable() -> bool:
-            last[:] = [count_nodes(self._nodes_now().values(), names, needs_ip)]
-            return bool(last[0].schedulable == len(names))
-
-        what = "every node of this host Ready" + (
-            f" with {IP_RESOURCE} allocatable (the first host's controller)" if needs_ip else ""
+        wait_schedulable(
+            lambda: self._nodes_now().values(),
+            set(self.names),
+            self.spec.ipam_enabled() and self.spec.controller.replicas > 0,
+            timeout_s,
+            "every node of this host Ready",
+            say,
+            ip_from="the first host's controller",
         )
-        try:
-            wait_until(schedulable, timeout_s, what, max_interval_s=max(0.5, len(names) / 500))
-        except WaitTimeout as e:
-            seen = f"; {last[0].line(needs_ip)}" if last else ""
-            raise WaitTimeout(f"{e}{seen}") from None
-        say(f"    {len(names)} node(s) {'schedulable' if needs_ip else 'Ready'}")
 
     def _supervise(self, plan: NodeLaunch) -> Any:
         """fake_hns and the shards, restarted with back-off as `up` does."""

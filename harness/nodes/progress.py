@@ -54,6 +54,37 @@ def count_nodes(nodes: Iterable[Mapping[str, Any]], names: set[str], needs_ip: b
     return NodeCounts(len(names), registered, initialised, ready, schedulable)
 
 
+def wait_schedulable(
+    nodes_now: Callable[[], Iterable[Mapping[str, Any]]],
+    names: set[str],
+    needs_ip: bool,
+    timeout_s: float,
+    what: str,
+    say: Callable[[str], object],
+    ip_from: str = "",
+) -> None:
+    """Wait until every node of `names` in `nodes_now()` is Ready and (when `needs_ip`)
+    advertises its pod IPs (`ip_from`: who advertises them, for the message); a timeout
+    says how far the nodes got."""
+    from harness.waiting import WaitTimeout, wait_until
+
+    last: list[NodeCounts] = []
+
+    def schedulable() -> bool:
+        last[:] = [count_nodes(nodes_now(), names, needs_ip)]
+        return last[0].schedulable == len(names)
+
+    if needs_ip:
+        what += f" with {IP_RESOURCE} allocatable" + (f" ({ip_from})" if ip_from else "")
+    try:
+        # A list of thousands of Nodes is megabytes: poll large starts less often.
+        wait_until(schedulable, timeout_s, what, max_interval_s=max(0.5, len(names) / 500))
+    except WaitTimeout as e:
+        seen = f"; {last[0].line(needs_ip)}" if last else ""
+        raise WaitTimeout(f"{e}{seen}") from None
+    say(f"    {len(names)} node(s) {'schedulable' if needs_ip else 'Ready'}")
+
+
 def list_windows_nodes(api: Any) -> list[dict[str, Any]]:
     """Every Windows Node as plain JSON (no model objects: cheap for thousands), read
     from the API server's watch cache (resourceVersion 0)."""
